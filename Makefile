@@ -1,0 +1,51 @@
+# invoice-chaos — the two commands a new user needs are `make run` and `make test`.
+# Every target goes through `make setup`, which is idempotent: a second call only
+# checks that everything is in place.
+
+PYTHON       ?= python3
+VENV         := .venv
+BIN          := $(VENV)/bin
+TOOLS        := .tools/bin
+TOXIPROXY_VERSION := 2.12.0
+SCENARIO     ?= scenarios/holiday_peak.yaml
+ARGS         ?=
+PYTEST_ARGS  ?=
+
+export PATH := $(CURDIR)/$(TOOLS):$(PATH)
+
+.PHONY: setup run test test-fast bench clean distclean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+setup: $(VENV)/.installed $(TOOLS)/toxiproxy-server  ## create .venv, install the project and Toxiproxy (idempotent)
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+# Toxiproxy: an existing toxiproxy-server on PATH first, else build the pinned
+# release with Go, else say what the alternatives are.
+$(TOOLS)/toxiproxy-server:
+	@mkdir -p $(TOOLS)
+	@./scripts/install-toxiproxy.sh $(TOXIPROXY_VERSION) $(TOOLS)
+
+run: setup  ## run the default scenario (SCENARIO=..., ARGS=... to change)
+	$(BIN)/invoice-chaos run $(SCENARIO) $(ARGS)
+
+test: setup  ## the whole test suite, integration tests included
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup  ## unit tests only (no real processes)
+	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
+
+bench: setup  ## the benchmarks of benchmarks/ (results go to docs/performance.md by hand)
+	$(BIN)/python -m benchmarks
+
+clean:  ## remove run directories
+	rm -rf reports/*/ .pytest_cache
+
+distclean: clean  ## also remove .venv and .tools
+	rm -rf $(VENV) .tools

@@ -1,0 +1,65 @@
+"""The sellers of a run: the list a merchant issues for (SELLERS_FILE, design.md s.6).
+
+Generated from the scenario seed so a run is reproducible; the same file goes to the
+platform (`--sellers`), to the merchant and to the load model.
+"""
+from __future__ import annotations
+
+import json
+import random
+import secrets as _secrets
+from pathlib import Path
+from typing import TypedDict
+
+from . import uscc
+
+__all__ = ["Seller", "generate_sellers", "write_sellers", "read_sellers"]
+
+
+class Seller(TypedDict):
+    seller_tax_id: str
+    name: str
+    secret: str
+
+
+_SHOP_WORDS = ("华联", "翠微", "王府井", "西单", "国贸", "三里屯", "望京", "中关村", "五道口",
+               "朝阳大悦城", "蓝色港湾", "合生汇", "龙湖", "来福士", "颐堤港", "金源")
+_SHOP_KINDS = ("百货", "超市", "数码", "餐饮", "服饰", "家电", "书店", "药房", "便利店", "烘焙")
+
+
+def generate_sellers(n: int, seed: int) -> list[Seller]:
+    """`n` sellers with valid Beijing unified social credit codes and distinct names."""
+    rng = random.Random(f"sellers:{seed}")
+    out: list[Seller] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        tax_id = uscc.generate(rng)
+        if tax_id in seen:
+            continue
+        seen.add(tax_id)
+        name = f"北京{rng.choice(_SHOP_WORDS)}{rng.choice(_SHOP_KINDS)}有限公司{len(out) + 1:03d}"
+        secret = "".join(rng.choice("abcdefghijkmnpqrstuvwxyz23456789") for _ in range(24))
+        out.append(Seller(seller_tax_id=tax_id, name=name, secret=secret))
+    return out
+
+
+def write_sellers(path: Path, sellers: list[Seller]) -> None:
+    path.write_text(json.dumps(sellers, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def read_sellers(path: Path) -> list[Seller]:
+    """Read and check a sellers file; ValueError names the entry that is wrong."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, list) or not data:
+        raise ValueError(f"{path}: must be a non-empty JSON list of {{seller_tax_id, name, secret}}")
+    for i, s in enumerate(data):
+        if not isinstance(s, dict) or not {"seller_tax_id", "name", "secret"} <= s.keys():
+            raise ValueError(f"{path}: entry {i} needs seller_tax_id, name and secret")
+        why = uscc.invalid_reason(s["seller_tax_id"])
+        if why:
+            raise ValueError(f"{path}: entry {i}: seller_tax_id {s['seller_tax_id']!r} {why}")
+    return data
+
+
+def random_secret() -> str:
+    return _secrets.token_urlsafe(18)

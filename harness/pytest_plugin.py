@@ -1,0 +1,1 @@
+"""pytest plugin: collects scenario files as tests (filled in by harness.pytest_plugin)."""

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install the Toxiproxy server as .tools/bin/toxiproxy-server.
+# Order: an existing toxiproxy-server on PATH; else build the pinned release with Go;
+# else explain the alternatives and exit 3 (design.md s.3: stack cannot come up).
+set -euo pipefail
+version="${1:?version}"
+dest="${2:?destination dir}"
+mkdir -p "$dest"
+target="$dest/toxiproxy-server"
+
+existing=""
+IFS=: read -ra dirs <<< "$PATH"
+for d in "${dirs[@]}"; do
+  [ -z "$d" ] && continue
+  case "$(cd "$d" 2>/dev/null && pwd)" in "$(cd "$dest" && pwd)") continue;; esac
+  if [ -x "$d/toxiproxy-server" ]; then existing="$d/toxiproxy-server"; break; fi
+done
+if [ -n "$existing" ]; then
+  ln -sf "$existing" "$target"
+  echo "toxiproxy-server: using $existing"
+  exit 0
+fi
+
+if command -v go >/dev/null 2>&1; then
+  echo "toxiproxy-server: building v$version with $(go version | cut -d' ' -f3) (about 30 s, once)"
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  GOBIN="$tmp" GOFLAGS="${GOFLAGS:-} -buildvcs=false" go install \
+    -ldflags "-X github.com/Shopify/toxiproxy/v2.Version=$version" \
+    "github.com/Shopify/toxiproxy/v2/cmd/server@v$version"
+  mv "$tmp/server" "$target"
+  echo "toxiproxy-server: installed $target ($("$target" -version))"
+  exit 0
+fi
+
+cat >&2 <<MSG
+toxiproxy-server was not found and Go is not installed, so it cannot be built.
+Install one of these, then run 'make setup' again:
+  - Go >= 1.23 (https://go.dev/dl/), and 'make setup' builds Toxiproxy v$version itself;
+  - the release binary: https://github.com/Shopify/toxiproxy/releases/tag/v$version
+    (toxiproxy-server-linux-amd64), saved as $target or anywhere on PATH as toxiproxy-server;
+  - the Docker image ghcr.io/shopify/toxiproxy:$version (then run with --backend docker).
+MSG
+exit 3
