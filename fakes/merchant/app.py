@@ -1,0 +1,96 @@
+"""The merchant's HTTP face (design.md s.6) as a Starlette app: every answer is JSON, bad input
+is a 4xx `{error, message}`, and nothing a customer sends can produce a 500."""
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .amounts import OrderError, parse_order
+from .config import MerchantConfig
+from .service import Merchant
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("fakes.merchant")
+
+
+def _error(status: int, error: str, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({**extra, "error": error, "message": message}, status_code=status)
+
+
+def create_app(cfg: MerchantConfig, secrets: dict[str, str]) -> Starlette:
+    merchant: Merchant | None = None
+
+    def m() -> Merchant:
+        assert merchant is not None, "lifespan not started"
+        return merchant
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        nonlocal merchant
+        merchant = Merchant(cfg, secrets)
+        app.state.merchant = merchant
+        await merchant.start()
+        try:
+            yield
+        finally:
+            await merchant.stop()
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "mode": cfg.mode, "dedup": cfg.dedup})
+
+    async def issue(request: Request) -> JSONResponse:
+        raw = await request.body()
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "invalid_json", "the body must be a JSON object")
+        try:
+            order = parse_order(body, set(secrets))
+        except OrderError as e:
+            extra = {"order_id": body.get("order_id"), "status": "failed"} if e.status == 422 else {}
+            return _error(e.status, e.error, e.message, **extra)
+        ans = await m().submit(order)
+        return JSONResponse(ans.body, status_code=ans.status)
+
+    async def get_invoice(request: Request) -> JSONResponse:
+        order_id = request.path_params["order_id"]
+        ans = m().query(order_id)
+        if ans is None:
+            return _error(404, "order_not_found", f"no order {order_id!r} was ever received")
+        return JSONResponse(ans.body, status_code=ans.status)
+
+    async def refund(request: Request) -> JSONResponse:
+        ans = await m().refund(request.path_params["order_id"])
+        return JSONResponse(ans.body, status_code=ans.status)
+
+    async def admin_orders(request: Request) -> JSONResponse:
+        """Debug view for tests and people: counts by status."""
+        return JSONResponse(m().store.counts())
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "internal", f"{type(exc).__name__}: {exc}")
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/v1/invoices", issue, methods=["POST"]),
+        Route("/v1/invoices/{order_id}", get_invoice, methods=["GET"]),
+        Route("/v1/invoices/{order_id}/refund", refund, methods=["POST"]),
+        Route("/_admin/orders", admin_orders, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan,
+                     exception_handlers={HTTPException: http_error, Exception: crash})

@@ -1,0 +1,98 @@
+"""Merchant configuration: the environment of design.md s.6 plus the bundled merchant's own
+knobs (docs/internals.md), with command-line flags that override the environment."""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from .modes import MODES
+
+__all__ = ["MerchantConfig", "DEDUP_MODES", "parse_config"]
+
+DEDUP_MODES = ("request_id", "invoice_number", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantConfig:
+    port: int
+    platform_url: str
+    sellers_file: Path
+    data_dir: Path
+    mode: str = "robust"
+    dedup: str = "request_id"
+    platform_timeout_s: float = 2.0
+    # How long a customer's POST may wait for the platform before answering 202 pending.
+    sync_budget_s: float = 2.5
+    # `none` dedup: how long after an unknown outcome before the read replica is trusted.
+    settle_s: float = 3.0
+    settler_interval_s: float = 0.3
+    # ack-before-commit: how often the lazily kept orders reach SQLite.
+    lazy_flush_s: float = 3.0
+    # stale-status-cache: TTL of each instance's status cache.
+    cache_ttl_s: float = 25.0
+
+
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{key}={raw!r} is not a number") from None
+    if value < 0:
+        raise ValueError(f"{key}={raw!r} must not be negative")
+    return value
+
+
+def parse_config(argv: Sequence[str] | None = None,
+                 env: Mapping[str, str] | None = None) -> MerchantConfig:
+    """Flags override the environment; ValueError says which setting is missing or wrong."""
+    env = os.environ if env is None else env
+    p = argparse.ArgumentParser(prog="python -m fakes.merchant",
+                                description="The reference merchant of invoice-chaos (design.md s.6).")
+    p.add_argument("--port", type=int, help="listen on 127.0.0.1:PORT (env PORT)")
+    p.add_argument("--platform-url", help="tax platform base URL (env TAX_PLATFORM_URL)")
+    p.add_argument("--sellers", help="SELLERS_FILE")
+    p.add_argument("--data", help="DATA_DIR (holds merchant.sqlite3)")
+    p.add_argument("--mode", help=f"MERCHANT_MODE: {', '.join(MODES)}")
+    p.add_argument("--dedup", choices=DEDUP_MODES, help="PLATFORM_DEDUP")
+    p.add_argument("--platform-timeout", type=float, help="PLATFORM_TIMEOUT_S")
+    args = p.parse_args(argv)
+
+    port = args.port if args.port is not None else env.get("PORT")
+    if port in (None, ""):
+        raise ValueError("no port: set PORT or pass --port")
+    try:
+        port = int(port)
+    except ValueError:
+        raise ValueError(f"PORT={port!r} is not a number") from None
+    url = args.platform_url or env.get("TAX_PLATFORM_URL")
+    if not url:
+        raise ValueError("no platform: set TAX_PLATFORM_URL or pass --platform-url")
+    sellers = args.sellers or env.get("SELLERS_FILE")
+    if not sellers:
+        raise ValueError("no sellers: set SELLERS_FILE or pass --sellers")
+    data = args.data or env.get("DATA_DIR")
+    if not data:
+        raise ValueError("no data directory: set DATA_DIR or pass --data")
+    mode = args.mode or env.get("MERCHANT_MODE") or "robust"
+    if mode not in MODES:
+        raise ValueError(f"unknown MERCHANT_MODE {mode!r}; known: {', '.join(MODES)}")
+    dedup = args.dedup or env.get("PLATFORM_DEDUP") or "request_id"
+    if dedup not in DEDUP_MODES:
+        raise ValueError(f"unknown PLATFORM_DEDUP {dedup!r}; known: {', '.join(DEDUP_MODES)}")
+    timeout = (args.platform_timeout if args.platform_timeout is not None
+               else _float(env, "PLATFORM_TIMEOUT_S", 2.0))
+    return MerchantConfig(
+        port=port, platform_url=url.rstrip("/"), sellers_file=Path(sellers), data_dir=Path(data),
+        mode=mode, dedup=dedup, platform_timeout_s=timeout,
+        sync_budget_s=_float(env, "MERCHANT_SYNC_BUDGET_S", max(2.5, timeout * 1.25)),
+        settle_s=_float(env, "PLATFORM_SETTLE_S", 3.0),
+        settler_interval_s=_float(env, "MERCHANT_SETTLER_INTERVAL_S", 0.3),
+        lazy_flush_s=_float(env, "MERCHANT_LAZY_FLUSH_S", 3.0),
+        cache_ttl_s=_float(env, "MERCHANT_CACHE_TTL_S", 25.0),
+    )

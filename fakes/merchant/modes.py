@@ -1,0 +1,71 @@
+"""Merchant modes: the reference `robust` merchant and one defect per real incident.
+
+Each defect mode is the robust merchant with exactly one thing done wrong, so a run with it
+must make the checker report that mode's anomaly class (design.md s.7) and nothing else.
+The switches live in `Behaviour` so the code paths test a named flag, not a mode string.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["MODES", "ANOMALY", "Behaviour", "behaviour_for"]
+
+MODES: dict[str, str] = {
+    "robust": "reference merchant: durable outbox, one serial per order, query before re-issue, settler",
+    "naive-retry": "a new request_id on every retry attempt -> duplicated when a response is lost after commit",
+    "fire-and-forget": "drops an upload that got no answer yet tells the customer 'issued' -> lost",
+    "ack-before-commit": "answers before its own write is durable (lazy flush every few seconds) -> lost on kill",
+    "offline-numbering": "platform unreachable: hands out a locally made number as 'issued' -> lost",
+    "no-order-dedup": "a repeated POST for the same order_id issues again with a new serial -> duplicated",
+    "stale-status-cache": "two instances with un-invalidated 25 s status caches -> 'pending' after 'issued' (stale_reads)",
+    "shared-state-race": "a module-level 'current order' read after an await -> another order's buyer/lines (mismatched)",
+    "swallow-errors": "any upload exception (timeout, 5xx) answered as 'failed' and forgotten -> phantom",
+}
+
+# The checker class each mode is built to trip (robust: none).
+ANOMALY: dict[str, str | None] = {
+    "robust": None,
+    "naive-retry": "duplicated",
+    "fire-and-forget": "lost",
+    "ack-before-commit": "lost",
+    "offline-numbering": "lost",
+    "no-order-dedup": "duplicated",
+    "stale-status-cache": "stale_reads",
+    "shared-state-race": "mismatched",
+    "swallow-errors": "phantom",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """The switches of one mode; all False is the robust merchant."""
+
+    new_serial_per_attempt: bool = False   # naive-retry
+    drop_unknown_as_issued: bool = False   # fire-and-forget
+    lazy_persist: bool = False             # ack-before-commit
+    offline_numbers: bool = False          # offline-numbering
+    no_order_dedup: bool = False           # no-order-dedup
+    stale_cache: bool = False              # stale-status-cache
+    shared_current_order: bool = False     # shared-state-race
+    unknown_is_failure: bool = False       # swallow-errors
+
+
+_FLAGS = {
+    "robust": {},
+    "naive-retry": {"new_serial_per_attempt": True},
+    "fire-and-forget": {"drop_unknown_as_issued": True},
+    "ack-before-commit": {"lazy_persist": True},
+    "offline-numbering": {"offline_numbers": True},
+    "no-order-dedup": {"no_order_dedup": True},
+    "stale-status-cache": {"stale_cache": True},
+    "shared-state-race": {"shared_current_order": True},
+    "swallow-errors": {"unknown_is_failure": True},
+}
+
+
+def behaviour_for(mode: str) -> Behaviour:
+    """The switches of `mode`; ValueError lists the known modes."""
+    try:
+        return Behaviour(**_FLAGS[mode])
+    except KeyError:
+        raise ValueError(f"unknown merchant mode {mode!r}; known: {', '.join(MODES)}") from None

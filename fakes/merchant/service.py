@@ -1,0 +1,404 @@
+"""The merchant's logic: accept an order, issue its invoice on the platform exactly once, and
+settle whatever could not be settled while the customer waited.
+
+The robust path, in order:
+1. the order row, with its request serial (流水号) and the exact platform body, is committed
+   before any platform call and before the customer hears anything;
+2. one attempt = mark the row `uncertain` durably, call, record the answer. 2xx -> issued;
+   4xx -> failed (nothing exists); 429 -> wait `Retry-After`; 5xx/timeout/reset -> unknown;
+3. after an unknown outcome the next attempt depends on the platform's de-duplication:
+   `request_id`: resend the same serial; `invoice_number`: re-upload the number assigned
+   before the first upload ("already exists" = issued); `none`: wait `settle_s` for the read
+   replica, search by `order_ref`, and only upload again if nothing is there;
+4. a POST waits at most `sync_budget_s`, then answers 202 and the settler finishes the job.
+
+Defect modes flip one `Behaviour` switch each (modes.py); the places are marked `DEFECT`.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from .amounts import Order, platform_lines
+from .config import MerchantConfig
+from .modes import behaviour_for
+from .platform import PlatformClient, Reply
+from .store import OrderRow, Store
+
+__all__ = ["Merchant", "Answer"]
+
+log = logging.getLogger("fakes.merchant")
+
+# DEFECT shared-state-race: request data kept in a module-level variable across an await.
+_CURRENT_ORDER: Order | None = None
+
+_MAX_REFUND_ATTEMPTS = 30
+_EXISTS_CODES = ("invoice_exists", "invoice_no_exists", "duplicate_invoice_no", "already_exists",
+                 "duplicate", "invoice_no_taken", "duplicate_invoice")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+def _backoff(attempts: int, retry_after: float | None) -> float:
+    base = min(5.0, 0.2 * (2 ** max(0, attempts - 1)))
+    wait = base * (0.5 + random.random() / 2)
+    return max(wait, retry_after or 0.0)
+
+
+def _is_exists(reply: Reply) -> bool:
+    code = (reply.error_code or "").lower()
+    return reply.status == 409 and (code in _EXISTS_CODES or "exist" in code or "duplicate" in code)
+
+
+class Merchant:
+    def __init__(self, cfg: MerchantConfig, secrets: dict[str, str]):
+        self.cfg = cfg
+        self.b = behaviour_for(cfg.mode)
+        self.secrets = secrets
+        self.store = Store(cfg.data_dir, lazy=self.b.lazy_persist)
+        self.client = PlatformClient(cfg.platform_url, secrets, cfg.platform_timeout_s)
+        self._busy: set[str] = set()
+        self._caches: tuple[dict[str, tuple[float, Answer]], ...] = ({}, {})
+        self._rr = itertools.count()
+        self._local_seq = itertools.count(int(time.time() * 1000) % 10**9)
+        self._range_locks: dict[str, asyncio.Lock] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._settler(), name="settler"))
+        if self.b.lazy_persist:
+            self._tasks.append(asyncio.create_task(self._flusher(), name="flusher"))
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.client.aclose()
+        self.store.close()
+
+    # -- answers -----------------------------------------------------------------------
+    def answer(self, row: OrderRow) -> Answer:
+        offline_no = row.extra.get("offline_no")
+        if offline_no and row.status != "failed":          # DEFECT offline-numbering
+            return Answer(201, {"order_id": row.order_id, "status": "issued", "invoice_no": offline_no})
+        if row.status == "issued":
+            return Answer(201, {"order_id": row.order_id, "status": "issued", "invoice_no": row.invoice_no})
+        if row.status == "failed":
+            return Answer(422, {"order_id": row.order_id, "status": "failed",
+                                "error": row.error or "refused", "message": row.message or ""})
+        return Answer(202, {"order_id": row.order_id, "status": "pending"})
+
+    def query(self, order_id: str) -> Answer | None:
+        """GET /v1/invoices/{order_id}: 200 with the status body, None for an unknown order."""
+        if self.b.stale_cache:                              # DEFECT stale-status-cache
+            cache = self._caches[next(self._rr) % 2]
+            hit = cache.get(order_id)
+            if hit and time.monotonic() - hit[0] < self.cfg.cache_ttl_s:
+                return Answer(200, hit[1].body)
+        row = self.store.get(order_id)
+        if row is None:
+            return None
+        ans = self.answer(row)
+        body = dict(ans.body)
+        if row.refund_status:
+            body["refund"] = {"status": row.refund_status, "red_invoice_no": row.red_invoice_no}
+        ans = Answer(200, body)
+        if self.b.stale_cache:
+            cache[order_id] = (time.monotonic(), ans)
+        return ans
+
+    # -- issuing -----------------------------------------------------------------------
+    async def _payload(self, order: Order) -> dict[str, Any]:
+        if self.b.shared_current_order:                     # DEFECT shared-state-race
+            global _CURRENT_ORDER
+            _CURRENT_ORDER = order
+            # "check the quota first": a real round trip during which other requests run.
+            await self.client.call("GET", "/v1/quota", order.seller_tax_id,
+                                   params={"seller_tax_id": order.seller_tax_id})
+            order = _CURRENT_ORDER
+        return {"order_ref": None, "seller_tax_id": None, "buyer": dict(order.buyer),
+                "lines": platform_lines(order.lines), "kind": order.kind}
+
+    async def submit(self, order: Order) -> Answer:
+        """POST /v1/invoices: the same order_id never yields a second invoice (robust)."""
+        row = self.store.get(order.order_id)
+        if row is not None and not self.b.no_order_dedup:
+            return self.answer(row)
+        payload = await self._payload(order)
+        payload["order_ref"] = order.order_id
+        payload["seller_tax_id"] = order.seller_tax_id
+        again = self.store.get(order.order_id)
+        if again is not None and not self.b.no_order_dedup:   # a double submit won the race
+            return self.answer(again)
+        row = OrderRow(order_id=order.order_id, seller_tax_id=order.seller_tax_id,
+                       order=order.to_json(), payload=payload, request_id=uuid.uuid4().hex,
+                       created_at=time.time())
+        self.store.put(row)            # durable before the platform or the customer hears of it
+        if self.b.stale_cache:
+            self._caches[0][row.order_id] = (time.monotonic(), Answer(200, self.answer(row).body))
+        self._busy.add(row.order_id)
+        try:
+            row = await self._drive_issue(row, time.monotonic() + self.cfg.sync_budget_s)
+        finally:
+            self._busy.discard(row.order_id)
+        return self.answer(row)
+
+    async def _drive_issue(self, row: OrderRow, deadline: float) -> OrderRow:
+        while row.status == "pending" and row.drive and not row.extra.get("offline_no"):
+            remaining = deadline - time.monotonic()
+            if remaining < 0.1:
+                break
+            wait = await self._attempt_issue(row, remaining)
+            if wait is None or time.monotonic() + wait + 0.1 >= deadline:
+                break
+            await asyncio.sleep(wait)
+        return row
+
+    def _issued(self, row: OrderRow, invoice_no: str | None) -> None:
+        row.status, row.invoice_no, row.uncertain = "issued", invoice_no, False
+        row.error = row.message = None
+        self.store.put(row)
+
+    def _later(self, row: OrderRow, wait: float) -> float:
+        row.next_try_at = time.time() + wait
+        self.store.put(row)
+        return wait
+
+    async def _attempt_issue(self, row: OrderRow, timeout: float) -> float | None:
+        """One step towards a final state. Returns how long to wait before the next step, or
+        None when this call should stop trying (final state, or only the settler may go on)."""
+        cfg, seller = self.cfg, row.seller_tax_id
+        if cfg.dedup == "none" and row.uncertain and not self.b.new_serial_per_attempt:
+            trust_at = row.uncertain_at + cfg.settle_s
+            if time.time() < trust_at:
+                self._later(row, trust_at - time.time())
+                return None
+            found = await self.client.call("GET", "/v1/invoices", seller,
+                                           params={"order_ref": row.order_id}, timeout=timeout)
+            if found.kind != "ok":
+                return self._later(row, _backoff(row.attempts, found.retry_after))
+            mine = [i for i in (found.body or {}).get("items", [])
+                    if i.get("order_ref") == row.order_id and i.get("kind", "blue") == "blue"]
+            if mine:
+                self._issued(row, mine[0]["invoice_no"])
+                return None
+            row.uncertain = False          # the replica is trusted: nothing was stored
+        if cfg.dedup == "invoice_number" and (row.assigned_no is None or self.b.new_serial_per_attempt):
+            number = await self._next_number(seller, timeout)
+            if number is None:
+                return self._later(row, _backoff(row.attempts + 1, None))
+            row.assigned_no = number
+        if self.b.new_serial_per_attempt and row.attempts > 0:   # DEFECT naive-retry
+            row.request_id = uuid.uuid4().hex
+        was_uncertain = row.uncertain
+        row.uncertain, row.uncertain_at, row.attempts = True, time.time(), row.attempts + 1
+        self.store.put(row)            # a crash during the call leaves "may exist" on disk
+        body = dict(row.payload, request_id=row.request_id)
+        if row.assigned_no:
+            body["invoice_no"] = row.assigned_no
+        reply = await self.client.call("POST", "/v1/invoices", seller, json=body, timeout=timeout)
+        if reply.kind == "ok":
+            self._issued(row, (reply.body or {}).get("invoice_no") or row.assigned_no)
+            return None
+        if reply.kind == "refused":
+            if cfg.dedup == "invoice_number" and row.assigned_no and _is_exists(reply):
+                self._issued(row, row.assigned_no)   # our number is on the platform: issued
+                return None
+            row.status, row.uncertain = "failed", was_uncertain
+            row.error, row.message = reply.error_code or "refused", reply.message or ""
+            self.store.put(row)
+            return None
+        if reply.kind == "throttled":
+            row.uncertain = was_uncertain
+            return self._later(row, reply.retry_after or 1.0)
+        # unknown: the platform may or may not hold the invoice
+        log.info("order %s: unknown outcome (%s)", row.order_id, reply.error)
+        if self.b.unknown_is_failure:                        # DEFECT swallow-errors
+            row.status, row.drive = "failed", False
+            row.error, row.message = "platform_error", f"upload failed: {reply.error}"
+            self.store.put(row)
+            return None
+        if self.b.drop_unknown_as_issued:                    # DEFECT fire-and-forget
+            row.status, row.invoice_no, row.drive = "issued", None, False
+            self.store.put(row)
+            return None
+        if self.b.offline_numbers and (reply.status is None or reply.status >= 500):
+            row.extra.setdefault("offline_no", self._local_number())   # DEFECT offline-numbering
+            self._later(row, _backoff(row.attempts, reply.retry_after))
+            return None
+        wait = self._later(row, _backoff(row.attempts, reply.retry_after))
+        return None if cfg.dedup == "none" and not self.b.new_serial_per_attempt else wait
+
+    def _local_number(self) -> str:
+        yy = time.strftime("%y")
+        return f"{yy}1176{next(self._local_seq) % 10**12:012d}"
+
+    async def _next_number(self, seller: str, timeout: float) -> str | None:
+        """invoice_number dedup: a number from the seller's downloaded range, drawing a new range
+        (at most 5,000, domain.md) from the platform when the stored one is used up."""
+        number = self.store.take_number(seller)
+        if number is not None:
+            return number
+        lock = self._range_locks.setdefault(seller, asyncio.Lock())
+        async with lock:
+            number = self.store.take_number(seller)
+            if number is not None:
+                return number
+            reply = await self.client.call("POST", "/v1/invoice-numbers", seller,
+                                           json={"seller_tax_id": seller, "count": 1000}, timeout=timeout)
+            if reply.kind != "ok":
+                log.warning("number range for %s: %s %s", seller, reply.status, reply.error_code)
+                return None
+            first, last = _parse_range(reply.body)
+            self.store.add_range(seller, first, last)
+            return self.store.take_number(seller)
+
+    # -- refunds -----------------------------------------------------------------------
+    async def refund(self, order_id: str) -> Answer:
+        row = self.store.get(order_id)
+        if row is None:
+            return Answer(404, {"order_id": order_id, "error": "order_not_found",
+                                "message": f"no order {order_id!r}"})
+        if row.refund_status == "refunded":
+            return Answer(201, {"order_id": order_id, "red_invoice_no": row.red_invoice_no})
+        if row.status != "issued" or not row.invoice_no or row.extra.get("offline_no"):
+            return Answer(409, {"order_id": order_id, "error": "not_refundable",
+                                "message": f"the order is {row.status}; only an issued invoice can be reversed"})
+        if row.refund_status == "failed":
+            return Answer(409, {"order_id": order_id, "error": row.error or "refund_refused",
+                                "message": row.message or "the platform refused the reversal"})
+        if row.refund_status is None:
+            row.refund_status, row.refund_request_id = "pending", uuid.uuid4().hex
+            self.store.put(row)
+        if order_id not in self._busy:
+            self._busy.add(order_id)
+            try:
+                deadline = time.monotonic() + self.cfg.sync_budget_s
+                while row.refund_status == "pending":
+                    remaining = deadline - time.monotonic()
+                    if remaining < 0.1:
+                        break
+                    wait = await self._attempt_refund(row, remaining)
+                    if wait is None or time.monotonic() + wait + 0.1 >= deadline:
+                        break
+                    await asyncio.sleep(wait)
+            finally:
+                self._busy.discard(order_id)
+        if row.refund_status == "refunded":
+            return Answer(201, {"order_id": order_id, "red_invoice_no": row.red_invoice_no})
+        if row.refund_status == "failed":
+            return Answer(409, {"order_id": order_id, "error": row.error or "refund_refused",
+                                "message": row.message or "the platform refused the reversal"})
+        return Answer(202, {"order_id": order_id, "status": "pending"})
+
+    async def _find_red(self, row: OrderRow, timeout: float) -> tuple[bool, str | None]:
+        """(searched ok, red invoice number) for this order's blue invoice."""
+        for params in ({"request_id": row.refund_request_id or ""}, {"order_ref": row.order_id}):
+            found = await self.client.call("GET", "/v1/invoices", row.seller_tax_id, params=params,
+                                           timeout=timeout)
+            if found.kind != "ok":
+                return False, None
+            for inv in (found.body or {}).get("items", []):
+                if inv.get("kind") == "red" and inv.get("original_invoice_no") == row.invoice_no:
+                    return True, inv.get("invoice_no")
+        return True, None
+
+    def _refunded(self, row: OrderRow, red_no: str | None) -> None:
+        row.refund_status, row.red_invoice_no, row.refund_uncertain = "refunded", red_no, False
+        self.store.put(row)
+
+    async def _attempt_refund(self, row: OrderRow, timeout: float) -> float | None:
+        if row.refund_uncertain and self.cfg.dedup != "request_id":
+            ok, red = await self._find_red(row, timeout)
+            if red:
+                self._refunded(row, red)
+                return None
+        row.refund_uncertain, row.refund_attempts = True, row.refund_attempts + 1
+        self.store.put(row)
+        reply = await self.client.call("POST", f"/v1/invoices/{row.invoice_no}/red", row.seller_tax_id,
+                                       json={"request_id": row.refund_request_id, "reason": "01"},
+                                       timeout=timeout)
+        if reply.kind == "ok":
+            self._refunded(row, (reply.body or {}).get("invoice_no"))
+            return None
+        if reply.kind == "refused" and reply.status in (404, 409):
+            # 409: a reversal already exists (ours, after a lost answer); 404: the replica/primary
+            # does not know the blue one yet. Look, and come back if nothing is visible yet.
+            ok, red = await self._find_red(row, timeout)
+            if red:
+                self._refunded(row, red)
+                return None
+            if row.refund_attempts < _MAX_REFUND_ATTEMPTS:
+                return self._later(row, _backoff(row.refund_attempts, None))
+        if reply.kind == "refused":
+            row.refund_status, row.refund_uncertain = "failed", False
+            row.error, row.message = reply.error_code or "refund_refused", reply.message or ""
+            self.store.put(row)
+            return None
+        if reply.kind == "throttled":
+            return self._later(row, reply.retry_after or 1.0)
+        return self._later(row, _backoff(row.refund_attempts, reply.retry_after))
+
+    # -- background --------------------------------------------------------------------
+    async def settle_once(self) -> int:
+        """Drive every due order one step; the number of orders touched."""
+        rows = [r for r in self.store.due(time.time()) if r.order_id not in self._busy]
+        sem = asyncio.Semaphore(8)
+
+        async def one(row: OrderRow) -> None:
+            async with sem:
+                if row.order_id in self._busy:
+                    return
+                self._busy.add(row.order_id)
+                try:
+                    fresh = self.store.get(row.order_id) or row
+                    if fresh.status == "pending" and fresh.drive:
+                        await self._attempt_issue(fresh, self.cfg.platform_timeout_s)
+                    if fresh.refund_status == "pending":
+                        await self._attempt_refund(fresh, self.cfg.platform_timeout_s)
+                except Exception:           # one bad order must not stop the settler
+                    log.exception("settling %s", row.order_id)
+                finally:
+                    self._busy.discard(row.order_id)
+
+        await asyncio.gather(*(one(r) for r in rows))
+        return len(rows)
+
+    async def _settler(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.settle_once()
+            except Exception:
+                log.exception("settler")
+            await asyncio.sleep(self.cfg.settler_interval_s)
+
+    async def _flusher(self) -> None:
+        while not self._stopping.is_set():       # DEFECT ack-before-commit: lazy persistence
+            await asyncio.sleep(self.cfg.lazy_flush_s)
+            self.store.flush()
+
+
+def _parse_range(body: Any) -> tuple[str, str]:
+    """A downloaded number range, accepting {start, end} / {first, last} / {numbers: [...]}."""
+    if not isinstance(body, dict):
+        raise ValueError(f"unexpected number range answer: {body!r}")
+    if body.get("numbers"):
+        nums = sorted(body["numbers"])
+        return nums[0], nums[-1]
+    for a, b in (("start", "end"), ("first", "last"), ("from", "to")):
+        if a in body and b in body:
+            return str(body[a]), str(body[b])
+    raise ValueError(f"unexpected number range answer: {body!r}")

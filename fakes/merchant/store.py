@@ -1,0 +1,172 @@
+"""The merchant's durable outbox: one SQLite row per order, committed before any platform call
+and before the customer hears anything (the robust merchant's first rule).
+
+`Store(lazy=True)` is the ack-before-commit defect: writes go to an in-memory overlay that
+`flush()` copies to SQLite every few seconds, so a SIGKILL loses what was acknowledged since.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["OrderRow", "Store"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+  order_id TEXT PRIMARY KEY,
+  data TEXT NOT NULL,
+  status TEXT NOT NULL,
+  refund_status TEXT,
+  next_try_at REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS orders_due ON orders(status, next_try_at);
+CREATE INDEX IF NOT EXISTS orders_refund_due ON orders(refund_status, next_try_at);
+CREATE TABLE IF NOT EXISTS number_ranges (
+  seller_tax_id TEXT PRIMARY KEY,
+  next_no TEXT NOT NULL,
+  end_no TEXT NOT NULL
+);
+"""
+
+
+@dataclass(slots=True)
+class OrderRow:
+    """Everything the merchant knows about one order. `payload` is the platform body without
+    `request_id`/`invoice_no`; it is built once so every resend carries the same bytes."""
+
+    order_id: str
+    seller_tax_id: str
+    order: dict[str, Any]
+    payload: dict[str, Any]
+    request_id: str
+    status: str = "pending"            # pending | issued | failed
+    invoice_no: str | None = None      # what the customer is told
+    assigned_no: str | None = None     # invoice_number dedup: our number, fixed before upload
+    uncertain: bool = False            # a call whose outcome we do not know may have issued
+    uncertain_at: float = 0.0
+    attempts: int = 0
+    next_try_at: float = 0.0
+    drive: bool = True                 # False: nobody will ever upload it (defect modes)
+    error: str | None = None
+    message: str | None = None
+    created_at: float = 0.0
+    refund_status: str | None = None   # None | pending | refunded | failed
+    refund_request_id: str | None = None
+    red_invoice_no: str | None = None
+    refund_uncertain: bool = False
+    refund_attempts: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "OrderRow":
+        data = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class Store:
+    """SQLite in WAL mode with synchronous=FULL: a commit survives SIGKILL and power loss."""
+
+    def __init__(self, data_dir: Path, lazy: bool = False):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / "merchant.sqlite3"
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(_SCHEMA)
+        self.lazy = lazy
+        self._dirty: dict[str, OrderRow] = {}
+
+    def close(self) -> None:
+        self.flush()
+        self.db.close()
+
+    # -- orders ------------------------------------------------------------------------
+    def get(self, order_id: str) -> OrderRow | None:
+        if order_id in self._dirty:
+            return dataclasses.replace(self._dirty[order_id])
+        cur = self.db.execute("SELECT data FROM orders WHERE order_id = ?", (order_id,))
+        hit = cur.fetchone()
+        return OrderRow.from_json(hit[0]) if hit else None
+
+    def put(self, row: OrderRow) -> None:
+        """Insert or replace the whole row; durable on return unless the store is lazy."""
+        if self.lazy:
+            self._dirty[row.order_id] = dataclasses.replace(row)
+            return
+        self._write([row])
+
+    def _write(self, rows: list[OrderRow]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany(
+                "INSERT INTO orders(order_id, data, status, refund_status, next_try_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(order_id) DO UPDATE SET data=excluded.data, "
+                "status=excluded.status, refund_status=excluded.refund_status, "
+                "next_try_at=excluded.next_try_at",
+                [(r.order_id, r.to_json(), r.status if r.drive else "dropped", r.refund_status,
+                  r.next_try_at) for r in rows])
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def flush(self) -> int:
+        """Write the lazy overlay to SQLite; the number of rows written."""
+        if not self._dirty:
+            return 0
+        rows = list(self._dirty.values())
+        self._write(rows)
+        for r in rows:
+            if self._dirty.get(r.order_id) is r:
+                del self._dirty[r.order_id]
+        return len(rows)
+
+    def due(self, now: float, limit: int = 64) -> list[OrderRow]:
+        """Orders the settler should drive now: pending issues and pending refunds."""
+        cur = self.db.execute(
+            "SELECT data FROM orders WHERE (status = 'pending' OR refund_status = 'pending') "
+            "AND next_try_at <= ? ORDER BY next_try_at LIMIT ?", (now, limit))
+        rows = {r.order_id: r for r in (OrderRow.from_json(d) for (d,) in cur.fetchall())}
+        for r in self._dirty.values():
+            if r.drive and (r.status == "pending" or r.refund_status == "pending") and r.next_try_at <= now:
+                rows[r.order_id] = dataclasses.replace(r)
+        return [r for r in rows.values() if r.drive][:limit]
+
+    def counts(self) -> dict[str, int]:
+        cur = self.db.execute("SELECT status, count(*) FROM orders GROUP BY status")
+        out = {k: v for k, v in cur.fetchall()}
+        out["unflushed"] = len(self._dirty)
+        return out
+
+    # -- invoice number ranges (invoice_number dedup) ----------------------------------
+    def take_number(self, seller_tax_id: str) -> str | None:
+        """The next number of the seller's downloaded range, used up durably; None when empty."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            hit = self.db.execute("SELECT next_no, end_no FROM number_ranges WHERE seller_tax_id = ?",
+                                  (seller_tax_id,)).fetchone()
+            if not hit or int(hit[0]) > int(hit[1]):
+                self.db.execute("COMMIT")
+                return None
+            number = hit[0]
+            self.db.execute("UPDATE number_ranges SET next_no = ? WHERE seller_tax_id = ?",
+                            (str(int(number) + 1).zfill(len(number)), seller_tax_id))
+            self.db.execute("COMMIT")
+            return number
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def add_range(self, seller_tax_id: str, first: str, last: str) -> None:
+        self.db.execute(
+            "INSERT INTO number_ranges(seller_tax_id, next_no, end_no) VALUES (?, ?, ?) "
+            "ON CONFLICT(seller_tax_id) DO UPDATE SET next_no=excluded.next_no, end_no=excluded.end_no",
+            (seller_tax_id, first, last))

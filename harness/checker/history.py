@@ -1,0 +1,195 @@
+"""History events (design.md s.7): validation, the Event record, invoke/completion pairing.
+
+The hot path (check_files on millions of lines) validates plain dicts with
+`event_fields` and never builds Event objects; `Event` is the typed record that callers
+of the pure `check` pass in. Both go through the same validation, so a field that the
+file reader refuses is refused for an Event too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+__all__ = ["Event", "OPS", "TYPES", "RESULTS", "LOAD_EXCLUDED_PROCS", "event_fields",
+           "Pairing"]
+
+OPS = frozenset({"issue", "query", "refund", "verify"})
+TYPES = frozenset({"invoke", "ok", "fail", "info"})
+RESULTS = frozenset({"issued", "pending", "failed", "not_found"})
+#: The harness's own settle loop and final read: merchant answers like any other, but
+#: not part of the request statistics.
+LOAD_EXCLUDED_PROCS = frozenset({"drain", "final"})
+
+_NUM = (int, float)
+
+
+def _num(d: dict[str, Any], key: str) -> float:
+    v = d[key]
+    if type(v) is not float and type(v) is not int:
+        raise ValueError(f"field {key!r} must be a number, got {v!r}")
+    return v
+
+
+def _opt_str(d: dict[str, Any], key: str) -> str | None:
+    v = d.get(key)
+    if v is None or type(v) is str:
+        return v
+    raise ValueError(f"field {key!r} must be a string or null, got {v!r}")
+
+
+def _check_order(order: Any) -> dict[str, Any]:
+    """An issue invoke's `order` as sent; money must be decimal strings (never floats)."""
+    if type(order) is not dict:
+        raise ValueError("an 'issue' invoke needs field 'order' (an object with "
+                         "seller_tax_id, buyer, lines, kind)")
+    if type(order.get("seller_tax_id")) is not str:
+        raise ValueError("order.seller_tax_id must be a string")
+    buyer = order.get("buyer")
+    if type(buyer) is not dict:
+        raise ValueError("order.buyer must be an object {name, tax_id?}")
+    tax_id = buyer.get("tax_id")
+    if tax_id is not None and type(tax_id) is not str:
+        raise ValueError("order.buyer.tax_id must be a string or null")
+    lines = order.get("lines")
+    if type(lines) is not list or not lines:
+        raise ValueError("order.lines must be a non-empty list")
+    for i, line in enumerate(lines):
+        if type(line) is not dict:
+            raise ValueError(f"order.lines[{i}] must be an object")
+        for k in ("quantity", "unit_price", "tax_rate"):
+            v = line.get(k)
+            if type(v) is not str and type(v) is not int:
+                raise ValueError(f"order.lines[{i}].{k} must be a decimal string, got {v!r}")
+    return order
+
+
+def event_fields(d: Any) -> tuple:
+    """Validate one history line (already JSON-decoded) and return its fields as
+    (t, ts, proc, op, type, order_id, invoice_no, result, status, latency_ms, order).
+
+    Raises ValueError with a message naming the field; the caller adds `file:line`.
+    """
+    if type(d) is not dict:
+        raise ValueError(f"a history line must be a JSON object, got {type(d).__name__}")
+    try:
+        t = d["t"]
+        ts = d["ts"]
+        proc = d["proc"]
+        op = d["op"]
+        typ = d["type"]
+        order_id = d["order_id"]
+    except KeyError as e:
+        raise ValueError(f"missing field {e.args[0]!r}") from None
+    if type(t) is not float and type(t) is not int:
+        raise ValueError(f"field 't' must be a number, got {t!r}")
+    if type(ts) is not float and type(ts) is not int:
+        raise ValueError(f"field 'ts' must be a number, got {ts!r}")
+    if type(proc) is not str:
+        raise ValueError(f"field 'proc' must be a string, got {proc!r}")
+    if op not in OPS:
+        raise ValueError(f"unknown op {op!r}; known: issue, query, refund, verify")
+    if typ not in TYPES:
+        raise ValueError(f"unknown event type {typ!r}; known: invoke, ok, fail, info")
+    if type(order_id) is not str:
+        raise ValueError(f"field 'order_id' must be a string, got {order_id!r}")
+    invoice_no = d.get("invoice_no")
+    if invoice_no is not None and type(invoice_no) is not str:
+        raise ValueError(f"field 'invoice_no' must be a string or null, got {invoice_no!r}")
+    result = d.get("result")
+    if result is not None and result not in RESULTS:
+        raise ValueError(f"unknown result {result!r}; known: issued, pending, failed, "
+                         "not_found, null")
+    status = d.get("status")
+    if status is not None and type(status) is not int:
+        raise ValueError(f"field 'status' must be an integer or null, got {status!r}")
+    latency = d.get("latency_ms")
+    if latency is not None and type(latency) is not float and type(latency) is not int:
+        raise ValueError(f"field 'latency_ms' must be a number or null, got {latency!r}")
+    order = None
+    if op == "issue" and typ == "invoke":
+        order = _check_order(d.get("order"))
+    return (t, ts, proc, op, typ, order_id, invoice_no, result, status, latency, order)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One history line, fields exactly as design.md s.7."""
+
+    t: float
+    ts: float
+    proc: str
+    op: Literal["issue", "query", "refund", "verify"]
+    type: Literal["invoke", "ok", "fail", "info"]
+    order_id: str
+    invoice_no: str | None = None
+    result: Literal["issued", "pending", "failed", "not_found"] | None = None
+    status: int | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+    order: dict[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Event:
+        f = event_fields(d)
+        return cls(t=f[0], ts=f[1], proc=f[2], op=f[3], type=f[4], order_id=f[5],
+                   invoice_no=f[6], result=f[7], status=f[8], latency_ms=f[9],
+                   error=d.get("error"), order=f[10])
+
+    @classmethod
+    def from_json(cls, line: bytes | str, path: str = "history.jsonl", lineno: int = 0) -> Event:
+        """Parse one line; errors name `path:lineno`."""
+        from harness.errors import InputError
+        try:
+            return cls.from_dict(orjson.loads(line))
+        except orjson.JSONDecodeError as e:
+            raise InputError(f"{path}:{lineno}: not valid JSON (truncated line?): {e}") from None
+        except ValueError as e:
+            raise InputError(f"{path}:{lineno}: {e}") from None
+
+    def fields(self) -> tuple:
+        """The validated field tuple of `event_fields` (validation included)."""
+        return event_fields(self.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "t": self.t, "ts": self.ts, "proc": self.proc, "op": self.op, "type": self.type,
+            "order_id": self.order_id, "invoice_no": self.invoice_no, "result": self.result,
+            "status": self.status, "latency_ms": self.latency_ms, "error": self.error,
+        }
+        if self.order is not None:
+            d["order"] = self.order
+        return d
+
+
+class Pairing:
+    """Pairs each completion with its invoke per proc, as jepsen.history does.
+
+    A proc does one op at a time; its completion repeats the invoke's op and order_id.
+    Anything else is a broken history and raises ValueError.
+    """
+
+    __slots__ = ("open",)
+
+    def __init__(self) -> None:
+        self.open: dict[str, tuple[str, str, float, float]] = {}
+
+    def invoke(self, proc: str, op: str, order_id: str, t: float, ts: float) -> None:
+        prev = self.open.get(proc)
+        if prev is not None:
+            raise ValueError(f"proc {proc} invoked {op!r} for order {order_id} while its "
+                             f"{prev[0]!r} for order {prev[1]} was still open")
+        self.open[proc] = (op, order_id, t, ts)
+
+    def complete(self, proc: str, op: str, order_id: str) -> tuple[str, str, float, float]:
+        """The matching invoke `(op, order_id, t, ts)`."""
+        inv = self.open.pop(proc, None)
+        if inv is None:
+            raise ValueError(f"proc {proc} completed {op!r} for order {order_id} without "
+                             "invoking it first")
+        if inv[0] != op or inv[1] != order_id:
+            self.open[proc] = inv
+            raise ValueError(f"proc {proc} completed {op!r} for order {order_id} but its "
+                             f"open invoke is {inv[0]!r} for order {inv[1]}")
+        return inv

@@ -1,0 +1,87 @@
+"""The checker's input options and its verdict record.
+
+Kept apart from the logic so that the CLI, the gates and the report can import the
+shapes without pulling in the reconciliation code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["CheckOptions", "CheckResult", "COUNT_KEYS", "ANOMALY_CLASSES", "ORDER_CLASSES",
+           "Valid", "merge_valid"]
+
+Valid = Literal[True, False, "unknown"]
+
+#: Every key of summary.json's `invoices` (design.md s.4), in that order.
+COUNT_KEYS: tuple[str, ...] = (
+    "requested", "acknowledged", "failed", "indeterminate", "lost", "duplicated",
+    "phantom", "mismatched", "orphaned", "unresolved", "misreversed", "recovered",
+    "stale_reads",
+)
+
+#: Classes that make a history invalid. `recovered` is counted but fine (Jepsen's set
+#: checker: recovered = read - acknowledged is not an error).
+ANOMALY_CLASSES: tuple[str, ...] = (
+    "lost", "duplicated", "phantom", "mismatched", "orphaned", "unresolved",
+    "misreversed", "stale_reads",
+)
+
+#: Per-order classes in priority order: an order gets the first that applies.
+#: lost and phantom first (the customer was told the opposite of the truth), then
+#: duplicated (money charged twice), mismatched (wrong content), unresolved (no final
+#: word yet: only when nothing worse is already certain), recovered, ok.
+ORDER_CLASSES: tuple[str, ...] = (
+    "lost", "phantom", "duplicated", "mismatched", "unresolved", "recovered", "ok",
+)
+
+
+@dataclass(slots=True)
+class CheckOptions:
+    """How to judge a history.
+
+    allowed_lag_s: the scenario's platform.replica_lag; a verify that answers not-found is a
+        stale read only if the platform stored the invoice longer ago than this.
+    load_end_t: the end of load (run.json); None means the largest `t` of an event whose
+        proc is neither `drain` nor `final`.
+    faults: lines of faults.jsonl, used only as evidence (which faults were active).
+    max_evidence: anomalies listed per class (all are counted).
+    """
+
+    allowed_lag_s: float = 0.5
+    load_end_t: float | None = None
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    max_evidence: int = 20
+
+
+@dataclass(slots=True)
+class CheckResult:
+    counts: dict[str, int]
+    anomalies: dict[str, list[dict[str, Any]]]
+    totals: dict[str, int]
+    time_to_consistency_s: float | None
+    acceptance_delay_s: dict[str, Any]
+    requests: dict[str, Any]
+    valid: Valid
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "counts": dict(self.counts),
+            "totals": dict(self.totals),
+            "time_to_consistency_s": self.time_to_consistency_s,
+            "acceptance_delay_s": dict(self.acceptance_delay_s),
+            "requests": self.requests,
+            "anomalies": self.anomalies,
+            "errors": list(self.errors),
+        }
+
+
+def merge_valid(values: list[Valid]) -> Valid:
+    """Jepsen's merge-valid: False beats "unknown" beats True."""
+    if any(v is False for v in values):
+        return False
+    if any(v == "unknown" for v in values):
+        return "unknown"
+    return True

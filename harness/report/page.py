@@ -1,0 +1,418 @@
+"""`report.html`: one self-contained page a person can read after a run.
+
+Everything is inline (CSS, plots as base64 PNG data URIs, no script), so the
+file can be attached to a CI job or mailed and still open anywhere. Every
+value that came from a run (order ids, server errors, Chinese buyer names) is
+passed through `html.escape`: a history is untrusted input.
+
+Order of the page follows the reader's questions: did it pass; which gate
+broke; how big was the run; what did it look like over time; which faults ran;
+which orders went wrong and why (their full timelines).
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness.report._rundir import RunFiles, fault_end
+
+__all__ = ["render_html", "CLASS_MEANINGS", "ANOMALY_ORDER"]
+
+ANOMALY_ORDER = ("lost", "duplicated", "phantom", "mismatched", "orphaned", "unresolved",
+                 "misreversed", "stale_reads", "recovered")
+
+# design.md s.7, in the words a reader of a failed run needs.
+CLASS_MEANINGS = {
+    "lost": "The merchant accepted the order (told the customer issued or pending), but after "
+            "the drain the platform holds no blue invoice for it, or a different number than "
+            "the customer was given, or the merchant's final answer no longer knows the order "
+            "or calls it failed.",
+    "duplicated": "The platform holds more than one blue invoice for the order that red-letter "
+                  "invoices do not cancel.",
+    "phantom": "The customer was told the invoice failed, yet the platform issued one.",
+    "mismatched": "The platform's invoice differs from the order (seller, buyer, amount, tax).",
+    "orphaned": "A platform invoice whose order_ref no customer ever sent.",
+    "unresolved": "Still pending when the drain deadline passed (after the final read).",
+    "misreversed": "A red-letter invoice that reverses an order nobody refunded, or more than "
+                   "the original; or a refund reported as done with no red invoice for it.",
+    "recovered": "The outcome was unknown to the customer (timeout, reset, 5xx) and exactly one "
+                 "invoice exists: fine, counted.",
+    "stale_reads": "Answers that go backwards or lag too long: pending/not-found after "
+                   "'issued' was already said, or a verify that cannot find an invoice older "
+                   "than the allowed replica lag.",
+}
+
+TIMELINE_COLUMNS = ("t", "proc", "op", "type", "result", "status", "invoice_no", "latency_ms",
+                    "error")
+INVOICE_COLUMNS = ("invoice_no", "kind", "request_id", "order_ref", "seller_tax_id",
+                   "buyer_tax_id", "amount", "tax", "total", "issued_at", "original_invoice_no")
+INSTANT_FAULT_S = 1.0
+
+_CSS = """
+:root { --ok:#2e7d32; --bad:#c62828; --warn:#ef6c00; --muted:#666; --line:#ddd; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 -apple-system, "Segoe UI", "PingFang SC", "Microsoft YaHei",
+       "Noto Sans CJK SC", sans-serif; color:#222; margin:0; background:#f6f7f9; }
+main { max-width: 1200px; margin: 0 auto; padding: 24px; }
+header { display:flex; gap:24px; align-items:center; background:#fff; padding:20px 24px;
+         border-radius:8px; border:1px solid var(--line); }
+.badge { font-size:28px; font-weight:700; color:#fff; padding:14px 26px; border-radius:8px;
+         letter-spacing:1px; }
+.badge.pass { background:var(--ok); } .badge.fail { background:var(--bad); }
+.badge.interrupted { background:var(--warn); } .badge.error, .badge.unknown { background:#555; }
+h1 { margin:0 0 4px; font-size:22px; } h2 { margin:28px 0 10px; font-size:18px; }
+h3 { margin:18px 0 6px; font-size:15px; }
+.meta { color:var(--muted); } .meta b { color:#222; font-weight:600; }
+section { background:#fff; border:1px solid var(--line); border-radius:8px; padding:4px 20px 16px;
+          margin-top:16px; }
+table { border-collapse:collapse; margin:6px 0; font-size:13px; }
+th, td { border-bottom:1px solid var(--line); padding:4px 10px; text-align:left;
+         vertical-align:top; }
+th { background:#fafafa; font-weight:600; }
+td.num { text-align:right; font-variant-numeric: tabular-nums; }
+tr.passed td.res { color:var(--ok); font-weight:700; }
+tr.failed td { background:#fdecea; } tr.failed td.res { color:var(--bad); font-weight:700; }
+tr.ev-fail td { background:#fdecea; } tr.ev-info td { background:#fff4e0; }
+tr.ev-invoke td { color:var(--muted); }
+.figs { display:flex; flex-wrap:wrap; gap:24px; }
+.plot { max-width:100%; border:1px solid var(--line); border-radius:4px; margin:8px 0; }
+details { border:1px solid var(--line); border-radius:6px; margin:6px 0; padding:4px 10px; }
+details[open] { background:#fcfcfc; }
+summary { cursor:pointer; } summary code { font-weight:600; }
+code, pre { font-family: ui-monospace, Menlo, Consolas, monospace; font-size:12px; }
+pre { background:#f3f3f3; padding:8px; border-radius:4px; overflow-x:auto; }
+.note { color:var(--muted); font-size:13px; } .warn { color:var(--bad); }
+.more { color:var(--muted); font-style:italic; }
+.fault-tag { display:inline-block; background:#fff0d9; border-radius:3px; padding:0 4px;
+             margin:1px; font-size:11px; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _is_num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    """A figure for people: '—' for missing, trimmed decimals for floats."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
+        return text if text not in ("", "-0") else "0"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def _table(rows: list[list[Any]], header: list[str], row_classes: list[str] | None = None,
+           raw: bool = False) -> str:
+    """An HTML table; cells are escaped unless `raw` (then the caller escaped them)."""
+    out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in header), "</tr></thead><tbody>"]
+    for i, row in enumerate(rows):
+        cls = f' class="{_e(row_classes[i])}"' if row_classes and row_classes[i] else ""
+        out.append(f"<tr{cls}>")
+        for cell in row:
+            num = ' class="num"' if _is_num(cell) else ""
+            out.append(f"<td{num}>{cell if raw else _e(_fmt(cell))}</td>")
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _kv_table(pairs: list[tuple[str, Any]]) -> str:
+    return "<table><tbody>" + "".join(
+        f'<tr><th>{_e(k)}</th><td class="num">{_e(_fmt(v))}</td></tr>' for k, v in pairs
+    ) + "</tbody></table>"
+
+
+def _header(files: RunFiles) -> str:
+    s, run = files.summary, files.run or {}
+    verdict = str(s.get("verdict") or "unknown").lower()
+    if s.get("interrupted") and verdict == "pass":
+        verdict = "interrupted"
+    merchant = s.get("merchant") or run.get("merchant") or {}
+    if isinstance(merchant, dict):
+        who = (f"SUT <code>{_e(merchant['sut_cmd'])}</code>" if merchant.get("sut_cmd")
+               else f"bundled, mode <b>{_e(merchant.get('mode') or '—')}</b>")
+    else:
+        who = _e(merchant)
+    duration = s.get("duration_s")
+    meta = [
+        f"seed <b>{_e(_fmt(s.get('seed', run.get('seed'))))}</b>",
+        f"duration <b>{_e(_fmt(duration, 1))} s</b>" if _is_num(duration) else "duration —",
+        f"merchant {who}",
+        f"run <b>{_e(s.get('run_id') or run.get('run_id') or files.run_dir.name)}</b>",
+        f"started <b>{_e(s.get('started_at') or run.get('started_at') or '—')}</b>",
+    ]
+    if run.get("backend"):
+        meta.append(f"backend <b>{_e(run['backend'])}</b>")
+    desc = f'<div class="meta">{_e(s["description"])}</div>' if s.get("description") else ""
+    return (f'<header><div class="badge {_e(verdict)}">{_e(verdict.upper())}</div><div>'
+            f'<h1>{_e(s.get("scenario") or "unnamed scenario")}</h1>{desc}'
+            f'<div class="meta">{" · ".join(meta)}</div></div></header>')
+
+
+def _notes(files: RunFiles, timeseries: dict[str, Any]) -> str:
+    items = [_e(n) for n in files.summary.get("notes") or []]
+    checker = files.summary.get("checker") or {}
+    if isinstance(checker, dict) and checker.get("valid") == "unknown":
+        items.insert(0, '<span class="warn">The checker could not decide (valid = unknown): '
+                        + _e("; ".join(map(str, checker.get("errors") or []))) + "</span>")
+    elif isinstance(checker, dict):
+        items += [f'<span class="warn">checker: {_e(e)}</span>' for e in checker.get("errors") or []]
+    if timeseries.get("skipped_lines"):
+        items.append(f'<span class="warn">{timeseries["skipped_lines"]} history line(s) could '
+                     f'not be read and were left out of the plots; first: '
+                     f'{_e(timeseries.get("first_skipped"))}</span>')
+    if not items:
+        return ""
+    return "<section><h2>Notes</h2><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul></section>"
+
+
+def _gates(summary: dict[str, Any]) -> str:
+    gates = [g for g in summary.get("gates") or [] if isinstance(g, dict)]
+    if not gates:
+        return '<section><h2>Gates</h2><p class="note">No gates were set.</p></section>'
+    rows, classes = [], []
+    for g in gates:
+        passed = bool(g.get("passed"))
+        rows.append([_e(g.get("name")), _e(g.get("limit")), _e(_fmt(g.get("value"))),
+                     "pass" if passed else "FAIL"])
+        classes.append("passed" if passed else "failed")
+    body = _table(rows, ["gate", "limit", "value", "result"], classes, raw=True)
+    body = body.replace("<td>pass</td>", '<td class="res">pass</td>').replace(
+        "<td>FAIL</td>", '<td class="res">FAIL</td>')
+    failed = sum(1 for c in classes if c == "failed")
+    return (f"<section><h2>Gates — {len(gates) - failed} of {len(gates)} passed</h2>"
+            f"{body}</section>")
+
+
+def _figures(files: RunFiles) -> str:
+    s = files.summary
+    inv = s.get("invoices") or {}
+    inv_pairs = [(k.replace("_", " "), inv.get(k)) for k in
+                 ("requested", "acknowledged", "failed", "indeterminate", "recovered", "lost",
+                  "duplicated", "phantom", "mismatched", "orphaned", "unresolved",
+                  "misreversed", "stale_reads")]
+    inv_pairs += [(k, v) for k, v in inv.items() if k.replace("_", " ") not in dict(inv_pairs)]
+    req = s.get("requests") or {}
+    lat = req.get("latency_ms") or {}
+    err = req.get("error_rate")
+    req_pairs = [("total", req.get("total")), ("rps", req.get("rps")),
+                 ("error rate", f"{err * 100:.2f} %" if _is_num(err) else None),
+                 ("latency p50 (ms)", lat.get("p50")), ("latency p95 (ms)", lat.get("p95")),
+                 ("latency p99 (ms)", lat.get("p99")), ("latency max (ms)", lat.get("max"))]
+    delay = s.get("acceptance_delay_s") or {}
+    load = s.get("load") or {}
+    stats = files.load_stats or {}
+    cons_pairs = [("time to consistency (s)", s.get("time_to_consistency_s")),
+                  ("acceptance delay p50 (s)", delay.get("p50")),
+                  ("acceptance delay p95 (s)", delay.get("p95")),
+                  ("acceptance delay max (s)", delay.get("max")),
+                  ("accepted orders measured", delay.get("count")),
+                  ("target arrivals/s (mean)", load.get("target_rps_mean")),
+                  ("achieved arrivals/s (mean)", load.get("achieved_rps_mean")),
+                  ("arrivals", load.get("arrivals", stats.get("arrivals"))),
+                  ("unsent (load generator behind)", load.get("unsent", stats.get("unsent"))),
+                  ("workers", load.get("workers", stats.get("workers")))]
+    out = ['<section><h2>Key figures</h2><div class="figs">',
+           f"<div><h3>Invoices (orders)</h3>{_kv_table(inv_pairs)}</div>",
+           f"<div><h3>Requests</h3>{_kv_table(req_pairs)}</div>",
+           f"<div><h3>Consistency and load</h3>{_kv_table(cons_pairs)}</div></div>"]
+    by_op = req.get("by_op") or {}
+    if isinstance(by_op, dict) and by_op:
+        rows = [[op, c.get("total"), c.get("ok"), c.get("fail"), c.get("info")]
+                for op, c in by_op.items() if isinstance(c, dict)]
+        out.append("<h3>Requests by operation</h3>"
+                   + _table(rows, ["op", "total", "ok", "fail", "info"]))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _plots(plots: list[Path]) -> str:
+    out = ["<section><h2>Over time</h2>",
+           '<p class="note">Shaded bands are fault windows (dotted lines: instantaneous '
+           "faults such as a kill); the dashed line is the end of load.</p>"]
+    for path in plots:
+        try:
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+        except OSError:
+            continue
+        out.append(f'<img class="plot" alt="{_e(path.stem)}" '
+                   f'src="data:image/png;base64,{data}">')
+    out.append("</section>")
+    return "".join(out)
+
+
+def _plan_lookup(files: RunFiles) -> dict[Any, dict[str, Any]]:
+    return {p.get("id"): p for p in files.faults_plan or [] if p.get("id") is not None}
+
+
+def _planned_end(fault: dict[str, Any], plan: dict[str, Any] | None) -> Any:
+    """Best effort: the planned end from the fault record or the plan, else start + duration."""
+    plan = plan or {}
+    for value in (fault.get("planned_end_s"), plan.get("planned_end_s"), plan.get("end_s")):
+        if _is_num(value):
+            return value
+    start = fault.get("planned_start_s", plan.get("start_s", plan.get("at_s")))
+    duration = plan.get("for_s", plan.get("duration_s"))
+    return start + duration if _is_num(start) and _is_num(duration) else None
+
+
+def _faults(files: RunFiles, timeseries: dict[str, Any]) -> str:
+    if not files.faults:
+        return ('<section><h2>Fault schedule</h2><p class="note">No faults were applied in '
+                "this run.</p></section>")
+    plan = _plan_lookup(files)
+    during = timeseries.get("during_faults") or []
+    rows, classes = [], []
+    for i, f in enumerate(files.faults):
+        d = during[i] if i < len(during) else {}
+        ok = f.get("ok", True)
+        rows.append([f.get("id"), f.get("kind"), f.get("family"), f.get("target"),
+                     f.get("planned_start_s"), _planned_end(f, plan.get(f.get("id"))),
+                     f.get("start_s"), fault_end(f) if f.get("end_s") is not None else "instant",
+                     f.get("params") or {},
+                     "ok" if ok is not False else f"error: {f.get('error') or '?'}",
+                     d.get("ok"), d.get("fail"), d.get("info"), d.get("p95_ms")])
+        classes.append("" if ok is not False else "failed")
+    return ("<section><h2>Fault schedule</h2>"
+            + _table(rows, ["id", "kind", "family", "target", "planned start (s)",
+                            "planned end (s)", "actual start (s)", "actual end (s)", "params",
+                            "applied", "ok during", "fail during", "info during",
+                            "p95 during (ms)"], classes)
+            + '<p class="note">"during" counts the completions whose time falls in the '
+              "fault's window.</p></section>")
+
+
+def _fault_label(f: dict[str, Any]) -> str:
+    return f"{f.get('kind') or 'fault'} {f.get('target') or ''}".strip()
+
+
+def _active(faults: list[dict[str, Any]], t: Any) -> list[str]:
+    if not _is_num(t):
+        return []
+    names = []
+    for f in faults:
+        start = f.get("start_s")
+        if not _is_num(start):
+            continue
+        end = fault_end(f)
+        end = end if end is not None else start + INSTANT_FAULT_S
+        if start <= t < end:
+            names.append(_fault_label(f))
+    return names
+
+
+def _utc(ts: Any) -> Any:
+    if _is_num(ts) and ts > 1e8:
+        return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    return ts
+
+
+def _anomaly(anomaly: dict[str, Any], run_faults: list[dict[str, Any]]) -> str:
+    own = [f for f in anomaly.get("faults") or [] if isinstance(f, dict)]
+    faults = own or run_faults
+    events = [e for e in anomaly.get("events") or [] if isinstance(e, dict)]
+    rows, classes = [], []
+    for ev in events:
+        cells = [_e(_fmt(ev.get(c))) for c in TIMELINE_COLUMNS]
+        tags = "".join(f'<span class="fault-tag">{_e(n)}</span>'
+                       for n in _active(faults, ev.get("t")))
+        rows.append(cells + [tags])
+        classes.append(f"ev-{ev.get('type')}")
+    parts = [f"<details><summary><code>{_e(anomaly.get('order_id'))}</code> — "
+             f"{_e(anomaly.get('reason'))}</summary>"]
+    if rows:
+        parts.append("<h3>Timeline</h3>"
+                     + _table(rows, [*TIMELINE_COLUMNS, "faults active"], classes, raw=True))
+    else:
+        parts.append('<p class="note">No client events for this order.</p>')
+    ordered = next((e.get("order") for e in events if isinstance(e.get("order"), dict)), None)
+    if ordered:
+        parts.append("<h3>Order as sent</h3><pre>"
+                     + _e(json.dumps(ordered, ensure_ascii=False, indent=1)) + "</pre>")
+    invoices = [i for i in anomaly.get("invoices") or [] if isinstance(i, dict)]
+    if invoices:
+        cols = list(INVOICE_COLUMNS) + sorted({k for i in invoices for k in i} -
+                                              set(INVOICE_COLUMNS) - {"lines"})
+        inv_rows = [[_utc(i.get(c)) if c == "issued_at" else i.get(c) for c in cols]
+                    for i in invoices]
+        parts.append("<h3>Platform invoices for this order</h3>" + _table(inv_rows, cols))
+    else:
+        parts.append('<p class="note">The platform holds no invoice for this order.</p>')
+    named = [_fault_label(f) + (f" ({_fmt(f.get('start_s'))}–{_fmt(f.get('end_s'))} s)"
+                                if _is_num(f.get("start_s")) else "") for f in own]
+    named += [str(f) for f in anomaly.get("faults") or [] if not isinstance(f, dict)]
+    if named:
+        parts.append("<p>Faults around this order: " + ", ".join(_e(n) for n in named) + "</p>")
+    parts.append("</details>")
+    return "".join(parts)
+
+
+def _anomalies(files: RunFiles) -> str:
+    s = files.summary
+    listed = s.get("anomalies") or {}
+    totals = s.get("anomaly_totals") or {}
+    classes = [c for c in ANOMALY_ORDER if listed.get(c) or totals.get(c)]
+    classes += sorted(c for c in set(listed) | set(totals)
+                      if c not in ANOMALY_ORDER and (listed.get(c) or totals.get(c)))
+    if not classes:
+        return ('<section><h2>Anomalies</h2><p class="note">The checker listed no anomalies.'
+                "</p></section>")
+    out = ["<section><h2>Anomalies</h2>"]
+    for cls in classes:
+        items = [a for a in listed.get(cls) or [] if isinstance(a, dict)]
+        total = totals.get(cls, len(items))
+        out.append(f'<h3 id="anomaly-{_e(cls)}">{_e(cls)} — {_e(_fmt(total))}</h3>')
+        if cls in CLASS_MEANINGS:
+            out.append(f'<p class="note">{_e(CLASS_MEANINGS[cls])}</p>')
+        out.extend(_anomaly(a, files.faults) for a in items)
+        if _is_num(total) and total > len(items):
+            out.append(f'<p class="more">{_e(_fmt(total - len(items)))} more not shown '
+                       "(see the checker output or summary.json).</p>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _how_to_read() -> str:
+    rows = [[c, CLASS_MEANINGS[c]] for c in ANOMALY_ORDER]
+    return ("<section><h2>How to read this report</h2>"
+            "<p>The verdict is PASS when every gate held. Each client request is recorded "
+            "as an <b>invoke</b> and a completion: <b>ok</b> (the merchant accepted, or a "
+            "query got an answer), <b>fail</b> (a definite refusal: no invoice may exist) or "
+            "<b>info</b> (no answer: timeout, reset, 5xx — the outcome is unknown). After the "
+            "load the harness lets the system settle, then reconciles every order against "
+            "the platform's ledger and puts each order in one class:</p>"
+            + _table(rows, ["class", "meaning"])
+            + "<p class=\"note\">Open an anomaly to see the order's full timeline (rows in "
+              "red are refusals, in amber unknown outcomes) with the faults active at each "
+              "moment, and the invoices the platform holds for it. Times are seconds since "
+              "the load started.</p></section>")
+
+
+def render_html(files: RunFiles, timeseries: dict[str, Any], plots: list[Path]) -> str:
+    """The whole page as a string (pure apart from reading the PNG files)."""
+    title = f"invoice-chaos · {files.summary.get('scenario') or 'run'} · " \
+            f"{str(files.summary.get('verdict') or 'unknown').upper()}"
+    body = [_header(files), _notes(files, timeseries), _gates(files.summary),
+            _figures(files), _plots(plots), _faults(files, timeseries),
+            _anomalies(files), _how_to_read(),
+            f'<p class="note">Generated by invoice-chaos from {_e(files.run_dir)}.</p>']
+    return ('<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_e(title)}</title><style>{_CSS}</style></head>"
+            f"<body><main>{''.join(body)}</main></body></html>\n")

@@ -1,0 +1,195 @@
+"""The embedded default stack: Toxiproxy, the platform and the merchant (or the user's SUT)
+as local processes on free 127.0.0.1 ports.
+
+    client ──client->merchant──▶ merchant ──merchant->taxplatform──▶ taxplatform
+    client ──client->taxplatform──────────────────────────────────▶ taxplatform
+
+Every hop the faults can touch goes through Toxiproxy; the harness's own calls (drain,
+final read, ledger, admin) go direct. `down()` always runs (finally), so no process or
+port is left behind.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import StackError
+from .leftovers import Registry, clear_leftovers
+from .ports import LOOPBACK, free_ports
+from .process import Service, ServiceSpec
+from .toxiproxy_api import ToxiproxyClient, find_toxiproxy_server, toxiproxy_version
+
+__all__ = ["StackConfig", "LocalStack", "LINKS", "SERVICES"]
+
+LINKS = ("client->merchant", "merchant->taxplatform", "client->taxplatform")
+SERVICES = ("taxplatform", "merchant")
+
+
+@dataclass(slots=True)
+class StackConfig:
+    run_id: str
+    run_dir: Path
+    sellers_file: Path
+    platform_config: dict
+    merchant_mode: str = "robust"
+    merchant_env: dict[str, str] = field(default_factory=dict)
+    sut_command: str | None = None
+    sut_health: str = "/healthz"
+    sut_startup_timeout_s: float = 30.0
+    startup_timeout_s: float = 30.0
+
+
+def expand_placeholders(command: str, values: dict[str, str]) -> str:
+    """Replace only {port}, {tax_platform_url}, {sellers_file}, {data_dir}: other braces stay."""
+    for key, value in values.items():
+        command = command.replace("{" + key + "}", shlex.quote(value) if " " in value else value)
+    return command
+
+
+class LocalStack:
+    def __init__(self, cfg: StackConfig, say: Callable[[str], None] = print):
+        self.cfg = cfg
+        self.say = say
+        self.logs = cfg.run_dir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.services: dict[str, Service] = {}
+        self.toxiproxy: ToxiproxyClient | None = None
+        self.ports: dict[str, int] = {}
+        self.registry = Registry(cfg.run_id)
+        self._lock = threading.RLock()
+
+    # --- addresses ---------------------------------------------------------------------
+    def url(self, name: str) -> str:
+        return f"http://{LOOPBACK}:{self.ports[name]}"
+
+    @property
+    def merchant_url(self) -> str:          # through client->merchant
+        return self.url("client->merchant")
+
+    @property
+    def platform_url(self) -> str:          # through client->taxplatform
+        return self.url("client->taxplatform")
+
+    @property
+    def merchant_direct(self) -> str:
+        return self.url("merchant")
+
+    @property
+    def platform_direct(self) -> str:
+        return self.url("taxplatform")
+
+    # --- up ----------------------------------------------------------------------------
+    def up(self) -> None:
+        binary = find_toxiproxy_server()
+        version = toxiproxy_version(binary)
+        cleared = clear_leftovers()
+        if cleared:
+            self.say(f"cleared leftovers of a crashed earlier run: {', '.join(cleared)}")
+        names = ["toxiproxy", "taxplatform", "merchant", *LINKS]
+        self.ports = dict(zip(names, free_ports(len(names))))
+        data = self.cfg.run_dir / "data"
+        (data / "taxplatform").mkdir(parents=True, exist_ok=True)
+        (data / "merchant").mkdir(parents=True, exist_ok=True)
+
+        self._add(ServiceSpec("toxiproxy", [binary, "-host", LOOPBACK, "-port", str(self.ports["toxiproxy"])],
+                              self.ports["toxiproxy"], health_path="/version", startup_timeout_s=15))
+        self.toxiproxy = ToxiproxyClient(self.ports["toxiproxy"])
+        self.stack_info = {"toxiproxy": {"binary": binary, "version": version}}
+        upstream = {"client->merchant": "merchant", "merchant->taxplatform": "taxplatform",
+                    "client->taxplatform": "taxplatform"}
+        for link in LINKS:
+            self.toxiproxy.create_proxy(link, self.ports[link], self.ports[upstream[link]])
+
+        self._add(ServiceSpec("taxplatform",
+                              [sys.executable, "-m", "fakes.taxplatform", "--port", str(self.ports["taxplatform"]),
+                               "--data", str(data / "taxplatform"), "--sellers", str(self.cfg.sellers_file),
+                               "--config", json.dumps(self.cfg.platform_config)],
+                              self.ports["taxplatform"], startup_timeout_s=self.cfg.startup_timeout_s))
+
+        env = {"PORT": str(self.ports["merchant"]),
+               "TAX_PLATFORM_URL": self.url("merchant->taxplatform"),
+               "SELLERS_FILE": str(self.cfg.sellers_file.resolve()),
+               "DATA_DIR": str((data / "merchant").resolve()),
+               **self.cfg.merchant_env}
+        if self.cfg.sut_command:
+            placeholders = {"port": env["PORT"], "tax_platform_url": env["TAX_PLATFORM_URL"],
+                            "sellers_file": env["SELLERS_FILE"], "data_dir": env["DATA_DIR"]}
+            argv: list[str] | str = expand_placeholders(self.cfg.sut_command, placeholders)
+            spec = ServiceSpec("merchant", argv, self.ports["merchant"], env=env,
+                               health_path=self.cfg.sut_health,
+                               startup_timeout_s=self.cfg.sut_startup_timeout_s)
+        else:
+            env["MERCHANT_MODE"] = self.cfg.merchant_mode
+            spec = ServiceSpec("merchant", [sys.executable, "-m", "fakes.merchant"], self.ports["merchant"],
+                               env=env, startup_timeout_s=self.cfg.startup_timeout_s)
+        self._add(spec)
+
+    def _add(self, spec: ServiceSpec) -> Service:
+        svc = Service(spec, self.logs)
+        self.services[spec.name] = svc
+        svc.start()
+        self.registry.record(spec.name, svc.pid or 0)
+        svc.wait_healthy()
+        return svc
+
+    # --- process faults (called from the fault timeline thread) ---------------------------
+    def _svc(self, target: str) -> Service:
+        if target not in self.services or target == "toxiproxy":
+            raise StackError(f"no service named {target!r}; services: {', '.join(SERVICES)}")
+        return self.services[target]
+
+    def kill(self, target: str) -> None:
+        with self._lock:
+            self._svc(target).kill()
+
+    def terminate(self, target: str) -> None:
+        with self._lock:
+            self._svc(target).terminate()
+
+    def pause(self, target: str) -> None:
+        with self._lock:
+            self._svc(target).pause()
+
+    def resume(self, target: str) -> None:
+        with self._lock:
+            self._svc(target).resume()
+
+    def ensure_running(self, target: str) -> None:
+        """Start the service again (same command, same data, same port) if it is not running."""
+        with self._lock:
+            svc = self._svc(target)
+            if svc.paused:
+                svc.resume()
+            if not svc.running():
+                svc.start()
+                self.registry.record(target, svc.pid or 0)
+        svc.wait_healthy()
+
+    # --- heal and down -------------------------------------------------------------------
+    def heal(self) -> list[str]:
+        """Undo everything: Toxiproxy reset, paused services continued, dead ones restarted."""
+        problems = []
+        if self.toxiproxy is not None:
+            try:
+                self.toxiproxy.reset()
+            except StackError as e:
+                problems.append(str(e))
+        for name in SERVICES:
+            if name in self.services:
+                try:
+                    self.ensure_running(name)
+                except StackError as e:
+                    problems.append(str(e))
+        return problems
+
+    def down(self) -> None:
+        for name in ("merchant", "taxplatform", "toxiproxy"):
+            svc = self.services.get(name)
+            if svc is not None:
+                svc.terminate(grace_s=5.0)
+        self.registry.remove()

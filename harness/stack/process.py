@@ -1,0 +1,150 @@
+"""One service process: started in its own process group, logged to a file, signalled as a group.
+
+A process group is what makes teardown complete: a `--sut-cmd` run through a shell, or a
+server with workers, dies with all its children, and SIGSTOP freezes all of them.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from ..errors import HealthTimeout, StackError
+from .ports import LOOPBACK
+
+__all__ = ["Service", "ServiceSpec", "log_tail"]
+
+
+@dataclass(slots=True)
+class ServiceSpec:
+    name: str
+    argv: list[str] | str                    # a str runs through /bin/sh -c (a user's --sut-cmd)
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    health_path: str = "/healthz"
+    startup_timeout_s: float = 30.0
+    cwd: str | None = None
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    tail = text.splitlines()[-lines:]
+    return "\n".join("    " + ln for ln in tail) if tail else "    (empty log)"
+
+
+class Service:
+    """A started service; every method is safe to call in any state (idempotent teardown)."""
+
+    def __init__(self, spec: ServiceSpec, log_dir: Path):
+        self.spec = spec
+        self.log_path = log_dir / f"{spec.name}.log"
+        self.proc: subprocess.Popen | None = None
+        self.paused = False
+        self.starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> None:
+        env = {**os.environ, **self.spec.env}
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        log = open(self.log_path, "ab", buffering=0)
+        log.write(f"\n=== start #{self.starts + 1} at {time.strftime('%H:%M:%S')}: {self.spec.argv}\n".encode())
+        shell = isinstance(self.spec.argv, str)
+        try:
+            self.proc = subprocess.Popen(self.spec.argv, shell=shell, env=env, cwd=self.spec.cwd,
+                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True,
+                                         executable="/bin/sh" if shell else None)
+        except OSError as e:
+            raise StackError(f"{self.spec.name}: cannot start {self.spec.argv!r}: {e}") from None
+        finally:
+            log.close()
+        self.starts += 1
+        self.paused = False
+
+    def wait_healthy(self, deadline_s: float | None = None) -> None:
+        """Poll GET health until 200; raise HealthTimeout with the log tail otherwise."""
+        timeout = deadline_s if deadline_s is not None else self.spec.startup_timeout_s
+        url = f"http://{LOOPBACK}:{self.spec.port}{self.spec.health_path}"
+        end = time.monotonic() + timeout
+        last = "no answer yet"
+        with httpx.Client(timeout=1.0) as client:
+            while time.monotonic() < end:
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise HealthTimeout(
+                        f"{self.spec.name} exited with code {self.proc.returncode} before it became healthy "
+                        f"(command: {self.spec.argv}).\n  last lines of {self.log_path}:\n{log_tail(self.log_path)}")
+                try:
+                    r = client.get(url)
+                    if r.status_code == 200:
+                        return
+                    last = f"GET {self.spec.health_path} answered {r.status_code}: {r.text[:200]!r}"
+                except httpx.HTTPError as e:
+                    last = f"{type(e).__name__}: {e}"
+                time.sleep(0.1)
+        raise HealthTimeout(
+            f"{self.spec.name} did not become healthy within {timeout:g}s: {last}.\n"
+            f"  It must answer 200 on http://{LOOPBACK}:{self.spec.port}{self.spec.health_path} "
+            f"(it is given PORT={self.spec.port}).\n"
+            f"  last lines of {self.log_path}:\n{log_tail(self.log_path)}")
+
+    def signal(self, sig: int) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            pass
+
+    def kill(self) -> None:
+        """SIGKILL the whole group and reap it."""
+        if self.proc is None:
+            return
+        self.signal(signal.SIGKILL)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self.paused = False
+
+    def terminate(self, grace_s: float = 5.0) -> None:
+        """SIGTERM (after SIGCONT if frozen), then SIGKILL when the grace period is over."""
+        if self.proc is None:
+            return
+        if self.paused:
+            self.resume()
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                pass
+        # the leader may be gone while children linger: always finish the group
+        self.signal(signal.SIGKILL)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def pause(self) -> None:
+        self.signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        self.signal(signal.SIGCONT)
+        self.paused = False
