@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from typing import Sequence
 
@@ -32,10 +33,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fakes.merchant: {e}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s merchant %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     app = create_app(cfg, {s["seller_tax_id"]: s["secret"] for s in sellers})
     print(f"fakes.merchant: mode={cfg.mode} dedup={cfg.dedup} listening on 127.0.0.1:{cfg.port} "
           f"platform={cfg.platform_url} data={cfg.data_dir}", file=sys.stderr, flush=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=cfg.port, log_level="warning",
                                            access_log=False, lifespan="on"))
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
+    # handler that was installed before it; a no-op one lets a clean stop exit 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     server.run()
     return 0 if server.started else 3

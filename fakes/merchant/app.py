@@ -22,8 +22,8 @@ __all__ = ["create_app"]
 log = logging.getLogger("fakes.merchant")
 
 
-def _error(status: int, error: str, message: str, **extra: object) -> JSONResponse:
-    return JSONResponse({**extra, "error": error, "message": message}, status_code=status)
+def _error(http_status: int, error: str, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({**extra, "error": error, "message": message}, status_code=http_status)
 
 
 def create_app(cfg: MerchantConfig, secrets: dict[str, str]) -> Starlette:
@@ -56,7 +56,8 @@ def create_app(cfg: MerchantConfig, secrets: dict[str, str]) -> Starlette:
         try:
             order = parse_order(body, set(secrets))
         except OrderError as e:
-            extra = {"order_id": body.get("order_id"), "status": "failed"} if e.status == 422 else {}
+            extra = ({"order_id": body.get("order_id"), "status": "failed"}
+                     if e.status == 422 and isinstance(body, dict) else {})
             return _error(e.status, e.error, e.message, **extra)
         ans = await m().submit(order)
         return JSONResponse(ans.body, status_code=ans.status)

@@ -243,8 +243,9 @@ class Merchant:
         return None if cfg.dedup == "none" and not self.b.new_serial_per_attempt else wait
 
     def _local_number(self) -> str:
+        """A 20-digit number of our own making: year, Beijing (11), direct-connect own system (76)."""
         yy = time.strftime("%y")
-        return f"{yy}1176{next(self._local_seq) % 10**12:012d}"
+        return f"{yy}1176{next(self._local_seq) % 10**14:014d}"
 
     async def _next_number(self, seller: str, timeout: float) -> str | None:
         """invoice_number dedup: a number from the seller's downloaded range, drawing a new range
@@ -257,7 +258,7 @@ class Merchant:
             number = self.store.take_number(seller)
             if number is not None:
                 return number
-            reply = await self.client.call("POST", "/v1/invoice-numbers", seller,
+            reply = await self.client.call("POST", "/v1/invoice-numbers/ranges", seller,
                                            json={"seller_tax_id": seller, "count": 1000}, timeout=timeout)
             if reply.kind != "ok":
                 log.warning("number range for %s: %s %s", seller, reply.status, reply.error_code)
@@ -335,9 +336,11 @@ class Merchant:
             self._refunded(row, (reply.body or {}).get("invoice_no"))
             return None
         if reply.kind == "refused" and reply.status in (404, 409):
-            # 409: a reversal already exists (ours, after a lost answer); 404: the replica/primary
+            # 409: a reversal already exists (ours, after a lost answer); 404: the platform
             # does not know the blue one yet. Look, and come back if nothing is visible yet.
-            ok, red = await self._find_red(row, timeout)
+            red = (reply.body or {}).get("red_invoice_no") if reply.status == 409 else None
+            if not red:
+                ok, red = await self._find_red(row, timeout)
             if red:
                 self._refunded(row, red)
                 return None

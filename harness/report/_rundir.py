@@ -8,6 +8,8 @@ missing or unreadable one is an `InputError` that names the file.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,10 @@ from typing import Any
 from harness.errors import InputError
 
 __all__ = ["RunFiles", "load_summary", "load_run_files", "iter_history", "read_jsonl",
-           "fault_end", "SkippedLines"]
+           "fault_end", "fault_window", "run_time_s", "SkippedLines", "INSTANT_FAULT_S"]
+
+INSTANT_FAULT_S = 1.0   # how long a fault without an end (a kill) counts as active
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 
 
 @dataclass(slots=True)
@@ -110,6 +115,40 @@ def fault_end(fault: dict[str, Any]) -> float | None:
     """A fault's end time, or None for an instantaneous one (a kill) or a bad value."""
     end = fault.get("end_s")
     return float(end) if isinstance(end, (int, float)) and not isinstance(end, bool) else None
+
+
+def _seconds(value: Any) -> float | None:
+    """`5`, `"5s"`, `"500ms"`, `"1m"` as seconds; None for anything else."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if math.isfinite(value) and value >= 0 else None
+    m = _DURATION.match(value) if isinstance(value, str) else None
+    if not m:
+        return None
+    return float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
+
+
+def fault_window(fault: dict[str, Any]) -> tuple[float, float] | None:
+    """When a fault counts as active: [start, end), or for an instantaneous one such as a
+    kill, until its `restart_after` (else `INSTANT_FAULT_S`). None without a start."""
+    start = fault.get("start_s")
+    if isinstance(start, bool) or not isinstance(start, (int, float)) or not math.isfinite(start):
+        return None
+    end = fault_end(fault)
+    if end is None:
+        params = fault.get("params") if isinstance(fault.get("params"), dict) else {}
+        end = start + (_seconds(params.get("restart_after")) or INSTANT_FAULT_S)
+    return float(start), end
+
+
+def run_time_s(run: dict[str, Any] | None, key: str) -> float | None:
+    """A time of run.json (`load_end_t`, `drain_end_t`) in run seconds since t0; an epoch
+    value is converted with `t0`. None when absent or not a number."""
+    value, t0 = (run or {}).get(key), (run or {}).get("t0")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    if value > 1e8 and isinstance(t0, (int, float)) and not isinstance(t0, bool):
+        value -= t0
+    return float(value) if 0 <= value < 1e8 else None
 
 
 def _faults(run_dir: Path, summary: dict[str, Any]) -> list[dict[str, Any]]:

@@ -38,6 +38,10 @@ def _cell(value: Any) -> str:
 
 
 def _diff(a: Any, b: Any) -> str:
+    if a is None and b is not None:
+        return "only B"
+    if b is None and a is not None:
+        return "only A"
     x, y = _num(a), _num(b)
     if x is None or y is None:
         return "" if _cell(a) == _cell(b) else "changed"

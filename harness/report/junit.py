@@ -3,7 +3,8 @@
 A failed gate's `<failure>` carries the first anomalies of its class (order id
 and reason), which is what a developer needs to start looking. A checker that
 crashed (`valid == "unknown"`) is an `<error>`, not a pass: a run whose
-correctness could not be decided must not look green.
+correctness could not be decided must not look green. `valid == false` alone
+is not a failure: the gates decide which anomalies a scenario tolerates.
 
 ElementTree escapes markup; characters that XML 1.0 cannot hold at all (NUL and
 other control characters from a server's error text) are removed first.
@@ -79,10 +80,10 @@ def junit_xml(summary: dict[str, Any]) -> ET.Element:
                             message="the checker could not decide (valid = unknown)")
         err.text = problems or "no checker result in summary.json"
     elif valid is not True:
-        failures += 1
-        fail = ET.SubElement(tc, "failure", type="CheckerInvalid",
-                             message="the checker found anomalies (valid = false)")
-        fail.text = problems
+        # anomalies are judged by the gates (a scenario may allow some); say so, don't fail
+        out = ET.SubElement(tc, "system-out")
+        out.text = _text("the checker found anomalies; the gates above decide the verdict"
+                         + (f"\n{problems}" if problems else ""))
 
     verdict = summary.get("verdict")
     if verdict in ("interrupted", "error") or summary.get("interrupted"):

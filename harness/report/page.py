@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.report._rundir import RunFiles, fault_end
+from harness.report._rundir import RunFiles, fault_end, fault_window, run_time_s
 
 __all__ = ["render_html", "CLASS_MEANINGS", "ANOMALY_ORDER"]
 
@@ -47,11 +47,11 @@ CLASS_MEANINGS = {
                    "than the allowed replica lag.",
 }
 
+_BAD_COUNTS = frozenset(c.replace("_", " ") for c in ANOMALY_ORDER if c != "recovered")
 TIMELINE_COLUMNS = ("t", "proc", "op", "type", "result", "status", "invoice_no", "latency_ms",
                     "error")
 INVOICE_COLUMNS = ("invoice_no", "kind", "request_id", "order_ref", "seller_tax_id",
                    "buyer_tax_id", "amount", "tax", "total", "issued_at", "original_invoice_no")
-INSTANT_FAULT_S = 1.0
 
 _CSS = """
 :root { --ok:#2e7d32; --bad:#c62828; --warn:#ef6c00; --muted:#666; --line:#ddd; }
@@ -85,7 +85,8 @@ details { border:1px solid var(--line); border-radius:6px; margin:6px 0; padding
 details[open] { background:#fcfcfc; }
 summary { cursor:pointer; } summary code { font-weight:600; }
 code, pre { font-family: ui-monospace, Menlo, Consolas, monospace; font-size:12px; }
-pre { background:#f3f3f3; padding:8px; border-radius:4px; overflow-x:auto; }
+pre { background:#f3f3f3; padding:8px; border-radius:4px; white-space:pre-wrap;
+      word-break:break-all; }
 .note { color:var(--muted); font-size:13px; } .warn { color:var(--bad); }
 .more { color:var(--muted); font-style:italic; }
 .fault-tag { display:inline-block; background:#fff0d9; border-radius:3px; padding:0 4px;
@@ -132,10 +133,13 @@ def _table(rows: list[list[Any]], header: list[str], row_classes: list[str] | No
     return "".join(out)
 
 
-def _kv_table(pairs: list[tuple[str, Any]]) -> str:
-    return "<table><tbody>" + "".join(
-        f'<tr><th>{_e(k)}</th><td class="num">{_e(_fmt(v))}</td></tr>' for k, v in pairs
-    ) + "</tbody></table>"
+def _kv_table(pairs: list[tuple[str, Any]], bad: frozenset[str] = frozenset()) -> str:
+    """Label/value rows; a label in `bad` with a non-zero value is shown in red."""
+    rows = []
+    for k, v in pairs:
+        cls = ' class="failed"' if k in bad and _is_num(v) and v > 0 else ""
+        rows.append(f'<tr{cls}><th>{_e(k)}</th><td class="num">{_e(_fmt(v))}</td></tr>')
+    return "<table><tbody>" + "".join(rows) + "</tbody></table>"
 
 
 def _header(files: RunFiles) -> str:
@@ -150,6 +154,8 @@ def _header(files: RunFiles) -> str:
     else:
         who = _e(merchant)
     duration = s.get("duration_s")
+    if not _is_num(duration):   # load start to the end of the drain, as run.json recorded it
+        duration = run_time_s(run, "drain_end_t") or run_time_s(run, "load_end_t")
     meta = [
         f"seed <b>{_e(_fmt(s.get('seed', run.get('seed'))))}</b>",
         f"duration <b>{_e(_fmt(duration, 1))} s</b>" if _is_num(duration) else "duration —",
@@ -172,14 +178,16 @@ def _notes(files: RunFiles, timeseries: dict[str, Any]) -> str:
         items.insert(0, '<span class="warn">The checker could not decide (valid = unknown): '
                         + _e("; ".join(map(str, checker.get("errors") or []))) + "</span>")
     elif isinstance(checker, dict):
-        items += [f'<span class="warn">checker: {_e(e)}</span>' for e in checker.get("errors") or []]
+        items += [f'<span class="warn">checker: {_e(e)}</span>'
+                  for e in checker.get("errors") or []]
     if timeseries.get("skipped_lines"):
         items.append(f'<span class="warn">{timeseries["skipped_lines"]} history line(s) could '
                      f'not be read and were left out of the plots; first: '
                      f'{_e(timeseries.get("first_skipped"))}</span>')
     if not items:
         return ""
-    return "<section><h2>Notes</h2><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul></section>"
+    listed = "".join(f"<li>{i}</li>" for i in items)
+    return f"<section><h2>Notes</h2><ul>{listed}</ul></section>"
 
 
 def _gates(summary: dict[str, Any]) -> str:
@@ -229,7 +237,7 @@ def _figures(files: RunFiles) -> str:
                   ("unsent (load generator behind)", load.get("unsent", stats.get("unsent"))),
                   ("workers", load.get("workers", stats.get("workers")))]
     out = ['<section><h2>Key figures</h2><div class="figs">',
-           f"<div><h3>Invoices (orders)</h3>{_kv_table(inv_pairs)}</div>",
+           f"<div><h3>Invoices (orders)</h3>{_kv_table(inv_pairs, _BAD_COUNTS)}</div>",
            f"<div><h3>Requests</h3>{_kv_table(req_pairs)}</div>",
            f"<div><h3>Consistency and load</h3>{_kv_table(cons_pairs)}</div></div>"]
     by_op = req.get("by_op") or {}
@@ -307,26 +315,25 @@ def _active(faults: list[dict[str, Any]], t: Any) -> list[str]:
         return []
     names = []
     for f in faults:
-        start = f.get("start_s")
-        if not _is_num(start):
-            continue
-        end = fault_end(f)
-        end = end if end is not None else start + INSTANT_FAULT_S
-        if start <= t < end:
+        window = fault_window(f)
+        if window is not None and window[0] <= t < window[1]:
             names.append(_fault_label(f))
     return names
 
 
-def _utc(ts: Any) -> Any:
-    if _is_num(ts) and ts > 1e8:
-        return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
-    return ts
+def _utc(ts: Any, t0: Any = None) -> Any:
+    """An epoch time as UTC, plus the run's `t` when t0 is known (timelines use `t`)."""
+    if not (_is_num(ts) and ts > 1e8):
+        return ts
+    text = datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    return f"{text} (t {_fmt(ts - t0)})" if _is_num(t0) else text
 
 
-def _anomaly(anomaly: dict[str, Any], run_faults: list[dict[str, Any]]) -> str:
+def _anomaly(anomaly: dict[str, Any], run_faults: list[dict[str, Any]], t0: Any = None) -> str:
     own = [f for f in anomaly.get("faults") or [] if isinstance(f, dict)]
     faults = own or run_faults
-    events = [e for e in anomaly.get("events") or [] if isinstance(e, dict)]
+    events = sorted((e for e in anomaly.get("events") or [] if isinstance(e, dict)),
+                    key=lambda e: e.get("t") if _is_num(e.get("t")) else math.inf)
     rows, classes = [], []
     for ev in events:
         cells = [_e(_fmt(ev.get(c))) for c in TIMELINE_COLUMNS]
@@ -344,12 +351,12 @@ def _anomaly(anomaly: dict[str, Any], run_faults: list[dict[str, Any]]) -> str:
     ordered = next((e.get("order") for e in events if isinstance(e.get("order"), dict)), None)
     if ordered:
         parts.append("<h3>Order as sent</h3><pre>"
-                     + _e(json.dumps(ordered, ensure_ascii=False, indent=1)) + "</pre>")
+                     + _e(json.dumps(ordered, ensure_ascii=False)) + "</pre>")
     invoices = [i for i in anomaly.get("invoices") or [] if isinstance(i, dict)]
     if invoices:
         cols = list(INVOICE_COLUMNS) + sorted({k for i in invoices for k in i} -
                                               set(INVOICE_COLUMNS) - {"lines"})
-        inv_rows = [[_utc(i.get(c)) if c == "issued_at" else i.get(c) for c in cols]
+        inv_rows = [[_utc(i.get(c), t0) if c == "issued_at" else i.get(c) for c in cols]
                     for i in invoices]
         parts.append("<h3>Platform invoices for this order</h3>" + _table(inv_rows, cols))
     else:
@@ -380,7 +387,8 @@ def _anomalies(files: RunFiles) -> str:
         out.append(f'<h3 id="anomaly-{_e(cls)}">{_e(cls)} — {_e(_fmt(total))}</h3>')
         if cls in CLASS_MEANINGS:
             out.append(f'<p class="note">{_e(CLASS_MEANINGS[cls])}</p>')
-        out.extend(_anomaly(a, files.faults) for a in items)
+        t0 = (files.run or {}).get("t0")
+        out.extend(_anomaly(a, files.faults, t0) for a in items)
         if _is_num(total) and total > len(items):
             out.append(f'<p class="more">{_e(_fmt(total - len(items)))} more not shown '
                        "(see the checker output or summary.json).</p>")

@@ -49,7 +49,7 @@ def _shade_faults(ax, faults: list[dict[str, Any]], label: bool = True) -> None:
         colour = colour_of.setdefault(kind, _FAULT_COLOURS[len(colour_of) % len(_FAULT_COLOURS)])
         end = fault_end(fault)
         if end is not None and end > start:
-            ax.axvspan(start, end, color=colour, alpha=0.15, linewidth=0)
+            ax.axvspan(start, end, color=colour, alpha=0.15, linewidth=0, zorder=0)
         else:
             ax.axvline(start, color=colour, alpha=0.8, linewidth=1.5, linestyle=":")
         if label:
@@ -156,6 +156,12 @@ def _latency(path: Path, ts: dict[str, Any], faults: list[dict[str, Any]],
             ys = [max(float(w[key]), 0.1) for w in windows]   # log scale needs > 0
             ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.2, color=colour, label=key)
         ax.set_yscale("log")
+        from matplotlib.ticker import FuncFormatter
+
+        plain = FuncFormatter(lambda v, _pos: f"{v:g}")   # 2000, not 2x10^3
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(FuncFormatter(
+            lambda v, _pos: f"{v:g}" if str(f"{v:g}")[0] in "25" else ""))
         ax.legend(loc="upper right", fontsize=8)
     else:
         _empty(ax, "no completions with a latency")

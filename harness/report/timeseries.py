@@ -15,14 +15,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.report._rundir import SkippedLines, fault_end, iter_history, read_jsonl
+from harness.report._rundir import (SkippedLines, fault_end, fault_window, iter_history,
+                                    read_jsonl)
 
 __all__ = ["compute_timeseries", "timeseries_from_events", "percentile", "write_latency_csv",
            "WINDOW_S", "OUTCOMES"]
 
 WINDOW_S = 5
 OUTCOMES = ("ok", "fail", "info")
-INSTANT_FAULT_S = 1.0   # how long a fault without an end (a kill) counts as "active"
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:
@@ -40,21 +40,13 @@ def _number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _fault_span(fault: dict[str, Any]) -> tuple[float, float] | None:
-    start = _number(fault.get("start_s"))
-    if start is None:
-        return None
-    end = fault_end(fault)
-    return start, end if end is not None else start + INSTANT_FAULT_S
-
-
 def timeseries_from_events(events: Iterable[dict[str, Any]], faults: list[dict[str, Any]],
                            skipped: SkippedLines | None = None) -> dict[str, Any]:
     """The timeseries dict of `compute_timeseries`, from any iterable of history events."""
     per_second: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     per_second_op: dict[int, dict[str, dict[str, int]]] = defaultdict(dict)
     window_lat: dict[int, list[float]] = defaultdict(list)
-    spans = [(_fault_span(f), f) for f in faults]
+    spans = [(fault_window(f), f) for f in faults]
     during = [{"ok": 0, "fail": 0, "info": 0, "lat": []} for _ in faults]
     skipped = skipped if skipped is not None else SkippedLines()
     invokes = completions = 0
@@ -127,11 +119,18 @@ def compute_timeseries(history_path: Path, faults: list[dict[str, Any]]) -> dict
     return timeseries_from_events(events, faults or [], skipped)
 
 
+def _csv_number(value: float | None) -> float | int | str:
+    if value is None:
+        return ""
+    return int(value) if float(value).is_integer() else value
+
+
 def write_latency_csv(path: Path, timeseries: dict[str, Any]) -> Path:
     """`window_start_s,p50,p95,p99,count`, one row per 5 s window that had completions."""
     with Path(path).open("w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
         out.writerow(["window_start_s", "p50", "p95", "p99", "count"])
         for w in timeseries.get("latency_windows", []):
-            out.writerow([w["window_start_s"], w["p50"], w["p95"], w["p99"], w["count"]])
+            out.writerow([w["window_start_s"], *(_csv_number(w[k]) for k in ("p50", "p95", "p99")),
+                          w["count"]])
     return Path(path)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from harness.report._rundir import load_run_files
+from harness.report._rundir import load_run_files, run_time_s
 from harness.report.junit import write_junit
 from harness.report.page import render_html
 from harness.report.plots import write_plots
@@ -37,15 +37,8 @@ def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
 
 
 def load_end_s(run: dict[str, Any] | None) -> float | None:
-    """End of load in run seconds from run.json; tolerates an epoch value plus `t0`."""
-    if not run:
-        return None
-    end, t0 = run.get("load_end_t"), run.get("t0")
-    if isinstance(end, bool) or not isinstance(end, (int, float)):
-        return None
-    if end > 1e8 and isinstance(t0, (int, float)) and not isinstance(t0, bool):
-        end = end - t0
-    return float(end) if 0 <= end < 1e8 else None
+    """End of load in run seconds (run.json's `load_end_t`), or None."""
+    return run_time_s(run, "load_end_t")
 
 
 def write_report(run_dir: Path, summary: dict[str, Any] | None = None) -> Path:

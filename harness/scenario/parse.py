@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ScenarioError
-from .durations import DurationError, parse_duration
+from .durations import DurationError, format_duration, parse_duration
 from .model import (DrainSpec, FaultSpec, GateSpec, LoadSpec, Loc, MerchantSpec, PlatformSpec,
                     Scenario, SutSpec)
 from .yamlloc import YamlSyntaxError, load_with_lines
@@ -182,8 +182,10 @@ def _load(c: _Ctx, raw: Any, duration: float, base_dir: Path) -> LoadSpec:
     elif "points" in m:
         curve = _points(c, path + ("points",), m["points"]) or curve
     compress = c.duration(m, "compress", path) if "compress" in m else None
-    if compress is not None and curve and compress < max(t for t, _ in curve) * 0.5:
-        c.problem(path + ("compress",), f"shorter than the curve's span ({max(t for t, _ in curve):g}s)")
+    span = (max(t for t, _ in curve) - min(t for t, _ in curve)) if curve else 0.0
+    if compress is not None and span and not (0.5 * span <= compress <= 2 * span):
+        c.problem(path + ("compress",), f"should be the curve's span ({span:g}s = "
+                  f"{format_duration(span)}), the time the curve covers")
     if "peak_rps" not in m:
         c.problem(path, "missing 'peak_rps' (arrivals per second at the curve's maximum)")
     peak = c.number(m, "peak_rps", path, 1.0, lo=0.01, hi=100000)

@@ -1,0 +1,42 @@
+"""The pure entry point: records in, verdict out (no I/O, no clock, no randomness)."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from harness.checker.evaluate import evaluate
+from harness.checker.fold import Fold
+from harness.checker.history import Event, event_fields
+from harness.checker.ledger import LedgerEntry, ledger_fields
+from harness.checker.result import CheckOptions, CheckResult
+from harness.errors import InputError
+
+__all__ = ["check"]
+
+
+def _as_dict(rec: Any) -> dict[str, Any]:
+    return rec if isinstance(rec, dict) else rec.to_dict()
+
+
+def check(events: Iterable[Event | dict[str, Any]], ledger: Iterable[LedgerEntry | dict[str, Any]],
+          opts: CheckOptions | None = None) -> CheckResult:
+    """Reconcile a history with the platform ledger (design.md s.7).
+
+    Events and ledger lines may be the records or their dicts; a malformed one raises
+    InputError naming its position (`history[3]: ...`).
+    """
+    opts = opts or CheckOptions()
+    evs: Sequence[Any] = events if isinstance(events, Sequence) else list(events)
+    led: Sequence[Any] = ledger if isinstance(ledger, Sequence) else list(ledger)
+    fold = Fold()
+    for i, e in enumerate(evs):
+        try:
+            fold.event(*event_fields(_as_dict(e)), i)
+        except ValueError as err:
+            raise InputError(f"history[{i}]: {err}") from None
+    fold.end_of_history()
+    for j, entry in enumerate(led):
+        try:
+            fold.ledger(*ledger_fields(_as_dict(entry)), j)
+        except ValueError as err:
+            raise InputError(f"ledger[{j}]: {err}") from None
+    return evaluate(fold, opts, lambda i: _as_dict(evs[i]), lambda j: _as_dict(led[j]))

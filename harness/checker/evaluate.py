@@ -1,0 +1,94 @@
+"""Compose the named sub-checks over a finished fold into a CheckResult.
+
+As Jepsen's `compose` + `check-safe`: each sub-check runs on its own; one that raises
+makes the verdict "unknown" with its error text instead of passing silently.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from harness.checker.classify import (Collector, check_orders, check_orphans,
+                                      check_reversals, check_stale_reads, link_reds)
+from harness.checker.fold import Fold
+from harness.checker.result import (ANOMALY_CLASSES, COUNT_KEYS, CheckOptions, CheckResult,
+                                    Valid, merge_valid)
+from harness.checker.stats import acceptance_delay, request_stats, time_to_consistency
+
+__all__ = ["evaluate", "active_faults"]
+
+Resolver = Callable[[Any], dict[str, Any]]
+
+
+def active_faults(faults: list[dict[str, Any]], times: list[float]) -> list[dict[str, Any]]:
+    """Faults whose window [start_s, end_s] contains any of `times` (end_s null: still on)."""
+    out = []
+    for f in faults:
+        start = f.get("start_s", f.get("planned_start_s"))
+        if start is None:
+            continue
+        end = f.get("end_s")
+        if any(start <= t and (end is None or t <= end) for t in times):
+            out.append(f)
+    return out
+
+
+def evaluate(fold: Fold, opts: CheckOptions, event_at: Resolver, ledger_at: Resolver) -> CheckResult:
+    col = Collector(opts.max_evidence)
+    counts: dict[str, int] = {}
+    errors: list[str] = []
+    valids: list[Valid] = []
+    load_end = opts.load_end_t if opts.load_end_t is not None else fold.load_last_t
+    figures: dict[str, Any] = {"time_to_consistency_s": None, "acceptance_delay_s":
+                               {"p50": None, "p95": None, "max": None, "count": 0},
+                               "requests": {}}
+
+    def safe(name: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except Exception as e:  # noqa: BLE001 - check-safe: a crash is "unknown", never a pass
+            errors.append(f"{name}: {type(e).__name__}: {e}")
+            valids.append("unknown")
+            return None
+
+    if safe("reds", lambda: link_reds(fold)) is None and not errors:
+        safe("orders", lambda: check_orders(fold, col, counts))
+        safe("orphans", lambda: check_orphans(fold, col))
+        safe("reversals", lambda: check_reversals(fold, col))
+    safe("stale_reads", lambda: check_stale_reads(fold, col, opts.allowed_lag_s))
+
+    def figure(name: str, fn: Callable[[], Any]) -> None:
+        try:
+            figures[name] = fn()
+        except Exception as e:  # noqa: BLE001
+            errors.append(f"{name}: {type(e).__name__}: {e}")
+            valids.append("unknown")
+
+    figure("time_to_consistency_s", lambda: time_to_consistency(fold, load_end))
+    figure("acceptance_delay_s", lambda: acceptance_delay(fold))
+    figure("requests", lambda: request_stats(fold, load_end))
+
+    for k in COUNT_KEYS:
+        counts.setdefault(k, col.totals.get(k, 0))
+    valids.append(False if any(counts[k] for k in ANOMALY_CLASSES) else True)
+
+    anomalies: dict[str, list[dict[str, Any]]] = {}
+    for cls, kept in col.kept.items():
+        listed = []
+        for order_id, reason, erefs, lrefs in kept:
+            events = [event_at(r) for r in erefs]
+            listed.append({
+                "order_id": order_id, "class": cls, "reason": reason, "events": events,
+                "invoices": [ledger_at(r) for r in lrefs],
+                "faults": active_faults(opts.faults, [e["t"] for e in events]),
+            })
+        anomalies[cls] = listed
+    return CheckResult(
+        counts={k: counts[k] for k in COUNT_KEYS},
+        anomalies=anomalies,
+        totals=dict(col.totals),
+        time_to_consistency_s=figures["time_to_consistency_s"],
+        acceptance_delay_s=figures["acceptance_delay_s"],
+        requests=figures["requests"],
+        valid=merge_valid(valids),
+        errors=errors,
+    )

@@ -1,0 +1,204 @@
+"""The `invoice-chaos` command (design.md s.3).
+
+Exit codes: 0 every gate passed; 1 a gate failed; 2 bad usage or an invalid scenario
+(nothing was started); 3 the stack could not be brought up; 130 interrupted (Ctrl-C).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import EXIT_USAGE, HarnessError, ScenarioError
+
+__all__ = ["main", "build_parser"]
+
+EPILOG = """exit codes:
+  0  every gate passed          1  a gate failed (lost, duplicated, latency ...)
+  2  bad usage / invalid scenario (nothing was started)
+  3  the stack could not be brought up (missing Toxiproxy, port clash, unhealthy service)
+  130 interrupted (Ctrl-C): the partial run directory says so
+
+examples:
+  invoice-chaos run scenarios/holiday_peak.yaml
+  invoice-chaos run scenarios/smoke.yaml --merchant-mode naive-retry
+  invoice-chaos run scenarios/smoke.yaml --sut-cmd "python examples/stdlib_merchant/server.py"
+  invoice-chaos check reports/smoke-20261123T101500Z
+  invoice-chaos validate scenarios/*.yaml
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="invoice-chaos",
+        description="Chaos testing and load simulation for e-invoicing (数电票) pipelines: a fake tax "
+                    "platform and merchant behind Toxiproxy, holiday-peak load with Locust, a fault "
+                    "schedule, and a checker that proves no invoice was lost, duplicated, invented or altered.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"invoice-chaos {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="one full run: stack, load, faults, checker, report",
+                       description="Run a scenario end to end and print the verdict and the report path.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("scenario", metavar="SCENARIO.yaml")
+    r.add_argument("--out", metavar="DIR", help="run directory (default reports/<scenario>-<UTC time>/)")
+    r.add_argument("--seed", type=int, help="override the scenario's seed (data, arrivals, random faults)")
+    r.add_argument("--scale", type=float, default=1.0, metavar="F",
+                   help="multiply the scenario's load (0.1 = a tenth of the traffic; default 1)")
+    r.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="Locust worker processes (master/worker mode when N > 1; default 1)")
+    r.add_argument("--merchant-mode", metavar="MODE",
+                   help="bundled merchant mode: robust or a defect mode (see 'invoice-chaos list')")
+    r.add_argument("--sut-cmd", metavar="CMD",
+                   help="start YOUR merchant system with this shell command instead of the bundled one; "
+                        "it gets PORT, TAX_PLATFORM_URL, SELLERS_FILE, DATA_DIR (also as {port}, "
+                        "{tax_platform_url}, {sellers_file}, {data_dir}); see docs/sut-contract.md")
+    r.add_argument("--backend", choices=("local", "docker"), default="local",
+                   help="where the stack runs (default local processes)")
+
+    c = sub.add_parser("check", help="re-run the checker and gates on a recorded run",
+                       description="Check a directory holding history.jsonl and platform-ledger.jsonl "
+                                   "(and optionally scenario.yaml for its gates); writes summary.json, "
+                                   "junit.xml and the report there.")
+    c.add_argument("run_dir", metavar="RUN_DIR")
+    c.add_argument("--no-report", action="store_true", help="write summary.json and junit.xml only")
+
+    rp = sub.add_parser("report", help="re-render the report of a recorded run")
+    rp.add_argument("run_dir", metavar="RUN_DIR")
+
+    v = sub.add_parser("validate", help="check scenario files; print every error with file:line")
+    v.add_argument("scenarios", nargs="+", metavar="SCENARIO")
+
+    sub.add_parser("list", help="bundled scenarios, fault types, merchant modes")
+
+    cp = sub.add_parser("compare", help="side-by-side figures of two runs")
+    cp.add_argument("run_a", metavar="RUN_A")
+    cp.add_argument("run_b", metavar="RUN_B")
+
+    s = sub.add_parser("serve", help="run one fake service by hand")
+    s.add_argument("service", choices=("taxplatform", "merchant"))
+    s.add_argument("--port", type=int, default=None, help="listen on 127.0.0.1:PORT")
+    s.add_argument("--data", metavar="DIR", help="data directory (SQLite files)")
+    s.add_argument("--sellers", metavar="FILE", help="sellers JSON list (generated when absent)")
+    s.add_argument("extra", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return _dispatch(args)
+    except ScenarioError as e:
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        return e.exit_code
+    except HarnessError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        from .run import RunOptions, run
+        return run(RunOptions(scenario_path=args.scenario, out=args.out, seed=args.seed, scale=args.scale,
+                              workers=args.workers, merchant_mode=args.merchant_mode, sut_cmd=args.sut_cmd,
+                              backend=args.backend))
+    if args.command == "check":
+        from .evaluate import evaluate_run, print_verdict
+        run_dir = Path(args.run_dir)
+        summary, code = evaluate_run(run_dir, render=not args.no_report)
+        if args.no_report:
+            from .report import write_junit
+            write_junit(run_dir, summary)
+        print_verdict(summary, run_dir)
+        return code
+    if args.command == "report":
+        from .report import write_report
+        from .errors import InputError
+        run_dir = Path(args.run_dir)
+        if not (run_dir / "summary.json").is_file():
+            raise InputError(f"{run_dir / 'summary.json'}:1: missing; run 'invoice-chaos check {run_dir}' first")
+        print(f"report: {write_report(run_dir)}")
+        return 0
+    if args.command == "validate":
+        return _validate(args.scenarios)
+    if args.command == "list":
+        return _list()
+    if args.command == "compare":
+        from .report import compare
+        print(compare(Path(args.run_a), Path(args.run_b)))
+        return 0
+    if args.command == "serve":
+        return _serve(args)
+    raise AssertionError(args.command)
+
+
+def _validate(paths: list[str]) -> int:
+    from .scenario import load_scenario
+    bad = 0
+    for path in paths:
+        try:
+            s = load_scenario(path)
+        except ScenarioError as e:
+            bad += 1
+            for problem in e.problems:
+                print(problem, file=sys.stderr)
+            continue
+        print(f"{path}: ok ({s.name}: {len(s.faults)} faults, {s.duration_s:g}s of load)")
+    return EXIT_USAGE if bad else 0
+
+
+def _list() -> int:
+    from fakes.merchant.modes import MODES
+
+    from .faults import kinds_of
+    from .scenario import load_scenario
+    root = Path(__file__).resolve().parents[1] / "scenarios"
+    print("bundled scenarios (scenarios/):")
+    for path in sorted(root.glob("*.yaml")):
+        try:
+            s = load_scenario(path)
+            desc = " ".join(s.description.split())
+            print(f"  {path.name:<28} {desc[:90]}")
+        except ScenarioError as e:
+            print(f"  {path.name:<28} INVALID: {e.problems[0]}")
+    for family, title, key in (("toxic", "network faults (link: A->B, toxic: KIND)", "toxic"),
+                               ("process", "process faults (target: taxplatform|merchant, action: KIND)", "action"),
+                               ("platform", "platform faults (target: taxplatform, action: KIND)", "action")):
+        print(f"\n{title}:")
+        for name, cls in sorted(kinds_of(family).items()):
+            attrs = ", ".join(f"{a}={v.default}" for a, v in cls.attrs.items() if a not in ("stream", "toxicity"))
+            print(f"  {name:<20} {cls.doc}" + (f"  [{attrs}]" if attrs else ""))
+    print("\nlinks: client->merchant, merchant->taxplatform, client->taxplatform")
+    print("\nmerchant modes (--merchant-mode):")
+    for name, doc in MODES.items():
+        print(f"  {name:<20} {doc}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    argv: list[str] = []
+    if args.service == "taxplatform":
+        from fakes.taxplatform import main as serve_main
+    else:
+        from fakes.merchant import main as serve_main
+    if args.port is not None:
+        argv += ["--port", str(args.port)]
+    if args.data:
+        argv += ["--data", args.data]
+    if args.sellers:
+        argv += ["--sellers", args.sellers]
+    return int(serve_main(argv + list(args.extra or [])) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""From a finished run directory to the verdict: checker -> gates -> summary.json -> report.
+
+Used by `run` after the stack is down and by `check` on any recorded run, so both give
+the same answer from the same files.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from .checker import CheckOptions, check_files
+from .errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_PASS, InputError, ScenarioError
+from .gates import evaluate, verdict
+from .rundir import read_json, read_jsonl, write_json
+from .scenario import GateSpec, Scenario, load_scenario
+from .scenario.parse import ANOMALY_GATES
+
+__all__ = ["evaluate_run", "scenario_of_run", "default_gates"]
+
+
+def default_gates() -> list[GateSpec]:
+    """Without a scenario every anomaly class must be 0 (design.md s.7)."""
+    return [GateSpec(g, 0.0) for g in ANOMALY_GATES]
+
+
+def scenario_of_run(run_dir: Path) -> Scenario | None:
+    path = run_dir / "scenario.yaml"
+    if not path.is_file():
+        return None
+    try:
+        return load_scenario(path)
+    except ScenarioError as e:
+        raise InputError(f"{path}: the run's scenario does not validate:\n" + "\n".join(e.problems)) from None
+
+
+def _summarise_load(stats: dict | None) -> dict[str, Any]:
+    if not stats:
+        return {}
+    target = [r for _, r in stats.get("target", [])]
+    achieved = [a for _, a in stats.get("achieved", [])]
+    return {"arrivals": stats.get("arrivals", sum(achieved)), "unsent": stats.get("unsent", 0),
+            "target_rps_mean": round(sum(target) / len(target), 3) if target else 0.0,
+            "achieved_rps_mean": round(sum(achieved) / len(achieved), 3) if achieved else 0.0,
+            "workers": stats.get("workers", 1)}
+
+
+def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
+                 say: Callable[[str], None] = print, render: bool = True) -> tuple[dict, int]:
+    """Check, gate and report one run directory; returns (summary, exit code)."""
+    history = run_dir / "history.jsonl"
+    ledger = run_dir / "platform-ledger.jsonl"
+    for f in (history, ledger):
+        if not f.is_file():
+            raise InputError(f"{f}:1: missing; a run directory needs history.jsonl and platform-ledger.jsonl")
+    if scenario is None:
+        scenario = scenario_of_run(run_dir)
+    meta = read_json(run_dir / "run.json", {}) or {}
+    faults = read_jsonl(run_dir / "faults.jsonl")
+    opts = CheckOptions(allowed_lag_s=scenario.platform.replica_lag_s if scenario else 0.5,
+                        load_end_t=meta.get("load_end_t"), faults=faults)
+    result = check_files(history, ledger, opts)
+    gates_spec = scenario.gates if scenario else default_gates()
+    summary: dict[str, Any] = {
+        "scenario": scenario.name if scenario else meta.get("scenario", run_dir.name),
+        "description": scenario.description if scenario else "",
+        "seed": meta.get("seed", scenario.seed if scenario else None),
+        "verdict": "pending",
+        "run_id": meta.get("run_id", run_dir.name),
+        "started_at": meta.get("started_at"),
+        "duration_s": meta.get("duration_s"),
+        "merchant": meta.get("merchant", {}),
+        "invoices": dict(result.counts),
+        "time_to_consistency_s": result.time_to_consistency_s,
+        "acceptance_delay_s": result.acceptance_delay_s,
+        "requests": result.requests,
+        "load": _summarise_load(read_json(run_dir / "load-stats.json", None)),
+        "gates": [],
+        "faults": [{"kind": f.get("kind"), "target": f.get("target"), "start_s": f.get("start_s"),
+                    "end_s": f.get("end_s"), "params": f.get("params", {}), "ok": f.get("ok", True),
+                    "error": f.get("error")} for f in faults],
+        "anomalies": result.anomalies,
+        "anomaly_totals": result.totals,
+        "checker": {"valid": result.valid, "errors": list(result.errors)},
+        "interrupted": bool(meta.get("interrupted")),
+        "notes": list(meta.get("notes", [])),
+    }
+    gate_results = evaluate(gates_spec, summary)
+    summary["gates"] = [g.to_json() for g in gate_results]
+    summary["verdict"] = "interrupted" if summary["interrupted"] else verdict(gate_results, result.valid)
+    write_json(run_dir / "summary.json", summary)
+    if render:
+        from .report import write_report
+        try:
+            write_report(run_dir, summary)
+        except Exception as e:  # noqa: BLE001 - the verdict stands even if a plot fails
+            say(f"warning: the report could not be fully rendered: {type(e).__name__}: {e}")
+            from .report import write_junit
+            write_junit(run_dir, summary)
+    if summary["interrupted"]:
+        return summary, EXIT_INTERRUPTED
+    return summary, EXIT_PASS if summary["verdict"] == "pass" else EXIT_GATE_FAILED
+
+
+def print_verdict(summary: dict, run_dir: Path, say: Callable[[str], None] = print) -> None:
+    inv = summary["invoices"]
+    req = summary.get("requests") or {}
+    lat = req.get("latency_ms") or {}
+    say("")
+    say(f"verdict: {summary['verdict'].upper()}   ({summary['scenario']}, seed {summary['seed']})")
+    say(f"  invoices: requested {inv.get('requested', 0)}, acknowledged {inv.get('acknowledged', 0)}, "
+        f"failed {inv.get('failed', 0)}, indeterminate {inv.get('indeterminate', 0)}, "
+        f"recovered {inv.get('recovered', 0)}")
+    anomalies = {k: inv.get(k, 0) for k in ANOMALY_GATES}
+    say("  anomalies: " + ", ".join(f"{k} {v}" for k, v in anomalies.items()))
+    if req:
+        say(f"  requests: {req.get('total', 0)} at {req.get('rps', 0):.1f}/s, error rate "
+            f"{req.get('error_rate', 0):.1%}, latency p50 {lat.get('p50')} ms, p95 {lat.get('p95')} ms, "
+            f"p99 {lat.get('p99')} ms")
+    ttc = summary.get("time_to_consistency_s")
+    say(f"  time to consistency: {'never (within the drain)' if ttc is None else f'{ttc:.1f} s'}")
+    for g in summary["gates"]:
+        mark = "ok  " if g["passed"] else "FAIL"
+        say(f"  [{mark}] {g['name']:<22} {str(g['value']):>10}  (limit {g['limit']})")
+    for err in summary.get("checker", {}).get("errors", []):
+        say(f"  checker error: {err}")
+    say(f"report: {run_dir / 'report.html'}")

@@ -1,0 +1,227 @@
+"""The customers: what one arrival does against the merchant and the platform.
+
+Runs inside a Locust worker process (gevent, monkey-patched), never in the
+orchestrator. It imports no Locust: the Locust event hook comes in as `fire`, so
+Locust's own statistics stay meaningful while this module stays a plain client.
+
+Journeys (docs/load-model.md):
+- checkout: a new order, POST; an unknown outcome (`info`) makes the cashier retry the
+  same order_id up to `retry_unknown` times with doubling backoff; `pending` is polled
+  every `poll_interval_s` up to `poll_limit` times; ~2 % double-tap (two concurrent
+  POSTs, same order_id); after `issued` some shoppers verify the number on the platform.
+- query: poll an order this worker created earlier.
+- refund: red-letter an issued order; an unknown outcome is retried once, same order.
+- verify: look an issued invoice number up on the platform's read path.
+A journey that finds nothing to query/refund/verify yet checks out instead.
+Once the run's duration is over (`stopping`), no journey starts another request.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import gevent
+import httpx
+from gevent import GreenletExit
+
+from .classify import Outcome, RequestDeadline, classify_exception, classify_response
+from .config import LoadConfig
+from .history import HistoryWriter
+from .orders import OrderFactory
+from .schedule import Arrival
+
+__all__ = ["Counters", "Customers"]
+
+
+@dataclass
+class Counters:
+    ok: int = 0
+    fail: int = 0
+    info: int = 0
+    requests: int = 0
+    achieved: dict[int, int] = field(default_factory=dict)   # second -> arrivals sent
+
+
+@dataclass
+class _Issued:
+    order_id: str
+    seller_tax_id: str
+    invoice_no: str | None
+
+
+class Customers:
+    """The customer behaviour of one worker process."""
+
+    def __init__(self, cfg: LoadConfig, worker: int, history: HistoryWriter,
+                 fire: Callable[..., Any] | None = None):
+        self.cfg = cfg
+        self.worker = worker
+        self.history = history
+        self.fire = fire
+        self.counters = Counters()
+        self.factory = OrderFactory(cfg.seed, cfg.sellers, cfg.special_share, cfg.seller_skew)
+        self.sellers = {s["seller_tax_id"]: s for s in cfg.sellers}
+        limits = httpx.Limits(max_connections=cfg.max_in_flight + 64,
+                              max_keepalive_connections=min(cfg.max_in_flight + 64, 512))
+        timeout = httpx.Timeout(cfg.request_timeout_s)
+        self.merchant = httpx.Client(base_url=cfg.merchant_url, timeout=timeout, limits=limits)
+        self.platform = httpx.Client(base_url=cfg.platform_url, timeout=timeout, limits=limits)
+        self.known: list[str] = []            # orders this worker sent (for query)
+        self.issued: list[_Issued] = []       # issued, not refunded (refund / verify)
+        self._tokens: dict[str, str] = {}
+        self.stopping = False
+
+    def close(self) -> None:
+        self.merchant.close()
+        self.platform.close()
+
+    # -- one request ----------------------------------------------------------
+    def call(self, op: str, journey: str, order_id: str, method: str, client: httpx.Client,
+             url: str, *, body: Any = None, headers: dict[str, str] | None = None,
+             order: dict[str, Any] | None = None, invoice_no: str | None = None,
+             intended_ts: float | None = None) -> tuple[Outcome, int | None]:
+        """Invoke, send, classify, complete: one history pair and one Locust event.
+
+        `intended_ts`: the arrival's scheduled start; the latency of an arrival's first
+        request counts from there (no coordinated omission: a late start is latency).
+        """
+        ts = self.history.invoke(op, order_id, journey=journey, order=order,
+                                 invoice_no=invoice_no)
+        start = min(ts, intended_ts) if intended_ts is not None else ts
+        status: int | None = None
+        exc: BaseException | None = None
+        length = 0
+        try:
+            with gevent.Timeout(self.cfg.request_timeout_s + 0.5, RequestDeadline()):
+                r = client.request(method, url, json=body, headers=headers)
+            status, length = r.status_code, len(r.content)
+            try:
+                parsed = r.json()
+            except ValueError:
+                parsed = None
+            outcome = classify_response(op, status, parsed)  # type: ignore[arg-type]
+        except GreenletExit:
+            self.history.complete(op, "info", order_id, journey=journey,
+                                  latency_ms=(time.time() - start) * 1000,
+                                  error="interrupted: load stopped")
+            self.counters.info += 1
+            raise
+        except Exception as e:                               # noqa: BLE001 - classified
+            exc = e
+            outcome = classify_exception(op, e)  # type: ignore[arg-type]
+        latency_ms = (time.time() - start) * 1000
+        self.history.complete(op, outcome.type, order_id, journey=journey,
+                              invoice_no=outcome.invoice_no, result=outcome.result,
+                              status=status, latency_ms=latency_ms, error=outcome.error)
+        c = self.counters
+        c.requests += 1
+        setattr(c, outcome.type, getattr(c, outcome.type) + 1)
+        if self.fire is not None:
+            err = exc if exc is not None else (
+                None if outcome.type == "ok" else RuntimeError(outcome.error or outcome.type))
+            self.fire(request_type=method, name=op, response_time=latency_ms,
+                      response_length=length, exception=err, context={})
+        return outcome, status
+
+    # -- the journeys -----------------------------------------------------------
+    def run(self, arrival: Arrival, intended_ts: float) -> None:
+        rng = random.Random(f"journey:{self.cfg.seed}:{arrival.index}")
+        journey = str(arrival.index)
+        kind = arrival.kind
+        if kind == "query" and self.known:
+            oid = self.known[rng.randrange(len(self.known))]
+            self.call("query", journey, oid, "GET", self.merchant, f"/v1/invoices/{oid}",
+                      intended_ts=intended_ts)
+        elif kind == "refund" and self.issued:
+            self.refund(journey, self.issued.pop(rng.randrange(len(self.issued))), intended_ts)
+        elif kind == "verify" and any(i.invoice_no for i in self.issued[-50:]):
+            cands = [i for i in self.issued[-50:] if i.invoice_no]
+            item = cands[rng.randrange(len(cands))]
+            self.verify(journey, item, intended_ts)
+        else:
+            self.checkout(arrival.index, journey, rng, intended_ts)
+
+    def checkout(self, index: int, journey: str, rng: random.Random, intended_ts: float) -> None:
+        data = self.factory.order(index)
+        oid = data["order_id"]
+        order = {k: data[k] for k in ("seller_tax_id", "buyer", "lines", "kind")}
+        self.known.append(oid)
+        if rng.random() < self.cfg.double_submit_share:
+            # The double tap: a second POST of the same order, concurrently, own proc id.
+            gevent.spawn(self.call, "issue", f"{journey}.2", oid, "POST", self.merchant,
+                         "/v1/invoices", body=data, order=order)
+        out, _ = self.call("issue", journey, oid, "POST", self.merchant, "/v1/invoices",
+                           body=data, order=order, intended_ts=intended_ts)
+        backoff = self.cfg.retry_backoff_s
+        for _ in range(self.cfg.retry_unknown):
+            if out.type != "info" or self.stopping:
+                break
+            gevent.sleep(backoff)
+            backoff *= 2
+            if self.stopping:
+                break
+            out, _ = self.call("issue", journey, oid, "POST", self.merchant, "/v1/invoices",
+                               body=data, order=order)
+        if out.type != "ok":
+            return
+        result, invoice_no = out.result, out.invoice_no
+        for _ in range(self.cfg.poll_limit):
+            if result != "pending" or self.stopping:
+                break
+            gevent.sleep(self.cfg.poll_interval_s)
+            if self.stopping:
+                break
+            q, _ = self.call("query", journey, oid, "GET", self.merchant, f"/v1/invoices/{oid}")
+            if q.type == "ok" and q.result in ("issued", "failed"):
+                result, invoice_no = q.result, q.invoice_no
+        if result == "issued":
+            item = _Issued(oid, order["seller_tax_id"], invoice_no)
+            self.issued.append(item)
+            if invoice_no and rng.random() < self.cfg.verify_after_issue_share and not self.stopping:
+                self.verify(journey, item, None)
+
+    def refund(self, journey: str, item: _Issued, intended_ts: float) -> None:
+        oid = item.order_id
+        body = {"reason": "01"}
+        out, _ = self.call("refund", journey, oid, "POST", self.merchant,
+                           f"/v1/invoices/{oid}/refund", body=body, intended_ts=intended_ts)
+        if out.type == "info" and not self.stopping:
+            gevent.sleep(self.cfg.retry_backoff_s)
+            self.call("refund", journey, oid, "POST", self.merchant,
+                      f"/v1/invoices/{oid}/refund", body=body)
+
+    def verify(self, journey: str, item: _Issued, intended_ts: float | None) -> None:
+        """GET /v1/invoices/{no} on the platform as the order's seller; 401 -> log in again."""
+        for attempt in range(2):
+            token = self._token(item.seller_tax_id, refresh=attempt > 0)
+            headers = {"Authorization": f"Bearer {token}"} if token else None
+            out, status = self.call("verify", journey, item.order_id, "GET", self.platform,
+                                    f"/v1/invoices/{item.invoice_no}", headers=headers,
+                                    invoice_no=item.invoice_no,
+                                    intended_ts=intended_ts if attempt == 0 else None)
+            if status != 401 or self.stopping:
+                return
+
+    def _token(self, seller_tax_id: str, refresh: bool = False) -> str | None:
+        if not refresh and seller_tax_id in self._tokens:
+            return self._tokens[seller_tax_id]
+        seller = self.sellers.get(seller_tax_id)
+        if seller is None:
+            return None
+        t = time.time()
+        try:
+            with gevent.Timeout(self.cfg.request_timeout_s + 0.5, RequestDeadline()):
+                r = self.platform.post("/v1/auth/token", json={
+                    "seller_tax_id": seller_tax_id, "secret": seller["secret"]})
+            token = r.json().get("token") if r.status_code == 200 else None
+            err = None if token else RuntimeError(f"login: http {r.status_code}")
+        except Exception as e:                               # noqa: BLE001
+            token, err = None, e
+        if self.fire is not None:
+            self.fire(request_type="POST", name="login", response_time=(time.time() - t) * 1000,
+                      response_length=0, exception=err, context={})
+        if token:
+            self._tokens[seller_tax_id] = token
+        return token

@@ -1,0 +1,47 @@
+"""The Locust file: a thin adapter from Locust to the open-model driver.
+
+Started by runner.py as `python -m locust -f harness/load/locustfile.py ...`, in
+its own process (Locust monkey-patches with gevent on import). One
+`ArrivalDriver` user per worker process plays that worker's share of the arrival
+schedule (driver.py); Locust contributes the process model (local, or master and
+workers across machines) and its request statistics, fed through
+`events.request` by every request the customers make.
+"""
+from __future__ import annotations
+
+import os
+import traceback
+from pathlib import Path
+
+import gevent
+from locust import User, constant, task
+from locust.exception import StopUser
+
+from harness.load.driver import Driver
+
+_claimed = False        # one schedule per process, even if Locust hands out two users
+
+
+class ArrivalDriver(User):
+    """Plays the arrival schedule; `-u` must equal the number of worker processes."""
+
+    wait_time = constant(1)
+
+    @task
+    def play(self) -> None:
+        global _claimed
+        if not _claimed:
+            _claimed = True
+            try:
+                driver = Driver.from_env(fire=self.environment.events.request.fire)
+                driver.run()
+            except Exception:
+                # Tell the runner, which would otherwise wait for a `done` that never comes.
+                load_dir = Path(os.environ.get("INVOICE_CHAOS_LOAD_DIR", "."))
+                worker = os.environ.get("INVOICE_CHAOS_WORKER", "0")
+                (load_dir / f"error-w{worker}.txt").write_text(traceback.format_exc())
+                raise
+        # The schedule is over: idle (bounded) until the runner ends the processes.
+        for _ in range(600):
+            gevent.sleep(1)
+        raise StopUser()

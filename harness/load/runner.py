@@ -1,0 +1,247 @@
+"""run_load: Locust headless in its own process group(s), from the orchestrator.
+
+The orchestrator never imports Locust (gevent monkey-patching on import would
+change its threads and sockets). This module starts `python -m locust` with the
+config in `<run_dir>/load/config.json`: one local process for `workers == 1`,
+else a master (`--master --expect-workers N`) and N local `--worker` processes,
+each playing its share of the arrival schedule. It tails the workers' progress
+files (`<run_dir>/load/progress-w<k>.json`), calls `on_progress` about once a
+second, ends the processes when every worker has played its schedule (or at once
+when `stop_event` is set or `LoadHandle.stop()` is called) and writes
+`load-stats.json`. History parts (`history/w<k>.jsonl`) are written by the
+workers line by line, so a stop loses at most a line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import LoadConfig
+from .curves import LoadShape
+
+__all__ = ["LoadResult", "LoadHandle", "start_load", "run_load", "LOCUSTFILE"]
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class LoadResult:
+    exit_code: int                 # 0 = every worker played its schedule; 130 = stopped
+    arrivals: int                  # journeys started
+    unsent: int                    # arrivals dropped because the pool was full
+    history_files: list[Path]
+    stats_path: Path
+    t0: float = 0.0
+    interrupted: bool = False
+    error: str | None = None       # what went wrong, with a log tail, when exit_code != 0
+    requests: dict[str, int] = field(default_factory=dict)   # ok / fail / info totals
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class LoadHandle:
+    """A started load: `wait()` for its result, `stop()` to end it early (Ctrl-C)."""
+
+    def __init__(self, config: LoadConfig, run_dir: Path,
+                 on_progress: Callable[[dict[str, Any]], None] | None = None):
+        self.run_dir = Path(run_dir)
+        if config.t0 <= 0:
+            config = dataclasses.replace(config, t0=time.time() + config.startup_s)
+        if not config.history_dir:
+            config = dataclasses.replace(config, history_dir=str(self.run_dir / "history"))
+        self.config = config
+        self.on_progress = on_progress
+        self.load_dir = self.run_dir / "load"
+        self.logs_dir = self.run_dir / "logs"
+        for d in (self.load_dir, self.logs_dir, Path(config.history_dir)):
+            d.mkdir(parents=True, exist_ok=True)
+        for old in self.load_dir.glob("progress-w*.json"):
+            old.unlink()
+        config.write(self.load_dir / "config.json")
+        self._stop = threading.Event()
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self._start()
+
+    # -- processes --------------------------------------------------------------
+    def _env(self, worker: int) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({"INVOICE_CHAOS_LOAD_DIR": str(self.load_dir),
+                    "INVOICE_CHAOS_WORKER": str(worker),
+                    "INVOICE_CHAOS_WORKERS": str(self.config.workers),
+                    "PYTHONUNBUFFERED": "1"})
+        return env
+
+    def _spawn(self, name: str, args: list[str], worker: int) -> None:
+        log = open(self.logs_dir / f"locust-{name}.log", "wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+             "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0", *args],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=self._env(worker), cwd=str(self.run_dir), start_new_session=True)
+        log.close()
+        self.procs.append((name, proc))
+
+    def _start(self) -> None:
+        cfg = self.config
+        # Locust's own limit is only a backstop: the runner ends the load itself.
+        run_time = int(max(cfg.t0 - time.time(), 0) + cfg.duration_s + cfg.request_timeout_s + 30)
+        common = ["--run-time", f"{run_time}s", "--stop-timeout", "3"]
+        n = cfg.workers
+        if n == 1:
+            self._spawn("w0", ["-u", "1", "-r", "1", *common], 0)
+            return
+        port = _free_port()
+        self._spawn("master", ["--master", "--expect-workers", str(n), "-u", str(n), "-r", str(n),
+                               "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+                               *common], 0)
+        for k in range(n):
+            self._spawn(f"w{k}", ["--worker", "--master-host", "127.0.0.1",
+                                  "--master-port", str(port)], k)
+
+    # -- control ----------------------------------------------------------------
+    def stop(self) -> None:
+        """End the load now (the processes are terminated; history so far is kept)."""
+        self._stop.set()
+
+    def progress(self) -> list[dict[str, Any]]:
+        out = []
+        for k in range(self.config.workers):
+            p = self.load_dir / f"progress-w{k}.json"
+            try:
+                out.append(json.loads(p.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                pass
+        return out
+
+    def _summary(self, parts: list[dict[str, Any]], last: dict[str, float]) -> dict[str, Any]:
+        now = time.time()
+        arrivals = sum(p["arrivals"] for p in parts)
+        dt = max(now - last.get("ts", now - 1.0), 1e-6)
+        rps = (arrivals - last.get("arrivals", 0)) / dt
+        last.update(ts=now, arrivals=arrivals)
+        return {"t": round(now - self.config.t0, 2), "arrivals": arrivals,
+                "in_flight": sum(p["in_flight"] for p in parts),
+                "ok": sum(p["ok"] for p in parts), "fail": sum(p["fail"] for p in parts),
+                "info": sum(p["info"] for p in parts), "unsent": sum(p["unsent"] for p in parts),
+                "rps": round(rps, 2)}
+
+    def wait(self, stop_event: threading.Event | None = None) -> LoadResult:
+        cfg = self.config
+        deadline = cfg.t0 + cfg.duration_s + cfg.request_timeout_s + 30
+        interrupted = False
+        error: str | None = None
+        last: dict[str, float] = {}
+        next_report = time.time() + 1.0
+        try:
+            while True:
+                if self._stop.is_set() or (stop_event is not None and stop_event.is_set()):
+                    interrupted = True
+                    break
+                parts = self.progress()
+                if len(parts) == cfg.workers and all(p.get("done") for p in parts):
+                    break
+                errors = sorted(self.load_dir.glob("error-w*.txt"))
+                if errors:
+                    error = f"{errors[0].name}:\n{errors[0].read_text()[-2000:]}"
+                    break
+                dead = [(n, p.returncode) for n, p in self.procs if p.poll() is not None]
+                if dead:
+                    name, rc = dead[0]
+                    error = f"locust {name} exited early with code {rc}:\n{self._log_tail(name)}"
+                    break
+                if time.time() > deadline:
+                    error = "the load did not end by its deadline (duration + timeouts + 30 s)"
+                    break
+                if self.on_progress is not None and time.time() >= next_report:
+                    next_report += 1.0
+                    self.on_progress(self._summary(parts, last))
+                time.sleep(0.2)
+        finally:
+            self._terminate()
+        parts = self.progress()
+        if self.on_progress is not None and parts:
+            self.on_progress(self._summary(parts, last))
+        stats_path = self._write_stats(parts)
+        exit_code = EXIT_INTERRUPTED if interrupted else (1 if error else 0)
+        return LoadResult(
+            exit_code=exit_code, arrivals=sum(p["arrivals"] for p in parts),
+            unsent=sum(p["unsent"] for p in parts),
+            history_files=sorted(Path(cfg.history_dir).glob("w*.jsonl")),
+            stats_path=stats_path, t0=cfg.t0, interrupted=interrupted, error=error,
+            requests={k: sum(p[k] for p in parts) for k in ("ok", "fail", "info")})
+
+    def _log_tail(self, name: str) -> str:
+        try:
+            return (self.logs_dir / f"locust-{name}.log").read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def _terminate(self) -> None:
+        """SIGTERM every Locust process group, then SIGKILL what is left after 5 s."""
+        for _, p in self.procs:
+            if p.poll() is None:
+                _kill_group(p, signal.SIGTERM)
+        end = time.time() + 5.0
+        for _, p in self.procs:
+            try:
+                p.wait(timeout=max(end - time.time(), 0.1))
+            except subprocess.TimeoutExpired:
+                pass
+        for _, p in self.procs:
+            _kill_group(p, signal.SIGKILL)      # also any child left in the group
+            if p.poll() is None:
+                p.wait(timeout=5)
+
+    def _write_stats(self, parts: list[dict[str, Any]]) -> Path:
+        cfg = self.config
+        shape = LoadShape.of(cfg.curve, cfg.duration_s, cfg.peak_rps, cfg.compress_s)
+        achieved: dict[int, int] = {}
+        for p in parts:
+            for sec, n in p.get("achieved", {}).items():
+                achieved[int(sec)] = achieved.get(int(sec), 0) + n
+        target = shape.target_per_second()
+        span = max([len(target), *(s + 1 for s in achieved)]) if achieved else len(target)
+        stats = {"target": target,
+                 "achieved": [[float(s), achieved.get(s, 0)] for s in range(span)],
+                 "unsent": sum(p["unsent"] for p in parts),
+                 "arrivals": sum(p["arrivals"] for p in parts),
+                 "workers": cfg.workers,
+                 "max_lag_ms": max((p.get("max_lag_ms", 0) for p in parts), default=0)}
+        path = self.run_dir / "load-stats.json"
+        path.write_text(json.dumps(stats), encoding="utf-8")
+        return path
+
+
+def start_load(config: LoadConfig, run_dir: Path,
+               on_progress: Callable[[dict[str, Any]], None] | None = None) -> LoadHandle:
+    """Start the load and return at once; `handle.wait()` gives the LoadResult."""
+    return LoadHandle(config, run_dir, on_progress)
+
+
+def run_load(config: LoadConfig, run_dir: Path,
+             on_progress: Callable[[dict[str, Any]], None] | None = None,
+             stop_event: threading.Event | None = None) -> LoadResult:
+    """Run the load to its end (duration) or until `stop_event` is set."""
+    return start_load(config, run_dir, on_progress).wait(stop_event)

@@ -1,0 +1,296 @@
+"""One full run: scenario -> stack up -> load + faults (history) -> heal -> drain -> final
+read -> ledger -> stack down -> checker -> gates -> report.
+
+Each stage writes files into the run directory and the next one reads them, so `check` and
+`report` can be re-run on a finished run without the services. Teardown is in `finally`,
+and Ctrl-C (SIGINT) or SIGTERM stops the load, undoes the faults, takes the stack down and
+still writes what was measured, marked interrupted.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+
+from .errors import EXIT_INTERRUPTED, HarnessError, StackError, UsageError
+from .evaluate import evaluate_run, print_verdict
+from .faults import FaultContext, PlatformAdmin, Timeline, expand
+from .rundir import merge_history, new_run_dir, write_json
+from .scenario import Scenario, format_duration, load_scenario
+
+__all__ = ["RunOptions", "run"]
+
+
+@dataclasses.dataclass
+class RunOptions:
+    scenario_path: str
+    out: str | None = None
+    seed: int | None = None
+    scale: float = 1.0
+    workers: int = 1
+    merchant_mode: str | None = None
+    sut_cmd: str | None = None
+    backend: str = "local"
+    reports_dir: Path = Path("reports")
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def prepare(opts: RunOptions) -> Scenario:
+    """Validate everything that can be validated before anything starts (exit 2)."""
+    scenario = load_scenario(opts.scenario_path)
+    if opts.seed is not None:
+        scenario.seed = opts.seed
+    if opts.scale <= 0:
+        raise UsageError("--scale must be > 0 (0.1 = a tenth of the traffic)")
+    if opts.workers < 1:
+        raise UsageError("--workers must be >= 1")
+    if opts.backend not in ("local", "docker"):
+        raise UsageError(f"--backend {opts.backend!r}: local or docker")
+    if opts.merchant_mode and opts.sut_cmd:
+        raise UsageError("give either --merchant-mode (the bundled merchant) or --sut-cmd (your own), not both")
+    from fakes.merchant.modes import MODES
+    if opts.merchant_mode:
+        if opts.merchant_mode not in MODES:
+            raise UsageError(f"--merchant-mode {opts.merchant_mode!r}: unknown; modes: {', '.join(MODES)}")
+        scenario.merchant.mode = opts.merchant_mode
+        scenario.merchant.sut = None
+    if opts.sut_cmd:
+        from .scenario.model import SutSpec
+        prev = scenario.merchant.sut
+        scenario.merchant.sut = SutSpec(command=opts.sut_cmd, health=prev.health if prev else "/healthz",
+                                        startup_timeout_s=prev.startup_timeout_s if prev else 30.0)
+    return scenario
+
+
+def run(opts: RunOptions, say: Callable[[str], None] = print) -> int:
+    scenario = prepare(opts)
+    if opts.backend == "docker":
+        raise StackError("--backend docker is not available in this version; use --backend local "
+                         "(the default). docker-compose.yml documents the intended layout.")
+    from .stack.toxiproxy_api import find_toxiproxy_server
+    find_toxiproxy_server()                        # exit 3 before a run directory is made
+    run_id, run_dir = new_run_dir(scenario.name, opts.out, opts.reports_dir)
+    return _run_in(scenario, opts, run_id, run_dir, say)
+
+
+def _copy_scenario(scenario: Scenario, src: Path, run_dir: Path) -> None:
+    shutil.copyfile(src, run_dir / "scenario.yaml")
+    if scenario.load.curve_file and not Path(scenario.load.curve_file).is_absolute() \
+            and ".." not in Path(scenario.load.curve_file).parts:
+        dest = run_dir / scenario.load.curve_file
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src.resolve().parent / scenario.load.curve_file, dest)
+
+
+def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
+            say: Callable[[str], None]) -> int:
+    from fakes.common.sellers import generate_sellers, write_sellers
+
+    from .load.config import LoadConfig
+    from .stack import LocalStack, StackConfig
+
+    started = time.time()
+    _copy_scenario(scenario, Path(opts.scenario_path), run_dir)
+    sellers = generate_sellers(scenario.merchant.sellers, scenario.seed)
+    sellers_file = run_dir / "sellers.json"
+    write_sellers(sellers_file, sellers)
+    merchant_desc = ({"mode": None, "sut_cmd": scenario.merchant.sut.command} if scenario.merchant.sut
+                     else {"mode": scenario.merchant.mode, "sut_cmd": None})
+    meta: dict[str, Any] = {"run_id": run_id, "scenario": scenario.name, "seed": scenario.seed,
+                            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+                            "scale": opts.scale, "workers": opts.workers, "backend": opts.backend,
+                            "merchant": merchant_desc, "status": "starting", "interrupted": False,
+                            "notes": []}
+    write_json(run_dir / "run.json", meta)
+
+    planned = expand([(f.raw, str(f.loc)) for f in scenario.faults], scenario.seed, scenario.duration_s)
+    write_json(run_dir / "faults-plan.json", [f.to_json() for f in planned])
+    say(f"invoice-chaos: {scenario.name} (seed {scenario.seed}, {format_duration(scenario.duration_s)} of load, "
+        f"peak {scenario.load.peak_rps * opts.scale:g} arrivals/s, merchant "
+        f"{merchant_desc['sut_cmd'] or merchant_desc['mode']})")
+    say(f"run directory: {run_dir}")
+    if planned:
+        say("fault schedule:")
+        for f in planned:
+            end = f"{f.end_s:6.1f}s" if f.end_s is not None else "  inst."
+            say(f"  {f.start_s:6.1f}s -> {end}  {f.kind:<18} {f.target:<22} ({f.source})")
+
+    platform_cfg = {"replica_lag_ms": round(scenario.platform.replica_lag_s * 1000),
+                    "dedup": scenario.platform.dedup, "token_ttl_s": scenario.platform.token_ttl_s,
+                    "quota_per_seller": str(scenario.platform.quota_per_seller
+                                            if scenario.platform.quota_per_seller is not None
+                                            else "10000000.00")}
+    sut = scenario.merchant.sut
+    stack = LocalStack(StackConfig(
+        run_id=run_id, run_dir=run_dir, sellers_file=sellers_file, platform_config=platform_cfg,
+        merchant_mode=scenario.merchant.mode,
+        merchant_env={"PLATFORM_DEDUP": scenario.platform.dedup,
+                      "PLATFORM_TIMEOUT_S": f"{scenario.merchant.platform_timeout_s:g}"},
+        sut_command=sut.command if sut else None, sut_health=sut.health if sut else "/healthz",
+        sut_startup_timeout_s=sut.startup_timeout_s if sut else 30.0), say=say)
+
+    old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    timeline: Timeline | None = None
+    stop_load = threading.Event()
+    interrupted = False
+    exit_code: int | None = None
+    history_dir = (run_dir / "history").resolve()
+    history_dir.mkdir(exist_ok=True)
+    try:
+        try:
+            say("starting the stack: toxiproxy, taxplatform, merchant ...")
+            stack.up()
+            meta["stack"] = {**stack.stack_info, "ports": stack.ports}
+            meta["status"] = "running"
+            write_json(run_dir / "run.json", meta)
+            t0 = time.time() + 4.0            # Locust needs a moment to start
+            meta["t0"] = t0
+            write_json(run_dir / "run.json", meta)
+            timeline = Timeline(planned, FaultContext(stack.toxiproxy, stack, PlatformAdmin(stack.platform_direct)),
+                                t0, run_dir / "faults.jsonl", say=say)
+            timeline.start()
+            config = LoadConfig(
+                merchant_url=stack.merchant_url, platform_url=stack.platform_url, sellers=list(sellers),
+                seed=scenario.seed, duration_s=scenario.duration_s,
+                curve=[[t, v] for t, v in scenario.load.curve], compress_s=scenario.load.compress_s,
+                peak_rps=scenario.load.peak_rps * opts.scale, mix=scenario.load.mix, workers=opts.workers,
+                t0=t0, history_dir=str(history_dir), request_timeout_s=scenario.load.request_timeout_s,
+                max_in_flight=scenario.load.max_in_flight, retry_unknown=scenario.load.retry_unknown,
+                poll_interval_s=scenario.load.poll_interval_s, poll_limit=scenario.load.poll_limit)
+            _load(config, run_dir.resolve(), scenario, stop_load, say)
+            meta["load_end_t"] = round(time.time() - t0, 3)
+            say(f"load finished at t={meta['load_end_t']:.1f}s; healing every fault")
+            timeline.stop()
+            problems = stack.heal()
+            for p in problems:
+                say(f"  heal: {p}")
+                meta["notes"].append(f"heal: {p}")
+            _drain(stack, sellers, history_dir, t0, scenario, meta, say)
+            _collect_ledger(stack.platform_direct, run_dir / "platform-ledger.jsonl")
+            meta["status"] = "finished"
+        except KeyboardInterrupt:
+            interrupted = True
+            stop_load.set()
+            say("\ninterrupted: stopping the load, undoing faults, taking the stack down ...")
+            meta["status"] = "interrupted"
+            meta["interrupted"] = True
+            meta["notes"].append("interrupted by the user (Ctrl-C) or SIGTERM; figures are partial")
+        except StackError as e:
+            meta["status"] = "stack-error"
+            meta["error"] = str(e)
+            say(f"error: {e}")
+            exit_code = e.exit_code
+        finally:
+            stop_load.set()
+            if timeline is not None:
+                timeline.stop()
+            if interrupted and not (run_dir / "platform-ledger.jsonl").exists():
+                try:
+                    _collect_ledger(stack.platform_direct, run_dir / "platform-ledger.jsonl")
+                except Exception as e:  # noqa: BLE001 - partial data is better than none
+                    meta["notes"].append(f"ledger not collected: {e}")
+            stack.down()
+            say("stack down")
+            meta["duration_s"] = round(time.time() - started, 1)
+            merge_history(history_dir, run_dir / "history.jsonl")
+            write_json(run_dir / "run.json", meta)
+    except KeyboardInterrupt:
+        # a second Ctrl-C during teardown: finish the teardown anyway
+        stack.down()
+        interrupted = True
+        meta["interrupted"] = True
+        write_json(run_dir / "run.json", meta)
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+
+    if exit_code is not None:
+        if not (run_dir / "platform-ledger.jsonl").exists():
+            (run_dir / "platform-ledger.jsonl").touch()
+        return exit_code
+    if not (run_dir / "platform-ledger.jsonl").exists():
+        (run_dir / "platform-ledger.jsonl").touch()
+    summary, code = evaluate_run(run_dir, scenario, say=say)
+    print_verdict(summary, run_dir, say)
+    return EXIT_INTERRUPTED if interrupted else code
+
+
+def _load(config: Any, run_dir: Path, scenario: Scenario, stop: threading.Event,
+          say: Callable[[str], None]) -> None:
+    """Run the load on a thread so Ctrl-C reaches this (main) thread at once."""
+    from .load.runner import run_load
+
+    state: dict[str, Any] = {"last": 0.0}
+    errors: list[BaseException] = []
+
+    def progress(p: dict) -> None:
+        now = time.monotonic()
+        if now - state["last"] < 5.0:
+            return
+        state["last"] = now
+        say(f"  t={p.get('t', 0):6.1f}s/{scenario.duration_s:g}s  arrivals {p.get('arrivals', 0):>6}  "
+            f"in flight {p.get('in_flight', 0):>4}  ok {p.get('ok', 0):>6}  fail {p.get('fail', 0):>4}  "
+            f"unknown {p.get('info', 0):>4}  {p.get('rps', 0):6.1f} req/s")
+
+    def target() -> None:
+        try:
+            result = run_load(config, run_dir, on_progress=progress, stop_event=stop)
+            if getattr(result, "exit_code", 0) not in (0, None):
+                say(f"warning: the load generator exited with code {result.exit_code} (see logs/locust*.log)")
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    th = threading.Thread(target=target, name="load", daemon=True)
+    th.start()
+    while th.is_alive():
+        th.join(timeout=0.5)
+    if errors:
+        raise StackError(f"the load generator failed: {type(errors[0]).__name__}: {errors[0]}")
+
+
+def _drain(stack: Any, sellers: list, history_dir: Path, t0: float, scenario: Scenario,
+           meta: dict, say: Callable[[str], None]) -> None:
+    from .drain import Drainer, scan_history
+
+    orders = scan_history(sorted(history_dir.glob("*.jsonl")))
+    open_at_end = [o for o, s in orders.items() if s.last_result not in ("issued", "failed")]
+    say(f"drain: {len(orders)} orders, {len(open_at_end)} open; waiting up to "
+        f"{format_duration(scenario.drain.timeout_s)} for them to settle")
+    d = Drainer(stack.merchant_direct, stack.platform_direct,
+                {s["seller_tax_id"]: s["secret"] for s in sellers}, history_dir, t0,
+                timeout_s=scenario.drain.timeout_s, say=say)
+    outcome = d.drain(orders)
+    meta["drain"] = outcome
+    n = d.final_read(open_at_end)
+    meta["drain_end_t"] = round(time.time() - t0, 3)
+    say(f"final read of {n} orders that were open at the end of the load")
+
+
+def _collect_ledger(platform_url: str, out: Path) -> int:
+    """Stream the platform's ledger (from the primary) into platform-ledger.jsonl."""
+    n = 0
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        with httpx.stream("GET", f"{platform_url}/_admin/ledger", timeout=60) as r, open(tmp, "wb") as fh:
+            if r.status_code != 200:
+                raise StackError(f"platform ledger: GET /_admin/ledger answered {r.status_code}")
+            for line in r.iter_lines():
+                if line.strip():
+                    fh.write(line.encode() + b"\n")
+                    n += 1
+    except httpx.HTTPError as e:
+        raise StackError(f"platform ledger could not be read: {e}") from None
+    tmp.replace(out)
+    return n
