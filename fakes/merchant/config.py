@@ -33,6 +33,7 @@ class MerchantConfig:
     lazy_flush_s: float = 3.0
     # stale-status-cache: TTL of each instance's status cache.
     cache_ttl_s: float = 25.0
+    sqlite_sync: str = "NORMAL"
 
 
 def _float(env: Mapping[str, str], key: str, default: float) -> float:
@@ -95,4 +96,5 @@ def parse_config(argv: Sequence[str] | None = None,
         settler_interval_s=_float(env, "MERCHANT_SETTLER_INTERVAL_S", 0.3),
         lazy_flush_s=_float(env, "MERCHANT_LAZY_FLUSH_S", 3.0),
         cache_ttl_s=_float(env, "MERCHANT_CACHE_TTL_S", 25.0),
+        sqlite_sync=env.get("MERCHANT_SQLITE_SYNC") or "NORMAL",
     )

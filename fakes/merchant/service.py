@@ -65,7 +65,7 @@ class Merchant:
         self.cfg = cfg
         self.b = behaviour_for(cfg.mode)
         self.secrets = secrets
-        self.store = Store(cfg.data_dir, lazy=self.b.lazy_persist)
+        self.store = Store(cfg.data_dir, lazy=self.b.lazy_persist, synchronous=cfg.sqlite_sync)
         self.client = PlatformClient(cfg.platform_url, secrets, cfg.platform_timeout_s)
         self._busy: set[str] = set()
         self._caches: tuple[dict[str, tuple[float, Answer]], ...] = ({}, {})

@@ -190,7 +190,7 @@ def validate_issue(body: Any, *, require_invoice_no: bool = False) -> IssueOrder
     kind = obj.get("kind")
     if kind is None:
         raise missing("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise invalid("kind", f"{kind!r} must be \"normal\" (普票) or \"special\" (专票)")
     if kind == "special" and buyer_tax_id is None:
         raise invalid("buyer.tax_id", "a special invoice (专票) needs the buyer's tax id",
@@ -236,7 +236,7 @@ def validate_red(body: Any) -> RedOrder:
     reason = obj.get("reason")
     if reason is None:
         raise missing("reason")
-    if reason not in RED_REASONS:
+    if not isinstance(reason, str) or reason not in RED_REASONS:
         raise invalid("reason", f"{reason!r} must be one of \"01\" (开票有误), \"02\" (销货退回), "
                       "\"03\" (服务中止), \"04\" (销售折让)", "invalid_reason")
     return RedOrder(request_id=request_id or "", reason=reason)

@@ -26,6 +26,7 @@ class Spec(NamedTuple):
     amount: str          # expected amount, two decimals
     tax: str             # expected tax, two decimals
     lines: int
+    total: str           # amount + tax
 
 
 # (quantity, unit_price, tax_rate) -> (amount, tax): orders repeat catalogue lines, and
@@ -54,17 +55,29 @@ def _norm_tax_id(v: Any) -> str | None:
     return v if v else None
 
 
+_SPEC_CACHE: dict[tuple, Spec] = {}
+
+
 def spec_of(order: dict[str, Any]) -> Spec:
-    """The expected invoice for an issue invoke's validated `order`."""
+    """The expected invoice for an issue invoke's validated `order` (shops repeat baskets,
+    so identical ones share one Spec)."""
+    lines = order["lines"]
+    key = (order["seller_tax_id"], order["buyer"].get("tax_id"),
+           *[(ln["quantity"], ln["unit_price"], ln["tax_rate"]) for ln in lines])
+    hit = _SPEC_CACHE.get(key)
+    if hit is not None:
+        return hit
     amount = Decimal(0)
     tax = Decimal(0)
-    lines = order["lines"]
     for line in lines:
         a, x = _line(line["quantity"], line["unit_price"], line["tax_rate"])
         amount += a
         tax += x
-    return Spec(order["seller_tax_id"], _norm_tax_id(order["buyer"].get("tax_id")),
-                str(amount), str(tax), len(lines))
+    spec = Spec(order["seller_tax_id"], _norm_tax_id(order["buyer"].get("tax_id")),
+                str(amount), str(tax), len(lines), str(amount + tax))
+    if len(_SPEC_CACHE) < _LINE_CACHE_MAX:
+        _SPEC_CACHE[key] = spec
+    return spec
 
 
 def _dec(s: str, what: str) -> Decimal:
@@ -77,6 +90,9 @@ def _dec(s: str, what: str) -> Decimal:
 def mismatch_reason(spec: Spec, seller: Any, buyer: Any, amount: str, tax: str,
                     total: str) -> str | None:
     """None when the platform's blue invoice matches the order, else what differs."""
+    if (amount == spec.amount and tax == spec.tax and total == spec.total
+            and seller == spec.seller_tax_id and (buyer or None) == spec.buyer_tax_id):
+        return None          # the common case, without Decimal arithmetic
     if seller != spec.seller_tax_id:
         return f"seller_tax_id {seller} on the invoice, {spec.seller_tax_id} ordered"
     if _norm_tax_id(buyer) != spec.buyer_tax_id:

@@ -50,7 +50,8 @@ def evaluate(fold: Fold, opts: CheckOptions, event_at: Resolver, ledger_at: Reso
             valids.append("unknown")
             return None
 
-    if safe("reds", lambda: link_reds(fold)) is None and not errors:
+    safe("reds", lambda: link_reds(fold))
+    if not errors:               # the order classes need every red linked to its blue
         safe("orders", lambda: check_orders(fold, col, counts))
         safe("orphans", lambda: check_orphans(fold, col))
         safe("reversals", lambda: check_reversals(fold, col))

@@ -208,7 +208,7 @@ class Fold:
         for proc, (op, oid, t, ts) in self.pairing.open.items():
             if op == "issue":
                 self.orders[oid].infos += 1
-            if proc not in LOAD_EXCLUDED_PROCS:
+            if type(proc) is str and proc not in LOAD_EXCLUDED_PROCS:
                 c = self.by_op.setdefault(op, [0, 0, 0, 0])
                 c[0] += 1
                 c[3] += 1

@@ -166,16 +166,19 @@ class Event:
 class Pairing:
     """Pairs each completion with its invoke per proc, as jepsen.history does.
 
-    A proc does one op at a time; its completion repeats the invoke's op and order_id.
-    Anything else is a broken history and raises ValueError.
+    A load proc does one op at a time; its completion repeats the invoke's op and order_id.
+    Anything else is a broken history and raises ValueError. The harness's own `drain` and
+    `final` loops may ask about many orders at once, so they pair per (proc, order_id).
     """
 
     __slots__ = ("open",)
 
     def __init__(self) -> None:
-        self.open: dict[str, tuple[str, str, float, float]] = {}
+        self.open: dict[Any, tuple[str, str, float, float]] = {}
 
     def invoke(self, proc: str, op: str, order_id: str, t: float, ts: float) -> None:
+        if proc in LOAD_EXCLUDED_PROCS:
+            proc = (proc, order_id)  # type: ignore[assignment]
         prev = self.open.get(proc)
         if prev is not None:
             raise ValueError(f"proc {proc} invoked {op!r} for order {order_id} while its "
@@ -184,6 +187,8 @@ class Pairing:
 
     def complete(self, proc: str, op: str, order_id: str) -> tuple[str, str, float, float]:
         """The matching invoke `(op, order_id, t, ts)`."""
+        if proc in LOAD_EXCLUDED_PROCS:
+            proc = (proc, order_id)  # type: ignore[assignment]
         inv = self.open.pop(proc, None)
         if inv is None:
             raise ValueError(f"proc {proc} completed {op!r} for order {order_id} without "

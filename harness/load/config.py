@@ -45,6 +45,7 @@ class LoadConfig:
     special_share: float = 0.1            # 专票 for a company buyer with a USCC
     seller_skew: float = 1.1              # Zipf exponent of orders per seller
     retry_backoff_s: float = 0.5          # first cashier retry waits this, then doubles
+    max_lag_s: float = 1.0                # an arrival later than this is dropped (unsent)
     startup_s: float = 4.0                # when t0 == 0: t0 = now + startup_s
     extra: dict[str, Any] = field(default_factory=dict)
 

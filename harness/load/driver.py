@@ -49,6 +49,7 @@ class Driver:
         self.pool = Pool(cfg.max_in_flight)
         self.arrivals = 0
         self.unsent = 0
+        self.late = 0           # of unsent: dropped because this process fell behind
         self.done = False
         self.max_lag_ms = 0.0
 
@@ -63,7 +64,7 @@ class Driver:
     def progress(self) -> dict[str, Any]:
         c = self.customers.counters
         return {"worker": self.worker, "t": round(time.time() - self.cfg.t0, 3),
-                "arrivals": self.arrivals, "unsent": self.unsent,
+                "arrivals": self.arrivals, "unsent": self.unsent, "late": self.late,
                 "in_flight": len(self.pool), "ok": c.ok, "fail": c.fail, "info": c.info,
                 "requests": c.requests, "achieved": {str(k): v for k, v in c.achieved.items()},
                 "max_lag_ms": round(self.max_lag_ms, 1),
@@ -93,9 +94,13 @@ class Driver:
                 if delay > 0:
                     gevent.sleep(delay)
                 now = time.time()
-                self.max_lag_ms = max(self.max_lag_ms, (now - intended) * 1000)
-                if self.pool.full():
+                lag = now - intended
+                self.max_lag_ms = max(self.max_lag_ms, lag * 1000)
+                if self.pool.full() or lag > cfg.max_lag_s:
+                    # Not sent: the pool is full, or this process is too busy to keep the
+                    # schedule (CPU-bound: add workers). Either way the shortfall shows.
                     self.unsent += 1
+                    self.late += lag > cfg.max_lag_s
                     continue
                 self.arrivals += 1
                 sec = int(now - cfg.t0)

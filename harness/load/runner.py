@@ -227,6 +227,7 @@ class LoadHandle:
                  "achieved": [[float(s), achieved.get(s, 0)] for s in range(span)],
                  "unsent": sum(p["unsent"] for p in parts),
                  "arrivals": sum(p["arrivals"] for p in parts),
+                 "late": sum(p.get("late", 0) for p in parts),
                  "workers": cfg.workers,
                  "max_lag_ms": max((p.get("max_lag_ms", 0) for p in parts), default=0)}
         path = self.run_dir / "load-stats.json"

@@ -28,7 +28,8 @@ Install it with one of:
         github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0   (then rename 'server' to toxiproxy-server on PATH)
   - the release binary toxiproxy-server-linux-amd64 from
         https://github.com/Shopify/toxiproxy/releases/tag/v2.12.0, saved as toxiproxy-server on PATH
-  - the Docker image ghcr.io/shopify/toxiproxy:2.12.0 (with --backend docker)
+  - the Docker image ghcr.io/shopify/toxiproxy:2.12.0: copy its binary out with
+        docker create --name tp ghcr.io/shopify/toxiproxy:2.12.0 && docker cp tp:/toxiproxy ./toxiproxy-server
 or set INVOICE_CHAOS_TOXIPROXY=/path/to/toxiproxy-server."""
 
 

@@ -174,7 +174,7 @@ def test_invoice_tax_tolerance_is_1_27_over_the_whole_invoice() -> None:
     assert validate_issue(body).tax == Decimal("33.75")
 
 
-@pytest.mark.parametrize("reason,ok", [("01", True), ("04", True), ("05", False), (1, False),
+@pytest.mark.parametrize("reason,ok", [("01", True), ("04", True), ("05", False), (1, False), ({}, False), ([], False),
                                        (None, False)])
 def test_red_reason_codes(reason: object, ok: bool) -> None:
     body = {"request_id": "x", "reason": reason}

@@ -1,0 +1,56 @@
+"""Benchmark of the checker on a generated run (target: 1,000,000 orders in <= 10 s, <= 2 GB).
+
+    .venv/bin/python -m benchmarks.bench_checker [--orders 1000000] [--dir /tmp/ic-bench-1m]
+
+Generates the run once (benchmarks/gen_history.py; reused when present), then runs
+check_files in a fresh child process so that its peak RSS is the checker's alone, and
+checks every planted anomaly count against expected.json. Prints one JSON line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+_CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+from harness.checker import CheckOptions, check_files
+d = Path(sys.argv[1])
+t = time.perf_counter()
+r = check_files(d / "history.jsonl", d / "platform-ledger.jsonl", CheckOptions())
+secs = time.perf_counter() - t
+print(json.dumps({"seconds": round(secs, 2),
+                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                  "counts": r.counts, "valid": r.valid, "errors": r.errors}))
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--orders", type=int, default=1_000_000)
+    ap.add_argument("--dir", type=Path, default=None)
+    a = ap.parse_args()
+    d = a.dir or Path(f"/tmp/ic-bench-{a.orders}")
+    if not (d / "expected.json").exists():
+        from benchmarks.gen_history import generate
+        generate(d, orders=a.orders)
+    expected = json.loads((d / "expected.json").read_text())
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(d)], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent, check=True)
+    res = json.loads(out.stdout)
+    lines = sum(1 for _ in open(d / "history.jsonl", "rb"))
+    ledger = sum(1 for _ in open(d / "platform-ledger.jsonl", "rb"))
+    wrong = {k: (v, res["counts"][k]) for k, v in expected.items() if res["counts"][k] != v}
+    print(json.dumps({"orders": a.orders, "history_lines": lines, "ledger_lines": ledger,
+                      "history_mb": round(os.path.getsize(d / "history.jsonl") / 2**20),
+                      "seconds": res["seconds"], "peak_rss_mb": res["peak_rss_mb"],
+                      "counts_exact": not wrong, "wrong": wrong, "load_avg": os.getloadavg()}))
+    return 0 if not wrong else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
