@@ -156,7 +156,7 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
             meta["stack"] = {**stack.stack_info, "ports": stack.ports}
             meta["status"] = "running"
             write_json(run_dir / "run.json", meta)
-            t0 = time.time() + 4.0            # Locust needs a moment to start
+            t0 = time.time() + 6.0            # Locust needs a moment to start (late arrivals are dropped)
             meta["t0"] = t0
             write_json(run_dir / "run.json", meta)
             timeline = Timeline(planned, FaultContext(stack.toxiproxy, stack, PlatformAdmin(stack.platform_direct)),

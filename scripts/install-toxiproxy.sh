@@ -39,6 +39,7 @@ Install one of these, then run 'make setup' again:
   - Go >= 1.23 (https://go.dev/dl/), and 'make setup' builds Toxiproxy v$version itself;
   - the release binary: https://github.com/Shopify/toxiproxy/releases/tag/v$version
     (toxiproxy-server-linux-amd64), saved as $target or anywhere on PATH as toxiproxy-server;
-  - the Docker image ghcr.io/shopify/toxiproxy:$version (then run with --backend docker).
+  - the Docker image ghcr.io/shopify/toxiproxy:$version: copy its binary out with
+      docker create --name tp ghcr.io/shopify/toxiproxy:$version && docker cp tp:/toxiproxy $target
 MSG
 exit 3

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from harness.checker.evaluate import evaluate
+from harness.checker.fastfold import fold_history_file, fold_ledger_file
 from harness.checker.fold import Fold
 from harness.checker.history import event_fields
 from harness.checker.ledger import ledger_fields
@@ -108,9 +109,9 @@ def check_files(history_path: Path, ledger_path: Path, opts: CheckOptions | None
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        _fold_history(history_path, fold)
+        fold_history_file(history_path, fold)
         fold.end_of_history()
-        _fold_ledger(ledger_path, fold)
+        fold_ledger_file(ledger_path, fold)
         ev, lg = _LineAt(history_path), _LineAt(ledger_path)
         try:
             return evaluate(fold, opts, ev, lg)

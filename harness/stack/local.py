@@ -21,7 +21,9 @@ from typing import Callable
 from ..errors import StackError
 from .leftovers import Registry, clear_leftovers
 from .ports import LOOPBACK, free_ports
-from .process import Service, ServiceSpec
+import httpx
+
+from .process import Service, ServiceSpec, log_tail
 from .toxiproxy_api import ToxiproxyClient, find_toxiproxy_server, toxiproxy_version
 
 __all__ = ["StackConfig", "LocalStack", "LINKS", "SERVICES"]
@@ -128,6 +130,24 @@ class LocalStack:
             spec = ServiceSpec("merchant", [sys.executable, "-m", "fakes.merchant"], self.ports["merchant"],
                                env=env, startup_timeout_s=self.cfg.startup_timeout_s)
         self._add(spec)
+        self.probe_merchant()
+
+    def probe_merchant(self) -> None:
+        """A healthy port is not yet a merchant: ask for an order it cannot know (design.md s.6
+        says 404) so a system that answers garbage fails now, with exit 3, not as a run of
+        meaningless anomalies."""
+        url = f"{self.merchant_direct}/v1/invoices/invoice-chaos-probe-{self.cfg.run_id}"
+        try:
+            r = httpx.get(url, timeout=5.0)
+        except httpx.HTTPError as e:
+            raise StackError(f"the merchant is healthy but GET /v1/invoices/{{order_id}} failed: "
+                             f"{type(e).__name__}: {e}.\n  last lines of {self.services['merchant'].log_path}:\n"
+                             f"{log_tail(self.services['merchant'].log_path)}") from None
+        if r.status_code != 404:
+            raise StackError(
+                f"the merchant does not follow the contract (docs/sut-contract.md): GET /v1/invoices/"
+                f"<an order it never saw> answered {r.status_code} {r.text[:200]!r}, expected 404.\n"
+                f"  last lines of {self.services['merchant'].log_path}:\n{log_tail(self.services['merchant'].log_path)}")
 
     def _add(self, spec: ServiceSpec) -> Service:
         svc = Service(spec, self.logs)

@@ -17,8 +17,8 @@ def test_schemathesis_finds_no_server_error(platform_proc, tmp_path: Path) -> No
     run = platform_proc
     token = run.token(0)
     cmd = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{run.url}/openapi.json",
-           "--checks", "not_a_server_error", "--max-examples", "20", "--seed", "1234",
-           "--max-time", "45", "--workers", "2", "--request-timeout", "5",
+           "--checks", "not_a_server_error", "--max-examples", "40", "--seed", "99",
+           "--max-time", "90", "--workers", "2", "--request-timeout", "5",
            "--exclude-path-regex", "^/_admin/faults",     # switching faults on is not a bug
            "-H", f"Authorization: Bearer {token}", "--report-dir", str(tmp_path / "st")]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=150)

@@ -1,0 +1,94 @@
+"""The bundled scenario catalogue: every file validates, says what incident it reproduces,
+stays short enough for the test suite, and `invoice-chaos list` shows it.
+
+Fast (no services are started): not marked integration.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.scenario import load_scenario
+from harness.scenario.parse import ANOMALY_GATES
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "scenarios"
+
+# The incidents of the seeds (design.md s.1, domain.md) that must each have a bundled
+# scenario named after them.
+REQUIRED = ("smoke", "holiday_peak", "tax_platform_outage", "flaky_network", "merchant_crash",
+            "slow_platform_commit", "sync_delay", "quota_exhaustion", "login_storm")
+# Long by design; every other bundled scenario is kept short for the detection matrix.
+LONG = {"holiday_peak"}
+# The fault families each incident scenario must exercise (`invoice-chaos list`).
+FAMILY_FAULTS = {
+    "tax_platform_outage": {"down", "kill", "errors"},
+    "flaky_network": {"timeout", "reset_peer", "latency"},
+    "merchant_crash": {"kill", "pause"},
+    "slow_platform_commit": {"slow_commit"},
+    "quota_exhaustion": {"quota"},
+    "login_storm": {"revoke_tokens"},
+}
+
+BUNDLED = sorted(SCENARIOS.glob("*.yaml"))
+
+
+def _kind(raw: dict) -> str:
+    return raw.get("toxic") or raw.get("action") or ""
+
+
+def test_the_catalogue_has_every_incident() -> None:
+    names = {p.stem for p in BUNDLED}
+    missing = [n for n in REQUIRED if n not in names]
+    assert not missing, f"scenarios/ lacks {missing}"
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
+def test_bundled_scenario_validates_and_is_described(path: Path) -> None:
+    s = load_scenario(path)
+    words = s.description.split()
+    assert len(words) >= 15, f"{path.name}: the description should tell the incident it reproduces"
+    assert s.merchant.mode == "robust", f"{path.name}: bundled scenarios run the reference merchant"
+    assert s.faults, f"{path.name}: a chaos scenario without faults"
+    gates = {g.name: g.limit for g in s.gates}
+    for name in ("lost", "duplicated", "phantom", "mismatched", "unresolved"):
+        assert gates.get(name) == 0, f"{path.name}: gate {name} must be 0, is {gates.get(name)}"
+    assert set(ANOMALY_GATES) <= set(gates)
+
+
+@pytest.mark.parametrize("path", [p for p in BUNDLED if p.stem not in LONG],
+                         ids=[p.stem for p in BUNDLED if p.stem not in LONG])
+def test_short_scenarios_stay_short(path: Path) -> None:
+    s = load_scenario(path)
+    assert 20 <= s.duration_s <= 40, f"{path.name}: {s.duration_s}s of load (keep 20-40 s)"
+    assert s.drain.timeout_s <= 30
+    assert s.load.peak_rps <= 15
+
+
+@pytest.mark.parametrize("stem", sorted(FAMILY_FAULTS))
+def test_incident_scenario_uses_its_fault_family(stem: str) -> None:
+    s = load_scenario(SCENARIOS / f"{stem}.yaml")
+    kinds = {_kind(f.raw) for f in s.faults}
+    assert FAMILY_FAULTS[stem] <= kinds, f"{stem}: faults {sorted(kinds)} lack {FAMILY_FAULTS[stem] - kinds}"
+
+
+def test_sync_delay_lags_longer_than_a_shopper_waits() -> None:
+    s = load_scenario(SCENARIOS / "sync_delay.yaml")
+    assert s.platform.replica_lag_s >= 3.0
+    assert s.load.mix.get("verify", 0) > 0 and s.load.mix.get("query", 0) > 0
+
+
+def test_invoice_chaos_list_shows_every_bundled_scenario() -> None:
+    out = subprocess.run([sys.executable, "-m", "harness", "list"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    listed = out.stdout.split("\n\n")[0]
+    for path in BUNDLED:
+        line = next((ln for ln in listed.splitlines() if ln.strip().startswith(path.name)), None)
+        assert line is not None, f"`invoice-chaos list` does not show {path.name}:\n{listed}"
+        assert "INVALID" not in line, line
+        first_words = " ".join(load_scenario(path).description.split()[:3])
+        assert first_words in line, f"{path.name}: list shows {line!r}"
