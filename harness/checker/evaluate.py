@@ -14,7 +14,7 @@ from harness.checker.result import (ANOMALY_CLASSES, COUNT_KEYS, CheckOptions, C
                                     Valid, merge_valid)
 from harness.checker.stats import acceptance_delay, request_stats, time_to_consistency
 
-__all__ = ["evaluate", "active_faults"]
+__all__ = ["evaluate", "active_faults", "list_anomalies"]
 
 Resolver = Callable[[Any], dict[str, Any]]
 
@@ -30,6 +30,24 @@ def active_faults(faults: list[dict[str, Any]], times: list[float]) -> list[dict
         if any(start <= t and (end is None or t <= end) for t in times):
             out.append(f)
     return out
+
+
+def list_anomalies(kept: dict[str, list[tuple[Any, str, list[Any], list[Any]]]],
+                   opts: CheckOptions, event_at: Resolver,
+                   ledger_at: Resolver) -> dict[str, list[dict[str, Any]]]:
+    """The evidence of the kept anomalies: their events and invoices read back by ref."""
+    anomalies: dict[str, list[dict[str, Any]]] = {}
+    for cls, stubs in kept.items():
+        listed = []
+        for order_id, reason, erefs, lrefs in stubs:
+            events = [event_at(r) for r in erefs]
+            listed.append({
+                "order_id": order_id, "class": cls, "reason": reason, "events": events,
+                "invoices": [ledger_at(r) for r in lrefs],
+                "faults": active_faults(opts.faults, [e["t"] for e in events]),
+            })
+        anomalies[cls] = listed
+    return anomalies
 
 
 def evaluate(fold: Fold, opts: CheckOptions, event_at: Resolver, ledger_at: Resolver) -> CheckResult:
@@ -72,17 +90,7 @@ def evaluate(fold: Fold, opts: CheckOptions, event_at: Resolver, ledger_at: Reso
         counts.setdefault(k, col.totals.get(k, 0))
     valids.append(False if any(counts[k] for k in ANOMALY_CLASSES) else True)
 
-    anomalies: dict[str, list[dict[str, Any]]] = {}
-    for cls, kept in col.kept.items():
-        listed = []
-        for order_id, reason, erefs, lrefs in kept:
-            events = [event_at(r) for r in erefs]
-            listed.append({
-                "order_id": order_id, "class": cls, "reason": reason, "events": events,
-                "invoices": [ledger_at(r) for r in lrefs],
-                "faults": active_faults(opts.faults, [e["t"] for e in events]),
-            })
-        anomalies[cls] = listed
+    anomalies = list_anomalies(col.kept, opts, event_at, ledger_at)
     return CheckResult(
         counts={k: counts[k] for k in COUNT_KEYS},
         anomalies=anomalies,

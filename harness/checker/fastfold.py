@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from harness.checker.amounts import mismatch_reason, spec_of
+from harness.checker.amounts import Spec, mismatch_reason, spec_of
 from harness.checker.fold import Blue, Fold, OrderState, Red, VerifyMiss
 from harness.checker.history import LOAD_EXCLUDED_PROCS, OPS, RESULTS, TYPES, _check_order, event_fields
 from harness.checker.ledger import ledger_fields
@@ -112,6 +112,26 @@ def _lines(path: Path):
             offset += cut + 1
 
 
+#: Distinct raw `order` texts remembered per file (a shop's baskets repeat).
+ORDER_CACHE_MAX = 50_000
+
+
+def _order_spec(line: bytes, oi: int, order: Any, cache: dict[bytes, Spec]) -> Spec:
+    """Validate an issue invoke's `order` and compute its Spec; remember it under the raw
+    text `,"order":{...}}` when that text is provably the line's last top-level member
+    (the rest parses as an object without an "order" key), so that the next line with the
+    same bytes skips parsing, validating and pricing the basket. ValueError if invalid."""
+    spec = spec_of(_check_order(order))
+    if oi > 0 and len(cache) < ORDER_CACHE_MAX and line.endswith(b"}"):
+        try:
+            rest = orjson.loads(line[:oi] + b"}")
+        except orjson.JSONDecodeError:
+            return spec
+        if type(rest) is dict and "order" not in rest:
+            cache[line[oi:]] = spec
+    return spec
+
+
 class Intervals:
     """Byte intervals invoke..completion of the load procs seen by one partition."""
 
@@ -146,6 +166,7 @@ def fold_history_file(path: Path, fold: Fold, part: tuple[int, int] | None = Non
     if iv is not None:
         proc_codes = iv.procs
         iv_proc, iv_start, iv_end = iv.proc.append, iv.start.append, iv.end.append
+    order_cache: dict[bytes, Spec] = {}
     lineno = 0
     max_t = fold.max_t
     first_t, last_t = fold.load_first_t, fold.load_last_t
@@ -157,12 +178,24 @@ def fold_history_file(path: Path, fold: Fold, part: tuple[int, int] | None = Non
             off += len(line) + 1
             if nparts > 1 and _raw_partition(line, key, "order_id", nparts) != me:
                 continue
-            try:
-                d = loads(line)
-            except JSONDecodeError as e:
-                if not line.strip():
-                    continue
-                raise _bad_json(name, lineno, line, terminated or i < last_i, e) from None
+            cached = None
+            oi = line.rfind(b',"order":{')
+            if oi > 0:
+                cached = order_cache.get(line[oi:])
+                if cached is not None:
+                    try:
+                        d = loads(line[:oi] + b"}")
+                        if "order" in d:
+                            cached = None
+                    except (JSONDecodeError, TypeError):
+                        cached = None
+            if cached is None:
+                try:
+                    d = loads(line)
+                except JSONDecodeError as e:
+                    if not line.strip():
+                        continue
+                    raise _bad_json(name, lineno, line, terminated or i < last_i, e) from None
             try:
                 t = d["t"]
                 ts = d["ts"]
@@ -191,12 +224,15 @@ def fold_history_file(path: Path, fold: Fold, part: tuple[int, int] | None = Non
             pkey = proc if load else (proc, oid) if ok else None
             if ok:
                 if typ == "invoke":
-                    order = None
+                    spec = None
                     if op == "issue":
-                        try:
-                            order = _check_order(g("order"))
-                        except ValueError:
-                            ok = False
+                        if cached is not None:
+                            spec = cached
+                        else:
+                            try:
+                                spec = _order_spec(line, oi, g("order"), order_cache)
+                            except ValueError:
+                                ok = False
                     if ok and pkey in open_:
                         ok = False
                 else:
@@ -205,6 +241,8 @@ def fold_history_file(path: Path, fold: Fold, part: tuple[int, int] | None = Non
                         ok = False
             if not ok:
                 # the precise path: folds the line exactly as the simple reader or raises
+                if cached is not None:
+                    d = loads(line)
                 fold.max_t, fold.load_first_t, fold.load_last_t = max_t, first_t, last_t
                 try:
                     precise(*event_fields(d), ref)
@@ -233,10 +271,7 @@ def fold_history_file(path: Path, fold: Fold, part: tuple[int, int] | None = Non
                 if op == "issue":
                     st.invokes += 1
                     if st.spec is None:
-                        try:
-                            st.spec = spec_of(order)
-                        except ValueError as e:
-                            raise InputError(f"{name}:{lineno}: {e}") from None
+                        st.spec = spec
                 elif op == "refund":
                     st.refund_invoked = True
                 continue

@@ -246,6 +246,8 @@ def test_down_platform_link_leaves_the_order_pending_then_issued(healed):
 def test_two_toxiproxy_clients_in_one_process_stay_apart(tmp_path):
     binary = find_toxiproxy_server()
     api_a, api_b, listen_a, listen_b, upstream = free_ports(5)
+    from toxiproxy.api import APIConsumer
+    saved = (APIConsumer.host, APIConsumer.port)     # the module's stack client uses it too
     servers = [Service(ServiceSpec(f"toxiproxy-{n}", [binary, "-host", "127.0.0.1", "-port", str(p)], p,
                                    health_path="/version", startup_timeout_s=15), tmp_path)
                for n, p in (("a", api_a), ("b", api_b))]
@@ -264,3 +266,4 @@ def test_two_toxiproxy_clients_in_one_process_stay_apart(tmp_path):
     finally:
         for s in servers:
             s.terminate(grace_s=2)
+        APIConsumer.host, APIConsumer.port = saved
