@@ -4,7 +4,10 @@
 
 Generates the run once (benchmarks/gen_history.py; reused when present), then runs
 check_files in a fresh child process so that its peak RSS is the checker's alone, and
-checks every planted anomaly count against expected.json. Prints one JSON line.
+checks every planted anomaly count against expected.json. Prints one JSON line: wall
+seconds, CPU seconds (user+sys of the checker process and its partition workers), the peak
+RSS of the checker process and the largest of its workers (the sum bounds the total), and
+the load average (the machine is shared: read the seconds with it).
 """
 from __future__ import annotations
 
@@ -23,8 +26,11 @@ d = Path(sys.argv[1])
 t = time.perf_counter()
 r = check_files(d / "history.jsonl", d / "platform-ledger.jsonl", CheckOptions())
 secs = time.perf_counter() - t
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"seconds": round(secs, 2),
-                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                  "cpu_s": round(me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime, 2),
+                  "peak_rss_mb": round(me.ru_maxrss / 1024),
+                  "children_peak_rss_mb": round(kids.ru_maxrss / 1024),
                   "counts": r.counts, "valid": r.valid, "errors": r.errors}))
 """
 
@@ -47,7 +53,9 @@ def main() -> int:
     wrong = {k: (v, res["counts"][k]) for k, v in expected.items() if res["counts"][k] != v}
     print(json.dumps({"orders": a.orders, "history_lines": lines, "ledger_lines": ledger,
                       "history_mb": round(os.path.getsize(d / "history.jsonl") / 2**20),
-                      "seconds": res["seconds"], "peak_rss_mb": res["peak_rss_mb"],
+                      "seconds": res["seconds"], "cpu_s": res["cpu_s"],
+                      "peak_rss_mb": res["peak_rss_mb"],
+                      "children_peak_rss_mb": res["children_peak_rss_mb"],
                       "counts_exact": not wrong, "wrong": wrong, "load_avg": os.getloadavg()}))
     return 0 if not wrong else 1
 

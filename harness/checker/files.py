@@ -8,6 +8,7 @@ over and over (it is restored before returning).
 from __future__ import annotations
 
 import gc
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,68 +16,12 @@ import orjson
 
 from harness.checker.evaluate import evaluate
 from harness.checker.fastfold import fold_history_file, fold_ledger_file
+from harness.checker.parallel import check_files_parallel
 from harness.checker.fold import Fold
-from harness.checker.history import event_fields
-from harness.checker.ledger import ledger_fields
 from harness.checker.result import CheckOptions, CheckResult
 from harness.errors import InputError
 
 __all__ = ["check_files"]
-
-
-def _bad_json(name: str, lineno: int, line: bytes, err: Exception) -> InputError:
-    if not line.endswith(b"\n"):
-        return InputError(f"{name}:{lineno}: truncated last line (not complete JSON): {err}")
-    return InputError(f"{name}:{lineno}: not valid JSON: {err}")
-
-
-def _fold_history(path: Path, fold: Fold) -> None:
-    name = path.name
-    loads = orjson.loads
-    fields = event_fields
-    event = fold.event
-    offset = 0
-    lineno = 0
-    with open(path, "rb") as f:
-        for line in f:
-            lineno += 1
-            n = len(line)
-            try:
-                d = loads(line)
-            except orjson.JSONDecodeError as e:
-                if not line.strip():
-                    offset += n
-                    continue
-                raise _bad_json(name, lineno, line, e) from None
-            try:
-                event(*fields(d), offset)
-            except ValueError as e:
-                raise InputError(f"{name}:{lineno}: {e}") from None
-            offset += n
-
-
-def _fold_ledger(path: Path, fold: Fold) -> None:
-    name = path.name
-    loads = orjson.loads
-    ledger = fold.ledger
-    offset = 0
-    lineno = 0
-    with open(path, "rb") as f:
-        for line in f:
-            lineno += 1
-            n = len(line)
-            try:
-                d = loads(line)
-            except orjson.JSONDecodeError as e:
-                if not line.strip():
-                    offset += n
-                    continue
-                raise _bad_json(name, lineno, line, e) from None
-            try:
-                ledger(*ledger_fields(d), offset)
-            except ValueError as e:
-                raise InputError(f"{name}:{lineno}: {e}") from None
-            offset += n
 
 
 class _LineAt:
@@ -93,6 +38,20 @@ class _LineAt:
         self.f.close()
 
 
+#: Below this many bytes (history + ledger) one process is faster than forking: a run of a
+#: few thousand lines takes milliseconds. Measured crossover: see docs/performance.md.
+PARALLEL_MIN_BYTES = 32 << 20
+#: Partitions (processes) of the parallel path: the cores, at most 2 by default (the
+#: target machine has 2; more partitions each re-scan the whole file).
+PARTS = max(1, min(2, os.cpu_count() or 1))
+
+
+def _use_parallel(history_path: Path, ledger_path: Path) -> bool:
+    if PARTS < 2:
+        return False
+    return history_path.stat().st_size + ledger_path.stat().st_size >= PARALLEL_MIN_BYTES
+
+
 def check_files(history_path: Path, ledger_path: Path, opts: CheckOptions | None = None) -> CheckResult:
     """check() over `history.jsonl` and `platform-ledger.jsonl`.
 
@@ -105,10 +64,19 @@ def check_files(history_path: Path, ledger_path: Path, opts: CheckOptions | None
     for p in (history_path, ledger_path):
         if not p.is_file():
             raise InputError(f"{p}: no such file")
-    fold = Fold()
     was_enabled = gc.isenabled()
     gc.disable()
     try:
+        if _use_parallel(history_path, ledger_path):
+            ev, lg = _LineAt(history_path), _LineAt(ledger_path)
+            try:
+                res = check_files_parallel(history_path, ledger_path, opts, ev, lg, PARTS)
+            finally:
+                ev.close()
+                lg.close()
+            if res is not None:
+                return res
+        fold = Fold()
         fold_history_file(history_path, fold)
         fold.end_of_history()
         fold_ledger_file(ledger_path, fold)

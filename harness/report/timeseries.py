@@ -25,6 +25,10 @@ WINDOW_S = 5
 OUTCOMES = ("ok", "fail", "info")
 
 
+#: procs of the harness itself (docs/internals.md "History"), left out of the traffic figures
+HARNESS_PROCS = ("drain", "final")
+
+
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     """Nearest-rank percentile `q` (0-100) of an ascending sequence; None when empty."""
     if not sorted_values:
@@ -56,6 +60,8 @@ def timeseries_from_events(events: Iterable[dict[str, Any]], faults: list[dict[s
         if t is None or kind not in ("invoke", *OUTCOMES):
             skipped.add(f"event without a numeric 't' or a known 'type': {str(ev)[:80]}")
             continue
+        if str(ev.get("proc") or "").split(".")[0] in HARNESS_PROCS:
+            continue        # the harness's own drain and final read are not customer traffic
         if kind == "invoke":
             invokes += 1
             continue

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import httpx
 
 from fakes.common.sellers import Seller, generate_sellers, write_sellers
-from harness.faults import FaultContext, PlannedFault, PlatformAdmin, expand
+from harness.faults import FaultContext, PlannedFault, PlatformAdmin, check_fault, expand
 from harness.faults.registry import KINDS
 from harness.stack.local import LocalStack, StackConfig
 
@@ -54,7 +54,6 @@ def plan_one(raw: dict[str, Any], *, at: str = "0s", duration_s: float = 600.0,
     """One planned fault built through the real validation and expansion path."""
     entry = {"at": at, **raw}
     problems: list[str] = []
-    from harness.faults import check_fault
     check_fault(entry, duration_s, lambda k, m: problems.append(f"{k}: {m}"))
     assert not problems, problems
     (fault,) = expand([(entry, "test:1")], seed, duration_s)

@@ -35,8 +35,8 @@ HISTORY = [
           error="ReadTimeout: 读取超时"),
     event(6.0, "w0.4", "query", "invoke", "O7-1"),
     event(6.05, "w0.4", "query", "fail", "O7-1", status=404, result="not_found", latency_ms=50),
-    event(12.0, "drain", "query", "invoke", EVIL_ORDER),
-    event(12.1, "drain", "query", "ok", EVIL_ORDER, result="issued",
+    event(12.0, "w0.5", "query", "invoke", EVIL_ORDER),
+    event(12.1, "w0.5", "query", "ok", EVIL_ORDER, result="issued",
           invoice_no="26110000000000000002", status=200, latency_ms=100),
 ]
 

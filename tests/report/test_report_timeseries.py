@@ -82,3 +82,13 @@ def test_fault_window_of_instantaneous_faults():
     assert fault_window({"start_s": 2, "params": {"restart_after": "500ms"}}) == (2.0, 2.5)
     assert fault_window({"start_s": 2, "params": {"restart_after": 3}}) == (2.0, 5.0)
     assert fault_window({"planned_start_s": 2}) is None
+
+
+def test_the_harness_drain_and_final_read_are_not_customer_traffic(tmp_path):
+    harness_events = [{"t": 20.0 + i / 10, "proc": f"{role}.O7-{i}", "op": "query", "type": typ,
+                       "order_id": f"O7-{i}", "latency_ms": 1.0 if typ == "ok" else None}
+                      for i, role in enumerate(("drain", "final", "drain")) for typ in ("invoke", "ok")]
+    ts = compute_timeseries(_write(tmp_path / "h.jsonl", HISTORY + harness_events), [])
+    plain = compute_timeseries(_write(tmp_path / "p.jsonl", HISTORY), [])
+    assert ts["completions"] == plain["completions"] and ts["invokes"] == plain["invokes"]
+    assert ts["seconds"] == plain["seconds"]
