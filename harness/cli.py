@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=None, help="listen on 127.0.0.1:PORT")
     s.add_argument("--data", metavar="DIR", help="data directory (SQLite files)")
     s.add_argument("--sellers", metavar="FILE", help="sellers JSON list (generated when absent)")
-    s.add_argument("extra", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    s.add_argument("--platform-url", metavar="URL",
+                   help="merchant only: the tax platform's base URL (else $TAX_PLATFORM_URL)")
+    s.add_argument("--mode", metavar="MODE", help="merchant only: robust or a defect mode (else $MERCHANT_MODE)")
     return p
 
 
@@ -197,7 +199,15 @@ def _serve(args: argparse.Namespace) -> int:
         argv += ["--data", args.data]
     if args.sellers:
         argv += ["--sellers", args.sellers]
-    return int(serve_main(argv + list(args.extra or [])) or 0)
+    if args.service == "merchant":
+        if args.platform_url:
+            argv += ["--platform-url", args.platform_url]
+        if args.mode:
+            argv += ["--mode", args.mode]
+    elif args.platform_url or args.mode:
+        from .errors import UsageError
+        raise UsageError("--platform-url and --mode are options of 'serve merchant'")
+    return int(serve_main(argv) or 0)
 
 
 if __name__ == "__main__":
