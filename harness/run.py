@@ -170,7 +170,7 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
                 t0=t0, history_dir=str(history_dir), request_timeout_s=scenario.load.request_timeout_s,
                 max_in_flight=scenario.load.max_in_flight, retry_unknown=scenario.load.retry_unknown,
                 poll_interval_s=scenario.load.poll_interval_s, poll_limit=scenario.load.poll_limit)
-            _load(config, run_dir.resolve(), scenario, stop_load, say)
+            _load(config, run_dir.resolve(), scenario, stop_load, say, stack.registry)
             meta["load_end_t"] = round(time.time() - t0, 3)
             say(f"load finished at t={meta['load_end_t']:.1f}s; healing every fault")
             timeline.stop()
@@ -228,9 +228,11 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
 
 
 def _load(config: Any, run_dir: Path, scenario: Scenario, stop: threading.Event,
-          say: Callable[[str], None]) -> None:
-    """Run the load on a thread so Ctrl-C reaches this (main) thread at once."""
-    from .load.runner import run_load
+          say: Callable[[str], None], registry: Any) -> None:
+    """Run the load on a thread so Ctrl-C reaches this (main) thread at once. The Locust
+    process groups are recorded with the stack's, so a later run can clear them if this
+    orchestrator is killed outright."""
+    from .load.runner import start_load
 
     state: dict[str, Any] = {"last": 0.0}
     errors: list[BaseException] = []
@@ -244,9 +246,13 @@ def _load(config: Any, run_dir: Path, scenario: Scenario, stop: threading.Event,
             f"in flight {p.get('in_flight', 0):>4}  ok {p.get('ok', 0):>6}  fail {p.get('fail', 0):>4}  "
             f"unknown {p.get('info', 0):>4}  {p.get('rps', 0):6.1f} req/s")
 
+    handle = start_load(config, run_dir, on_progress=progress)
+    for name, proc in handle.procs:
+        registry.record(f"locust-{name}", proc.pid)
+
     def target() -> None:
         try:
-            result = run_load(config, run_dir, on_progress=progress, stop_event=stop)
+            result = handle.wait(stop)
             if getattr(result, "exit_code", 0) not in (0, None):
                 say(f"warning: the load generator exited with code {result.exit_code} (see logs/locust*.log)")
         except BaseException as e:  # noqa: BLE001
