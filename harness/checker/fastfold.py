@@ -320,7 +320,10 @@ def fold_history_file(path: Path, fold: Fold, part: tuple[int, int] | None = Non
                     if status == 404:
                         answer = "not_found"
                     elif typ == "fail" and op == "issue":
-                        answer = "failed"
+                        st.rejects += 1         # this attempt issued nothing (see fold.py)
+                        if t > st.reject_t:
+                            st.reject_t = t
+                        continue
                     else:
                         continue
                 if t >= st.last_t:

@@ -20,7 +20,7 @@ class OrderState:
     __slots__ = (
         "refs", "invokes", "infos", "spec", "first_accept_ts", "issued_min_t", "negs",
         "last_t", "last", "defs", "nondef_max", "refund_invoked", "refund_told",
-        "refund_red_no", "given", "given_more", "blues", "definite_query",
+        "refund_red_no", "given", "given_more", "blues", "definite_query", "rejects", "reject_t",
     )
 
     def __init__(self) -> None:
@@ -42,6 +42,20 @@ class OrderState:
         self.given_more: set[str] | None = None  # further, different numbers (rare)
         self.blues: list[Blue] | None = None
         self.definite_query = False          # a query answered issued/pending/failed
+        # issue attempts refused as requests (a 4xx other than 422 `failed`, a connection that
+        # was never made): each issued nothing, but says nothing of the order's other attempts
+        self.rejects = 0
+        self.reject_t = float("-inf")
+
+
+def settle_rejections(orders: Any) -> None:
+    """An order refused as a request on every attempt (and never accepted, never unknown)
+    was definitely not issued: its final word is `failed`, at the last refusal."""
+    for st in orders:
+        if st.rejects and not st.infos and st.first_accept_ts is None and st.last in (None, "not_found"):
+            st.last = "failed"
+            st.last_t = max(st.last_t, st.reject_t)
+            st.defs = (st.defs or []) + [st.reject_t]
 
 
 class Blue:
@@ -152,7 +166,10 @@ class Fold:
                 if status == 404:
                     answer = "not_found"
                 elif typ == "fail" and op == "issue":
-                    answer = "failed"
+                    st.rejects += 1             # this attempt issued nothing (design.md s.6)
+                    if t > st.reject_t:
+                        st.reject_t = t
+                    return
                 else:
                     return          # a bad request that told nothing about the order
             if t >= st.last_t:
@@ -204,7 +221,10 @@ class Fold:
                 self.verify_misses.append(VerifyMiss(oid, inv, inv_ts, ref))
 
     def end_of_history(self) -> None:
-        """Invokes never completed are `info` (Jepsen): an issue may or may not have happened."""
+        """Invokes never completed are `info` (Jepsen): an issue may or may not have happened.
+        Then orders whose every attempt was refused as a request count as refused: no
+        invoice may exist for them (an attempt with an unknown outcome, or an acceptance,
+        leaves the order open or accepted instead)."""
         for proc, (op, oid, t, ts) in self.pairing.open.items():
             if op == "issue":
                 self.orders[oid].infos += 1
@@ -213,6 +233,7 @@ class Fold:
                 c[0] += 1
                 c[3] += 1
         self.pairing.open.clear()
+        settle_rejections(self.orders.values())
 
     # -- ledger ----------------------------------------------------------------------
     def ledger(self, invoice_no: str, kind: str, request_id: Any, order_ref: str | None,

@@ -1,0 +1,76 @@
+"""A 4xx other than 422 `failed` (or a connection never made) refuses one *request*: that
+attempt issued nothing, but it says nothing of the order's other attempts (design.md s.6).
+A correct merchant answering a retried POST with 409 "in progress" must not be judged."""
+from __future__ import annotations
+
+from harness.checker import CheckOptions, check
+
+SELLER = "911101017967003199"
+ORDER = {"seller_tax_id": SELLER, "buyer": {"name": "张三"}, "kind": "normal",
+         "lines": [{"name": "茶", "quantity": "1", "unit_price": "100.00", "tax_rate": "0.13"}]}
+NO = "26117000000000000001"
+INVOICE = {"invoice_no": NO, "kind": "blue", "request_id": "r1", "order_ref": "O1", "seller_tax_id": SELLER,
+           "buyer_tax_id": None, "amount": "100.00", "tax": "13.00", "total": "113.00", "issued_at": 1000.15,
+           "original_invoice_no": None}
+
+
+def ev(t: float, proc: str, op: str, typ: str, **kw):
+    e = {"t": t, "ts": 1000 + t, "proc": proc, "op": op, "type": typ, "order_id": "O1", "invoice_no": None,
+         "result": None, "status": None, "latency_ms": None, "error": None}
+    if op == "issue" and typ == "invoke":
+        e["order"] = ORDER
+    e.update(kw)
+    return e
+
+
+def anomalies(history, ledger) -> dict[str, int]:
+    counts = check(history, ledger, CheckOptions()).counts
+    return {k: v for k, v in counts.items() if v and k not in ("requested",)}
+
+
+def test_issued_then_a_retry_refused_409_is_fine():
+    h = [ev(0.1, "w0.1", "issue", "invoke"), ev(0.2, "w0.1", "issue", "ok", result="issued", status=201, invoice_no=NO),
+         ev(0.3, "w0.1.2", "issue", "invoke"), ev(0.4, "w0.1.2", "issue", "fail", status=409, error="in progress")]
+    assert anomalies(h, [INVOICE]) == {"acknowledged": 1}
+
+
+def test_unknown_then_409_with_one_invoice_is_recovered_not_phantom():
+    h = [ev(0.1, "w0.1", "issue", "invoke"), ev(0.2, "w0.1", "issue", "info", error="ReadTimeout"),
+         ev(0.3, "w0.1", "issue", "invoke"), ev(0.4, "w0.1", "issue", "fail", status=409)]
+    assert anomalies(h, [INVOICE]) == {"recovered": 1}
+
+
+def test_unknown_then_connection_refused_is_still_unknown():
+    h = [ev(0.1, "w0.1", "issue", "invoke"), ev(0.2, "w0.1", "issue", "info", error="ReadTimeout"),
+         ev(0.3, "w0.1", "issue", "invoke"), ev(0.4, "w0.1", "issue", "fail", error="ConnectError")]
+    assert anomalies(h, []) == {}                      # maybe never issued: nothing to contradict
+
+
+def test_every_attempt_refused_as_a_request_means_nothing_may_exist():
+    h = [ev(0.1, "w0.1", "issue", "invoke"), ev(0.2, "w0.1", "issue", "fail", status=400),
+         ev(0.3, "w0.1", "issue", "invoke"), ev(0.4, "w0.1", "issue", "fail", error="ConnectError")]
+    assert anomalies(h, []) == {"failed": 1}
+    assert anomalies(h, [INVOICE]) == {"failed": 1, "phantom": 1}
+
+
+def test_a_422_failed_is_the_orders_own_refusal():
+    h = [ev(0.1, "w0.1", "issue", "invoke"), ev(0.2, "w0.1", "issue", "fail", status=422, result="failed")]
+    assert anomalies(h, [INVOICE]) == {"failed": 1, "phantom": 1}
+
+
+def test_accepted_then_a_query_says_failed_is_lost():
+    h = [ev(0.1, "w0.1", "issue", "invoke"), ev(0.2, "w0.1", "issue", "ok", result="pending", status=202),
+         ev(1.0, "w0.1", "query", "invoke"), ev(1.1, "w0.1", "query", "ok", result="failed", status=200)]
+    assert anomalies(h, []) == {"acknowledged": 1, "failed": 1, "lost": 1}
+
+
+def test_the_streaming_reader_agrees(tmp_path):
+    import json
+
+    from harness.checker import check_files
+    h = [ev(0.1, "w0.1", "issue", "invoke"), ev(0.2, "w0.1", "issue", "ok", result="issued", status=201, invoice_no=NO),
+         ev(0.3, "w0.1.2", "issue", "invoke"), ev(0.4, "w0.1.2", "issue", "fail", status=409)]
+    (tmp_path / "h.jsonl").write_text("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in h))
+    (tmp_path / "l.jsonl").write_text(json.dumps(INVOICE, separators=(",", ":")) + "\n")
+    counts = check_files(tmp_path / "h.jsonl", tmp_path / "l.jsonl", CheckOptions()).counts
+    assert counts["lost"] == 0 and counts["failed"] == 0 and counts["acknowledged"] == 1
