@@ -57,7 +57,7 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
     meta = read_json(run_dir / "run.json", {}) or {}
     faults = read_jsonl(run_dir / "faults.jsonl")
     opts = CheckOptions(allowed_lag_s=scenario.platform.replica_lag_s if scenario else 0.5,
-                        load_end_t=meta.get("load_end_t"), faults=faults)
+                        load_end_t=meta.get("load_end_t"), faults=faults, t0=meta.get("t0"))
     result = check_files(history, ledger, opts)
     gates_spec = scenario.gates if scenario else default_gates()
     summary: dict[str, Any] = {

@@ -73,7 +73,7 @@ def evaluate(fold: Fold, opts: CheckOptions, event_at: Resolver, ledger_at: Reso
         safe("orders", lambda: check_orders(fold, col, counts))
         safe("orphans", lambda: check_orphans(fold, col))
         safe("reversals", lambda: check_reversals(fold, col))
-    safe("stale_reads", lambda: check_stale_reads(fold, col, opts.allowed_lag_s))
+    safe("stale_reads", lambda: check_stale_reads(fold, col, opts.allowed_lag_s, opts.lag_windows()))
 
     def figure(name: str, fn: Callable[[], Any]) -> None:
         try:

@@ -84,7 +84,7 @@ def _partial(history: Path, ledger: Path, opts: CheckOptions, k: int, n: int) ->
     check_orders(fold, col, counts)
     check_orphans(fold, col)
     check_reversals(fold, col)
-    check_stale_reads(fold, col, opts.allowed_lag_s)
+    check_stale_reads(fold, col, opts.allowed_lag_s, opts.lag_windows())
     latest = latest_settled(fold)
     delays = acceptance_delays(fold)
     own: set[str] = set()

@@ -44,14 +44,35 @@ class CheckOptions:
         stale read only if the platform stored the invoice longer ago than this.
     load_end_t: the end of load (run.json); None means the largest `t` of an event whose
         proc is neither `drain` nor `final`.
-    faults: lines of faults.jsonl, used only as evidence (which faults were active).
+    faults: lines of faults.jsonl: evidence (which faults were active), and the windows of
+        injected `replica_lag` faults, during which the platform's read path may lag that much
+        longer (the harness's own fault is not the system's stale read).
     max_evidence: anomalies listed per class (all are counted).
+    t0: epoch seconds of t=0 (run.json), to place fault windows against `ts`; without it,
+        replica_lag faults widen nothing.
     """
 
     allowed_lag_s: float = 0.5
     load_end_t: float | None = None
     faults: list[dict[str, Any]] = field(default_factory=list)
     max_evidence: int = 20
+    t0: float | None = None
+
+    def lag_windows(self) -> list[tuple[float, float, float]]:
+        """(start_ts, end_ts, lag_s) of the applied replica_lag faults, in epoch seconds."""
+        if self.t0 is None:
+            return []
+        out = []
+        for f in self.faults:
+            if f.get("kind") != "replica_lag" or f.get("start_s") is None:
+                continue
+            lag = (f.get("params") or {}).get("lag")
+            if not isinstance(lag, (int, float)):
+                continue
+            end = f.get("end_s")
+            out.append((self.t0 + f["start_s"], float("inf") if end is None else self.t0 + end + 0.5,
+                        float(lag)))
+        return out
 
 
 @dataclass(slots=True)

@@ -74,3 +74,19 @@ def test_the_streaming_reader_agrees(tmp_path):
     (tmp_path / "l.jsonl").write_text(json.dumps(INVOICE, separators=(",", ":")) + "\n")
     counts = check_files(tmp_path / "h.jsonl", tmp_path / "l.jsonl", CheckOptions()).counts
     assert counts["lost"] == 0 and counts["failed"] == 0 and counts["acknowledged"] == 1
+
+
+def _verify_miss_history(at: float):
+    return [ev(0.1, "w0.1", "issue", "invoke"), ev(0.2, "w0.1", "issue", "ok", result="issued", status=201, invoice_no=NO),
+            ev(at, "w0.1", "verify", "invoke", invoice_no=NO),
+            ev(at + 0.01, "w0.1", "verify", "ok", invoice_no=NO, result="not_found", status=404)]
+
+
+def test_a_verify_miss_within_an_injected_replica_lag_is_not_stale():
+    """The sync-delay incident is the platform's (injected) lag, not the merchant's stale read."""
+    fault = {"kind": "replica_lag", "start_s": 0.0, "end_s": 20.0, "params": {"lag": 10.0}}
+    h = _verify_miss_history(5.0)                      # 4.85 s after the invoice was stored
+    assert check(h, [INVOICE], CheckOptions(allowed_lag_s=0.5)).counts["stale_reads"] == 1
+    assert check(h, [INVOICE], CheckOptions(allowed_lag_s=0.5, faults=[fault], t0=1000.0)).counts["stale_reads"] == 0
+    late = _verify_miss_history(25.0)                  # after the fault ended: stale again
+    assert check(late, [INVOICE], CheckOptions(allowed_lag_s=0.5, faults=[fault], t0=1000.0)).counts["stale_reads"] == 1
