@@ -69,6 +69,7 @@ class Timeline:
         self.actions = sorted(actions, key=lambda a: (a[0], a[1]))
         self._thread = threading.Thread(target=self._run, name="fault-timeline", daemon=True)
         self._helpers: list[threading.Thread] = []
+        self._applying: dict[str, threading.Thread] = {}
 
     def now(self) -> float:
         return time.time() - self.t0
@@ -83,15 +84,25 @@ class Timeline:
                 return
             if self._stop.is_set():
                 return
+            if fault.family != "process":
+                self._apply(fault) if what == "apply" else self._undo(fault)
+                continue
+            # A graceful stop or a restart's health wait takes seconds: process faults run on
+            # helper threads, the undo of a fault after its own apply, so the rest of the
+            # schedule keeps its times.
             if what == "apply":
-                self._apply(fault)
-            elif fault.family == "process" and what == "undo":
-                # a restart waits for health: do not hold up the rest of the schedule
-                t = threading.Thread(target=self._undo, args=(fault,), daemon=True)
-                self._helpers.append(t)
-                t.start()
+                t = threading.Thread(target=self._apply, args=(fault,), daemon=True)
+                self._applying[fault.id] = t
             else:
-                self._undo(fault)
+                t = threading.Thread(target=self._undo_after_apply, args=(fault,), daemon=True)
+            self._helpers.append(t)
+            t.start()
+
+    def _undo_after_apply(self, fault: PlannedFault) -> None:
+        applying = self._applying.get(fault.id)
+        if applying is not None:
+            applying.join()
+        self._undo(fault)
 
     def _apply(self, fault: PlannedFault) -> None:
         cls = KINDS[f"{fault.family}:{fault.kind}"]
@@ -119,6 +130,19 @@ class Timeline:
         end = self.now()
         self._record(fault, entry["start_s"], end, ok=error is None, error=error)
         self.say(f"  fault off  t={end:6.1f}s  {fault.kind} {fault.target}" + (f"  ({error})" if error else ""))
+        if fault.family == "process" and fault.target == "taxplatform" and not self._stop.is_set():
+            self._reapply_platform_faults()
+
+    def _reapply_platform_faults(self) -> None:
+        """Platform knobs live in the platform's memory: a restarted platform has lost the
+        ones whose window is still open, so set them again."""
+        with self._lock:
+            active = [e["fault"] for e in self.active.values() if e["fault"].family == "platform"]
+        for f in active:
+            try:
+                KINDS[f"{f.family}:{f.kind}"].apply(self.ctx, f)
+            except Exception as e:  # noqa: BLE001 - recorded when the fault ends
+                self.say(f"  fault {f.kind} could not be re-applied after the restart: {e}")
 
     def _record(self, fault: PlannedFault, start: float, end: float | None, ok: bool,
                 error: str | None) -> None:
@@ -139,7 +163,8 @@ class Timeline:
         for t in self._helpers:
             t.join(timeout=60)
         with self._lock:
-            pending = [e["fault"] for e in self.active.values()]
+            # process faults first: undoing a platform knob needs the platform running
+            pending = sorted((e["fault"] for e in self.active.values()), key=lambda f: f.family != "process")
         for fault in pending:
             self._undo(fault)
 

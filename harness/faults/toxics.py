@@ -58,7 +58,7 @@ _toxic("latency", "adds a delay to all data (ms) with optional jitter (ms)",
        latency=Attr("int", 1000, "milliseconds", lo=0), jitter=Attr("int", 0, "milliseconds", lo=0))
 _toxic("bandwidth", "limits the rate to `rate` KB/s", rate=Attr("int", 100, "KB/s", lo=0))
 _toxic("slow_close", "delays the TCP close by `delay` ms", delay=Attr("int", 1000, "milliseconds", lo=0))
-_toxic("timeout", "stops all data and closes after `timeout` ms (0: holds forever, a black hole)",
+_toxic("timeout", "stops all data and closes after `timeout` ms (0: holds it until the fault ends, a black hole; a server may still close an idle connection itself, uvicorn after 5 s)",
        timeout=Attr("int", 0, "milliseconds; 0 = never close", lo=0))
 _toxic("reset_peer", "resets the connection (TCP RST) after `timeout` ms",
        timeout=Attr("int", 0, "milliseconds", lo=0))

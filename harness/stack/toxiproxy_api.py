@@ -1,19 +1,23 @@
 """A small, checked wrapper around toxiproxy-python for one Toxiproxy server per run.
 
-toxiproxy-python 0.1.1 keeps the API address in class attributes of `APIConsumer`, has no
-request timeouts, no toxic update and passes some server errors (500) through silently.
-We point it at our server, and after every change read the state back and raise if the
-server did not do what we asked.
+toxiproxy-python 0.1.1 keeps the API address in class attributes of `APIConsumer`, so two
+clients in one process would re-point each other: every library call here runs with the
+address bound under one lock. The library has no request timeouts and passes some server
+errors (500) through silently, so after every change we read the state back (plain REST
+calls with a timeout) and raise if the server did not do what we asked.
 """
 from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import requests
 from toxiproxy.api import APIConsumer
+from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 from toxiproxy.server import Toxiproxy
 
 from ..errors import MissingBinaryError, StackError
@@ -59,15 +63,25 @@ def toxiproxy_version(binary: str) -> str:
         raise MissingBinaryError(f"{binary} cannot be run: {e}\n{INSTALL_HELP}") from None
 
 
+_BIND = threading.Lock()
+
+
 class ToxiproxyClient:
     """Proxies and toxics on one server; link names are proxy names (`merchant->taxplatform`)."""
 
     def __init__(self, port: int):
         self.port = port
-        APIConsumer.host = LOOPBACK
-        APIConsumer.port = port
-        self._server = Toxiproxy()
         self._base = f"http://{LOOPBACK}:{port}"
+
+    @contextmanager
+    def _library(self) -> Iterator[Toxiproxy]:
+        """toxiproxy-python pointed at this server for the duration of one call."""
+        with _BIND:
+            APIConsumer.host, APIConsumer.port = LOOPBACK, self.port
+            try:
+                yield Toxiproxy()
+            except (InvalidToxic, NotFound, ProxyExists, requests.RequestException) as e:
+                raise StackError(f"Toxiproxy on port {self.port}: {type(e).__name__}: {e}") from None
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
         try:
@@ -83,11 +97,12 @@ class ToxiproxyClient:
         return r.text.strip()
 
     def create_proxy(self, name: str, listen_port: int, upstream_port: int) -> None:
-        existing = self._server.get_proxy(name)
-        if existing is not None:
-            existing.destroy()
-        self._server.create(upstream=f"{LOOPBACK}:{upstream_port}", name=name,
-                            listen=f"{LOOPBACK}:{listen_port}", enabled=True)
+        with self._library() as server:
+            existing = server.get_proxy(name)
+            if existing is not None:
+                existing.destroy()
+            server.create(upstream=f"{LOOPBACK}:{upstream_port}", name=name,
+                          listen=f"{LOOPBACK}:{listen_port}", enabled=True)
         got = self.proxies().get(name)
         if not got or not got.get("enabled"):
             raise StackError(f"Toxiproxy did not create proxy {name!r} ({got})")
@@ -100,10 +115,11 @@ class ToxiproxyClient:
 
     def add_toxic(self, link: str, *, name: str, type: str, stream: str, toxicity: float,
                   attributes: dict[str, Any]) -> None:
-        proxy = self._server.get_proxy(link)
-        if proxy is None:
-            raise StackError(f"no Toxiproxy proxy named {link!r}")
-        proxy.add_toxic(name=name, type=type, stream=stream, toxicity=toxicity, attributes=attributes)
+        with self._library() as server:
+            proxy = server.get_proxy(link)
+            if proxy is None:
+                raise StackError(f"no Toxiproxy proxy named {link!r}")
+            proxy.add_toxic(name=name, type=type, stream=stream, toxicity=toxicity, attributes=attributes)
         if not any(t.get("name") == name for t in self.toxics(link)):
             raise StackError(f"Toxiproxy did not add toxic {name!r} ({type}) on {link}")
 

@@ -164,9 +164,6 @@ def test_heal_leaves_a_clean_toxiproxy_and_running_services(healed):
     assert r.status_code == 201 and r.json()["status"] == "issued", r.text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Restart.apply (harness/faults/process.py) waits for the service's health on the timeline "
-    "thread, so every fault planned during the restart starts late by the service's start-up time"))
 def test_a_restart_does_not_hold_up_the_rest_of_the_schedule(healed, tmp_path):
     stack = healed.stack
     entries = [{"at": "300ms", "target": "merchant", "action": "restart"},
@@ -182,10 +179,6 @@ def test_a_restart_does_not_hold_up_the_rest_of_the_schedule(healed, tmp_path):
     assert latency["start_s"] - latency["planned_start_s"] <= 0.3, latency
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "platform faults live in the platform's memory: a kill/restart of taxplatform inside a "
-    "platform fault's window silently ends the fault while faults.jsonl says it lasted "
-    "(harness/faults/timeline.py does not re-apply active platform faults after a restart)"))
 def test_a_platform_fault_survives_a_platform_restart_inside_its_window(healed, tmp_path):
     stack = healed.stack
     entries = [{"at": "200ms", "for": "30s", "target": "taxplatform", "action": "throttle", "rate": 1.0},
@@ -203,10 +196,6 @@ def test_a_platform_fault_survives_a_platform_restart_inside_its_window(healed, 
         tl.stop()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Timeline.stop() undoes active faults in start order: a platform fault's undo runs while a "
-    "kill of taxplatform (restart still ahead) keeps the platform down, so it fails and "
-    "faults.jsonl records ok=false; undoing process faults first would restart it before"))
 def test_stop_records_every_undo_as_ok_when_the_platform_is_down(healed, tmp_path):
     stack = healed.stack
     entries = [{"at": "200ms", "for": "60s", "target": "taxplatform", "action": "errors", "rate": 0.5},

@@ -239,10 +239,6 @@ def test_down_platform_link_leaves_the_order_pending_then_issued(healed):
 
 
 # --- the Toxiproxy wrapper itself ----------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "ToxiproxyClient drives proxies and toxics through toxiproxy-python's APIConsumer, whose "
-    "host/port are class attributes: a second ToxiproxyClient in the same process re-points "
-    "the first one at the second server (harness/stack/toxiproxy_api.py, __init__)"))
 def test_two_toxiproxy_clients_in_one_process_stay_apart(tmp_path):
     binary = find_toxiproxy_server()
     api_a, api_b, listen_a, listen_b, upstream = free_ports(5)
