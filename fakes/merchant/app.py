@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from .amounts import OrderError, parse_order
 from .config import MerchantConfig
+from .contract import OPENAPI
 from .service import Merchant
 
 __all__ = ["create_app"]
@@ -73,6 +74,9 @@ def create_app(cfg: MerchantConfig, secrets: dict[str, str]) -> Starlette:
         ans = await m().refund(request.path_params["order_id"])
         return JSONResponse(ans.body, status_code=ans.status)
 
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(OPENAPI)
+
     async def admin_orders(request: Request) -> JSONResponse:
         """Debug view for tests and people: counts by status."""
         return JSONResponse(m().store.counts())
@@ -92,6 +96,7 @@ def create_app(cfg: MerchantConfig, secrets: dict[str, str]) -> Starlette:
         Route("/v1/invoices/{order_id}", get_invoice, methods=["GET"]),
         Route("/v1/invoices/{order_id}/refund", refund, methods=["POST"]),
         Route("/_admin/orders", admin_orders, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan,
                      exception_handlers={HTTPException: http_error, Exception: crash})
