@@ -21,7 +21,7 @@ from pathlib import Path
 _CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
-from harness.checker import CheckOptions, check_files
+from harness.checker import CheckOptions, check_files, duck
 d = Path(sys.argv[1])
 t = time.perf_counter()
 r = check_files(d / "history.jsonl", d / "platform-ledger.jsonl", CheckOptions())
@@ -31,6 +31,7 @@ print(json.dumps({"seconds": round(secs, 2),
                   "cpu_s": round(me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime, 2),
                   "peak_rss_mb": round(me.ru_maxrss / 1024),
                   "children_peak_rss_mb": round(kids.ru_maxrss / 1024),
+                  "stages": duck.TIMINGS,
                   "counts": r.counts, "valid": r.valid, "errors": r.errors}))
 """
 
@@ -47,7 +48,7 @@ def main() -> int:
     expected = json.loads((d / "expected.json").read_text())
     out = subprocess.run([sys.executable, "-c", _CHILD, str(d)], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent, check=True)
-    res = json.loads(out.stdout)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
     lines = sum(1 for _ in open(d / "history.jsonl", "rb"))
     ledger = sum(1 for _ in open(d / "platform-ledger.jsonl", "rb"))
     wrong = {k: (v, res["counts"][k]) for k, v in expected.items() if res["counts"][k] != v}
@@ -56,7 +57,7 @@ def main() -> int:
                       "seconds": res["seconds"], "cpu_s": res["cpu_s"],
                       "peak_rss_mb": res["peak_rss_mb"],
                       "children_peak_rss_mb": res["children_peak_rss_mb"],
-                      "counts_exact": not wrong, "wrong": wrong, "load_avg": os.getloadavg()}))
+                      "duck_stages_wall_cpu_s": res["stages"], "counts_exact": not wrong, "wrong": wrong, "load_avg": os.getloadavg()}))
     return 0 if not wrong else 1
 
 

@@ -1,0 +1,424 @@
+"""check_files for large runs: DuckDB reads both files, SQL filters out the provably clean
+orders, and the precise Python fold/classify decides everything else.
+
+SQL never classifies. It proves, per order, the common clean case of `check_orders`' fast
+path (final answer `issued`, no unknown attempt, exactly one blue invoice carrying the
+number the customer was given, no red invoice, the invoice's fields equal to the order's
+expected ones as text, no stale-read candidate, no refund told to have succeeded, no verify
+miss naming it) and adds those orders' share of the counts and figures (each is requested
+and acknowledged, nothing else). Every other order - and every ledger line that is not a
+clean order's single blue (reds, orphans, duplicates) - goes through `Fold.event` /
+`Fold.ledger` / `evaluate` on just its own lines, read back by byte offset, so the
+semantics stay in fold.py/classify.py and the evidence is the sequential path's.
+
+Figures that span all orders are computed over everything: request statistics (per-op
+counts in SQL, latencies fetched as a numpy array, the same nearest-rank percentile),
+acceptance delays (clean orders' delays fetched, rounded per distinct value) and time to
+consistency (the max of both parts' latest settle times).
+
+`check_files_duck` returns None whenever it cannot vouch for the answer, and the caller
+runs the Python reader, which reports the exact `file:line` InputError: DuckDB failing to
+read a file, any field of the wrong JSON type or missing, an unknown op/type/result, an
+invalid `order`, a completion without its invoke (checked with window functions per proc,
+or per (proc, order_id) for `drain`/`final`, in file order), a blue invoice number twice,
+an integer-typed time or latency (the Python path keeps ints; floats here), blank lines (row
+numbers would not be line numbers), or a crashed sub-check.
+
+Limits: issue invokes' `order` objects are validated and priced in Python once per distinct
+text (a shop's baskets repeat; a million distinct baskets would cost seconds). A JSON line
+with a duplicated top-level key is read by DuckDB and orjson alike only if both keep the
+same value (not checked).
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import orjson
+
+from harness.checker.amounts import spec_of
+from harness.checker.classify import own_numbers
+from harness.checker.evaluate import evaluate
+from harness.checker.fold import Fold
+from harness.checker.history import _check_order, event_fields
+from harness.checker.ledger import ledger_fields
+from harness.checker.result import CheckOptions, CheckResult
+from harness.checker.stats import (acceptance_delays, consistency_figure, delay_figures,
+                                   latest_settled, request_figures)
+
+__all__ = ["check_files_duck", "available", "THREADS", "TIMINGS"]
+
+#: Seconds (wall, CPU of this process) per stage of the last run: for the benchmark.
+TIMINGS: dict[str, tuple[float, float]] = {}
+
+
+class _Stage:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        self.t, self.c = time.perf_counter(), time.process_time()
+
+    def __exit__(self, *exc: Any) -> None:
+        TIMINGS[self.name] = (round(time.perf_counter() - self.t, 2),
+                              round(time.process_time() - self.c, 2))
+
+#: DuckDB worker threads (the target machine has 2 cores).
+THREADS = max(1, min(2, os.cpu_count() or 1))
+#: Bytes read at once when locating lines by number.
+CHUNK = 1 << 24
+
+_HIST_COLS = ("{'t': 'JSON', 'ts': 'JSON', 'proc': 'JSON', 'op': 'VARCHAR', "
+              "'type': 'VARCHAR', 'order_id': 'JSON', 'invoice_no': 'JSON', "
+              "'result': 'VARCHAR', 'status': 'JSON', 'latency_ms': 'JSON', 'order': 'JSON'}")
+_LEDGER_KEYS = ("invoice_no", "kind", "request_id", "order_ref", "seller_tax_id",
+                "buyer_tax_id", "amount", "tax", "total", "issued_at", "original_invoice_no")
+
+
+def available() -> bool:
+    try:
+        import duckdb  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class _Unsure(Exception):
+    """The fast path cannot vouch for this input: the Python path decides."""
+
+
+class _Sorted(Sequence):
+    """An ascending numpy array seen as a sequence of Python floats (for stats.percentile)."""
+
+    def __init__(self, a: np.ndarray) -> None:
+        self.a = a
+
+    def __len__(self) -> int:
+        return int(self.a.size)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.a[i].item()
+
+
+def _sql_str(p: Path) -> str:
+    return "'" + str(p).replace("'", "''") + "'"
+
+
+def _load_history(con: Any, path: Path) -> None:
+    """Table e: one row per history line, typed, in file order (`rowid`, as DuckDB keeps
+    insertion order for a single-table scan); `ok` is False where a field has the wrong
+    JSON type or value (any such line sends the whole run to the precise reader)."""
+    con.execute(f"""
+CREATE TABLE e AS
+SELECT
+  (json_type(t) IS NOT DISTINCT FROM 'DOUBLE' AND json_type(ts) IS NOT DISTINCT FROM 'DOUBLE'
+   AND json_type(proc) IS NOT DISTINCT FROM 'VARCHAR'
+   AND json_type(order_id) IS NOT DISTINCT FROM 'VARCHAR'
+   AND op IN ('issue', 'query', 'refund', 'verify') AND type IN ('invoke', 'ok', 'fail', 'info')
+   AND (invoice_no IS NULL OR json_type(invoice_no) = 'VARCHAR')
+   AND (result IS NULL OR result IN ('issued', 'pending', 'failed', 'not_found'))
+   AND (status IS NULL OR json_type(status) IN ('UBIGINT', 'BIGINT'))
+   AND (latency_ms IS NULL OR json_type(latency_ms) = 'DOUBLE')
+   AND (op <> 'issue' OR type <> 'invoke' OR json_type("order") IS NOT DISTINCT FROM 'OBJECT'))
+   AS ok,
+  TRY_CAST(t AS DOUBLE) AS t, TRY_CAST(ts AS DOUBLE) AS ts, proc ->> '$' AS proc,
+  order_id ->> '$' AS oid, invoice_no ->> '$' AS inv,
+  CASE op WHEN 'issue' THEN 0 WHEN 'query' THEN 1 WHEN 'refund' THEN 2 ELSE 3 END::UTINYINT AS opc,
+  CASE type WHEN 'invoke' THEN 0 WHEN 'ok' THEN 1 WHEN 'fail' THEN 2 ELSE 3 END::UTINYINT AS typc,
+  CASE result WHEN 'issued' THEN 1 WHEN 'pending' THEN 2 WHEN 'failed' THEN 3
+    WHEN 'not_found' THEN 4 ELSE 0 END::UTINYINT AS resc,
+  coalesce(TRY_CAST(status AS BIGINT) = 404, false) AS s404, TRY_CAST(latency_ms AS DOUBLE) AS lat,
+  CASE WHEN op = 'issue' AND type = 'invoke' THEN "order"::VARCHAR END AS ord
+FROM read_json({_sql_str(path)}, format = 'newline_delimited', columns = {_HIST_COLS})
+""")
+    if con.execute("SELECT count(*) FROM e WHERE ok IS NOT TRUE").fetchone()[0]:
+        raise _Unsure("history lines need the precise reader")
+
+
+def _load_ledger(con: Any, path: Path) -> None:
+    """Table l: one row per ledger line in file order; json_extract tells a key that is
+    present with null ('null') from a missing one (NULL)."""
+    paths = ", ".join(f"'$.{k}'" for k in _LEDGER_KEYS)
+    con.execute(f"""
+CREATE TABLE l AS
+SELECT
+  (json_type(j[1]) IS NOT DISTINCT FROM 'VARCHAR' AND j[2] ->> '$' IN ('blue', 'red')
+   AND json_type(j[2]) = 'VARCHAR' AND j[3] IS NOT NULL AND json_type(j[4]) IN ('NULL', 'VARCHAR')
+   AND j[5] IS NOT NULL AND j[6] IS NOT NULL
+   AND json_type(j[7]) IS NOT DISTINCT FROM 'VARCHAR'
+   AND json_type(j[8]) IS NOT DISTINCT FROM 'VARCHAR'
+   AND json_type(j[9]) IS NOT DISTINCT FROM 'VARCHAR'
+   AND json_type(j[10]) IS NOT DISTINCT FROM 'DOUBLE' AND j[11] IS NOT NULL
+   AND (j[2] ->> '$' = 'blue' OR json_type(j[11]) = 'VARCHAR')) AS ok,
+  j[1] ->> '$' AS no, j[2] ->> '$' = 'red' AS is_red, j[4] ->> '$' AS oref,
+  CASE WHEN json_type(j[5]) = 'VARCHAR' THEN j[5] ->> '$' END AS seller,
+  CASE WHEN json_type(j[6]) = 'NULL' THEN '' WHEN json_type(j[6]) = 'VARCHAR'
+    THEN j[6] ->> '$' END AS buyer,
+  j[7] ->> '$' AS amount, j[8] ->> '$' AS tax, j[9] ->> '$' AS total,
+  TRY_CAST(j[10] AS DOUBLE) AS issued_at, j[11] ->> '$' AS orig
+FROM (SELECT json_extract(json, [{paths}]) AS j FROM read_ndjson_objects({_sql_str(path)}))
+""")
+    bad, dup = con.execute("""
+SELECT count(*) FILTER (WHERE ok IS NOT TRUE),
+  count(no) FILTER (WHERE NOT is_red) - count(DISTINCT no) FILTER (WHERE NOT is_red)
+FROM l""").fetchone()
+    if bad or dup:
+        raise _Unsure("ledger lines need the precise reader")
+
+
+def _specs(con: Any) -> None:
+    """Validate and price every distinct issue `order` in Python (amounts.spec_of)."""
+    rows = con.execute("SELECT DISTINCT ord FROM e WHERE ord IS NOT NULL").fetchall()
+    out = []
+    for (text,) in rows:
+        try:
+            s = spec_of(_check_order(orjson.loads(text)))
+        except (ValueError, orjson.JSONDecodeError):
+            raise _Unsure("an order needs the precise reader") from None
+        out.append((text, s.seller_tax_id, s.buyer_tax_id or "", s.amount, s.tax, s.total))
+    con.execute("CREATE TABLE specs (ord VARCHAR, seller VARCHAR, buyer VARCHAR, "
+                "amount VARCHAR, tax VARCHAR, total VARCHAR)")
+    if out:
+        con.executemany("INSERT INTO specs VALUES (?, ?, ?, ?, ?, ?)", out)
+
+
+#: resc codes of the merchant's answers (issue/query completions, not info)
+_ANS = """CASE WHEN typc IN (1, 2) AND opc <= 1 THEN
+  CASE WHEN resc > 0 THEN resc WHEN s404 THEN 4 END END"""
+
+
+def _classify_clean(con: Any) -> None:
+    """Table o (per order, with the pairing checked in file order per proc, or per
+    (proc, order_id) for drain/final) and table clean (the provably clean orders)."""
+    con.execute(f"""
+CREATE TABLE o AS
+WITH w AS (
+  SELECT rowid AS rn, t, ts, oid, inv, opc, typc, resc, s404, ord, NOT excl AS load,
+    {_ANS} AS ans,
+    lag(typc) OVER k AS ptyp, lag(opc) OVER k AS pop, lag(oid) OVER k AS poid,
+    lag(t) OVER k AS pt, lead(typc) OVER k IS NULL AS last_in_key
+  FROM (SELECT rowid, *, proc IN ('drain', 'final') AS excl FROM e)
+  WINDOW k AS (PARTITION BY proc, CASE WHEN excl THEN oid END ORDER BY rowid))
+SELECT oid,
+  count(*) FILTER (WHERE (typc = 0 AND ptyp = 0)
+    OR (typc <> 0 AND (ptyp IS DISTINCT FROM 0 OR pop <> opc OR poid <> oid))) AS broken,
+  count(*) FILTER (WHERE opc = 0 AND typc = 0) AS invokes,
+  count(*) FILTER (WHERE opc = 0 AND (typc = 3 OR (typc = 0 AND last_in_key))) AS infos,
+  count(*) FILTER (WHERE load AND opc = 0 AND typc = 0 AND last_in_key) AS open0,
+  count(*) FILTER (WHERE load AND opc = 1 AND typc = 0 AND last_in_key) AS open1,
+  count(*) FILTER (WHERE load AND opc = 2 AND typc = 0 AND last_in_key) AS open2,
+  count(*) FILTER (WHERE load AND opc = 3 AND typc = 0 AND last_in_key) AS open3,
+  arg_min(ord, rn) FILTER (WHERE opc = 0 AND typc = 0) AS ord,
+  arg_max(ans, {{'t': t, 'rn': rn}}) FILTER (WHERE ans IS NOT NULL) AS last,
+  min(ts) FILTER (WHERE ans IN (1, 2)) AS fat,
+  min(t) FILTER (WHERE ans = 1) AS imin,
+  max(t) FILTER (WHERE ans IN (2, 4)) AS ndmax,
+  max(pt) FILTER (WHERE ans IN (2, 4)) AS neg_inv_max,
+  min(t) FILTER (WHERE ans IN (1, 3)) AS min_def,
+  min(inv) FILTER (WHERE ans IN (1, 2)) AS g_min,
+  max(inv) FILTER (WHERE ans IN (1, 2)) AS g_max,
+  bool_or(opc = 2 AND typc = 1 AND resc = 1) AS refund_told,
+  bool_or(opc = 3 AND typc IN (1, 2) AND (resc = 4 OR (resc = 0 AND s404))) AS vmiss
+FROM w GROUP BY oid""")
+    if con.execute("SELECT sum(broken) FROM o").fetchone()[0]:
+        raise _Unsure("pairing: the precise reader names the line")
+    con.execute("""
+CREATE TABLE touched AS
+SELECT orig AS no FROM l WHERE is_red AND orig IS NOT NULL
+UNION ALL SELECT inv FROM e
+  WHERE opc = 3 AND typc IN (1, 2) AND inv IS NOT NULL AND (resc = 4 OR (resc = 0 AND s404))""")
+    # settled (time to consistency) is min_def when no pending/not_found answer came later;
+    # an order with a definite answer before a later pending one is left to the fold
+    con.execute("""
+CREATE TABLE clean AS
+SELECT o.oid, b.no, o.fat, b.issued_at, o.min_def AS settled
+FROM o JOIN l b ON b.oref = o.oid AND NOT b.is_red JOIN specs s ON s.ord = o.ord
+WHERE o.invokes >= 1 AND o.infos = 0 AND o.last = 1
+  AND o.g_min IS NOT NULL AND o.g_min = o.g_max AND b.no = o.g_min
+  AND NOT o.refund_told AND NOT o.vmiss
+  AND (o.neg_inv_max IS NULL OR NOT (o.neg_inv_max > o.imin))
+  AND (o.ndmax IS NULL OR o.min_def >= o.ndmax)
+  AND b.seller = s.seller AND b.buyer = s.buyer
+  AND b.amount = s.amount AND b.tax = s.tax AND b.total = s.total
+  AND b.no NOT IN (SELECT no FROM touched WHERE no IS NOT NULL)
+  AND o.oid NOT IN (SELECT oref FROM l WHERE is_red AND oref IS NOT NULL)
+  AND o.oid NOT IN (SELECT oref FROM l WHERE NOT is_red AND oref IS NOT NULL
+                    GROUP BY oref HAVING count(*) > 1)""")
+    con.execute("""
+CREATE TABLE dirty AS SELECT oid FROM o WHERE oid NOT IN (SELECT oid FROM clean)""")
+
+
+def _locate(path: Path, rows: np.ndarray) -> tuple[list[int], list[bytes], int]:
+    """Byte offsets and text of the lines numbered `rows` (0-based, ascending), and the
+    number of physical lines (an unterminated last line counts)."""
+    offsets: list[int] = []
+    texts: list[bytes] = []
+    want = rows.tolist()
+    wi = 0
+    line0 = 0          # line number of the chunk's first line
+    base = 0           # byte offset of the chunk's first byte
+    rest = b""
+    with open(path, "rb") as f:
+        while True:
+            data = f.read(CHUNK)
+            if not data:
+                break
+            if rest:
+                data = rest + data
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                rest = data
+                continue
+            block = memoryview(data)[:cut + 1]
+            n = data.count(b"\n", 0, cut + 1)
+            if wi < len(want) and want[wi] < line0 + n:
+                ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+                while wi < len(want) and want[wi] < line0 + n:
+                    k = want[wi] - line0
+                    s = 0 if k == 0 else int(ends[k - 1]) + 1
+                    offsets.append(base + s)
+                    texts.append(bytes(block[s:int(ends[k])]))
+                    wi += 1
+            line0 += n
+            base += cut + 1
+            rest = data[cut + 1:]
+    if rest:
+        if wi < len(want) and want[wi] == line0:
+            offsets.append(base)
+            texts.append(rest)
+            wi += 1
+        line0 += 1
+    if wi != len(want):
+        raise _Unsure("fewer lines than rows")
+    return offsets, texts, line0
+
+
+def _rounded_delays(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values, counts) of round(max(0, d), 6) over `raw`, exactly as stats.py rounds."""
+    if raw.size == 0:
+        return np.empty(0), np.empty(0, dtype=np.int64)
+    u, c = np.unique(np.maximum(raw, 0.0), return_counts=True)
+    return np.array([round(x, 6) for x in u.tolist()], dtype=np.float64), c
+
+
+def check_files_duck(history_path: Path, ledger_path: Path, opts: CheckOptions,
+                     event_at: Any, ledger_at: Any) -> CheckResult | None:
+    """The verdict of check_files, or None when the Python path must decide (see above)."""
+    import duckdb
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"SET threads = {THREADS}")
+        con.execute("SET preserve_insertion_order = true")
+        con.execute("SET enable_progress_bar = false")
+        try:
+            TIMINGS.clear()
+            with _Stage("history"):
+                _load_history(con, history_path)
+            with _Stage("ledger"):
+                _load_ledger(con, ledger_path)
+            with _Stage("specs"):
+                _specs(con)
+            with _Stage("clean"):
+                _classify_clean(con)
+        except duckdb.Error:
+            return None
+        with _Stage("finish"):
+            return _finish(con, history_path, ledger_path, opts, event_at, ledger_at)
+    except _Unsure:
+        return None
+    finally:
+        con.close()
+
+
+def _finish(con: Any, history_path: Path, ledger_path: Path, opts: CheckOptions,
+            event_at: Any, ledger_at: Any) -> CheckResult | None:
+    n_rows = con.execute("SELECT count(*) FROM e").fetchone()[0]
+    n_lrows = con.execute("SELECT count(*) FROM l").fetchone()[0]
+    # --- the precise fold over every order that is not provably clean ------------------
+    h_rows = con.execute("""
+SELECT rowid AS rn FROM e WHERE oid IN (SELECT oid FROM dirty) ORDER BY rn""").fetchnumpy()["rn"]
+    l_rows = con.execute("""
+SELECT rowid AS rn FROM l
+WHERE is_red OR oref IS NULL OR oref NOT IN (SELECT oid FROM clean)
+ORDER BY rn""").fetchnumpy()["rn"]
+    h_off, h_txt, h_lines = _locate(history_path, np.asarray(h_rows, dtype=np.int64))
+    l_off, l_txt, l_lines = _locate(ledger_path, np.asarray(l_rows, dtype=np.int64))
+    if h_lines != n_rows or l_lines != n_lrows:
+        raise _Unsure("blank lines: row numbers are not line numbers")
+    fold = Fold()
+    try:
+        for off, text in zip(h_off, h_txt):
+            fold.event(*event_fields(orjson.loads(text)), off)
+        fold.end_of_history()
+        for off, text in zip(l_off, l_txt):
+            fold.ledger(*ledger_fields(orjson.loads(text)), off)
+    except (ValueError, orjson.JSONDecodeError):
+        raise _Unsure("the precise reader names the line") from None
+    # the read path is global: a verify may be filed under any order
+    own = sorted({no for st in fold.orders.values() for no in own_numbers(st)})
+    fold.seen_on_read = dict(con.execute("""
+SELECT inv, min(t) FROM e
+WHERE opc = 3 AND typc IN (1, 2) AND resc = 1 AND inv IN (SELECT unnest(?::VARCHAR[]))
+GROUP BY inv""", [own]).fetchall()) if own else {}
+    res = evaluate(fold, opts, event_at, ledger_at)
+    if res.errors:
+        raise _Unsure("a sub-check crashed: the sequential path reports it")
+    # --- the clean orders' share ------------------------------------------------------------
+    n_clean, c_missing, c_latest = con.execute("""
+SELECT count(*), count(*) FILTER (WHERE settled IS NULL OR s.seen IS NULL),
+  max(greatest(settled, s.seen))
+FROM clean LEFT JOIN (
+  SELECT inv, min(t) AS seen FROM e
+  WHERE opc = 3 AND typc IN (1, 2) AND resc = 1 AND inv IS NOT NULL
+    AND inv IN (SELECT no FROM clean) GROUP BY inv) s
+ON s.inv = clean.no""").fetchone()
+    counts = dict(res.counts)
+    counts["requested"] += n_clean
+    counts["acknowledged"] += n_clean
+    # time to consistency: the later of both parts; None if any order never settled
+    d_latest = latest_settled(fold)
+    if n_clean == 0:
+        latest = d_latest
+    elif d_latest is None or c_missing:
+        latest = None
+    else:
+        latest = max(d_latest, c_latest)
+    load = con.execute("""
+SELECT min(t), max(t) FROM e WHERE proc NOT IN ('drain', 'final')""").fetchone()
+    load_first_t, load_last_t = load
+    load_end = opts.load_end_t if opts.load_end_t is not None else load_last_t
+    # request statistics over every load proc's requests (open invokes count as info)
+    by_op: dict[str, list[int]] = {}
+    names = ("issue", "query", "refund", "verify")
+    opens = con.execute("SELECT sum(open0), sum(open1), sum(open2), sum(open3) FROM o").fetchone()
+    for opc, total, ok, fail, info in con.execute("""
+SELECT opc, count(*), count(*) FILTER (WHERE typc = 1), count(*) FILTER (WHERE typc = 2),
+  count(*) FILTER (WHERE typc = 3)
+FROM e WHERE proc NOT IN ('drain', 'final') AND typc <> 0 GROUP BY opc""").fetchall():
+        by_op[names[opc]] = [total, ok, fail, info]
+    for opc, n in enumerate(opens):
+        if n:
+            c = by_op.setdefault(names[opc], [0, 0, 0, 0])
+            c[0] += int(n)
+            c[3] += int(n)
+    lat = con.execute("""
+SELECT lat FROM e WHERE proc NOT IN ('drain', 'final') AND typc <> 0 AND lat IS NOT NULL""").fetchnumpy()["lat"]
+    lat = np.sort(np.asarray(lat, dtype=np.float64))
+    # acceptance delays: the precise part's (rounded) plus the clean orders'
+    raw = con.execute("SELECT issued_at - fat AS d FROM clean").fetchnumpy()["d"]
+    cv, cc = _rounded_delays(np.asarray(raw, dtype=np.float64))
+    dv = np.asarray(acceptance_delays(fold), dtype=np.float64)
+    delays = np.sort(np.concatenate([np.repeat(cv, cc), dv]))
+    return CheckResult(
+        counts=counts,
+        anomalies=res.anomalies,
+        totals=res.totals,
+        time_to_consistency_s=consistency_figure(latest, load_end),
+        acceptance_delay_s=delay_figures(_Sorted(delays)),
+        requests=request_figures(by_op, _Sorted(lat), load_first_t, load_end),
+        valid=res.valid,
+        errors=[],
+    )
