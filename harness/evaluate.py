@@ -20,7 +20,7 @@ __all__ = ["evaluate_run", "scenario_of_run", "default_gates"]
 
 def default_gates() -> list[GateSpec]:
     """Without a scenario every anomaly class must be 0 (design.md s.7)."""
-    return [GateSpec(g, 0.0) for g in ANOMALY_GATES]
+    return [GateSpec(g, 0.0) for g in ANOMALY_GATES] + [GateSpec("min_requested", 1.0)]
 
 
 def scenario_of_run(run_dir: Path) -> Scenario | None:

@@ -2,7 +2,7 @@
 
 Pure: `evaluate(gates, summary)` reads the figures already in the summary. An anomaly gate
 passes when the count is at most the limit; a latency/error gate when the figure is at most
-the limit; `min_acknowledged` when at least. A figure that could not be measured (None) fails
+the limit; `min_acknowledged` and `min_requested` when at least. A figure that could not be measured (None) fails
 its gate: a gate must never pass on missing data.
 """
 from __future__ import annotations
@@ -40,6 +40,8 @@ def figure(name: str, summary: dict[str, Any]) -> Any:
         return summary.get("time_to_consistency_s")
     if name == "min_acknowledged":
         return summary.get("invoices", {}).get("acknowledged")
+    if name == "min_requested":
+        return summary.get("invoices", {}).get("requested")
     if name == "unsent_rate":
         load = summary.get("load", {})
         arrivals = load.get("arrivals") or 0
@@ -54,7 +56,7 @@ def evaluate(gates: list[GateSpec], summary: dict[str, Any]) -> list[GateResult]
             continue
         value = figure(g.name, summary)
         limit = int(g.limit) if float(g.limit).is_integer() else g.limit
-        if g.name == "min_acknowledged":
+        if g.name in ("min_acknowledged", "min_requested"):
             passed = value is not None and value >= g.limit
             text = f">= {limit}"
         else:

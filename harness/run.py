@@ -170,7 +170,7 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
                 t0=t0, history_dir=str(history_dir), request_timeout_s=scenario.load.request_timeout_s,
                 max_in_flight=scenario.load.max_in_flight, retry_unknown=scenario.load.retry_unknown,
                 poll_interval_s=scenario.load.poll_interval_s, poll_limit=scenario.load.poll_limit)
-            _load(config, run_dir.resolve(), scenario, stop_load, say, stack.registry)
+            _load(config, run_dir.resolve(), scenario, stop_load, say, stack.registry, meta["notes"])
             meta["load_end_t"] = round(time.time() - t0, 3)
             say(f"load finished at t={meta['load_end_t']:.1f}s; healing every fault")
             timeline.stop()
@@ -228,7 +228,7 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
 
 
 def _load(config: Any, run_dir: Path, scenario: Scenario, stop: threading.Event,
-          say: Callable[[str], None], registry: Any) -> None:
+          say: Callable[[str], None], registry: Any, notes: list[str]) -> None:
     """Run the load on a thread so Ctrl-C reaches this (main) thread at once. The Locust
     process groups are recorded with the stack's, so a later run can clear them if this
     orchestrator is killed outright."""
@@ -253,8 +253,12 @@ def _load(config: Any, run_dir: Path, scenario: Scenario, stop: threading.Event,
     def target() -> None:
         try:
             result = handle.wait(stop)
-            if getattr(result, "exit_code", 0) not in (0, None):
-                say(f"warning: the load generator exited with code {result.exit_code} (see logs/locust*.log)")
+            if getattr(result, "exit_code", 0) not in (0, None, 130):
+                note = (f"the load generator exited with code {result.exit_code}"
+                        f"{': ' + str(result.error).strip() if getattr(result, 'error', None) else ''}"
+                        " (see logs/locust-*.log)")
+                say(f"warning: {note}")
+                notes.append(note)
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 

@@ -21,7 +21,7 @@ __all__ = ["load_scenario", "parse_scenario_text", "GATE_NAMES", "ANOMALY_GATES"
 ANOMALY_GATES = ("lost", "duplicated", "phantom", "mismatched", "orphaned", "unresolved",
                  "misreversed", "stale_reads")
 FIGURE_GATES = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "time_to_consistency_s",
-                "min_acknowledged", "unsent_rate")
+                "min_acknowledged", "min_requested", "unsent_rate")
 GATE_NAMES = ANOMALY_GATES + FIGURE_GATES
 DEDUP_MODES = ("request_id", "invoice_number", "none")
 _TOP = {"name", "description", "seed", "duration", "load", "merchant", "platform", "faults",
@@ -326,6 +326,7 @@ def _gates(c: _Ctx, raw: Any) -> list[GateSpec]:
     path = ("gates",)
     m = c.mapping(raw, path, set(GATE_NAMES))
     gates: dict[str, GateSpec] = {g: GateSpec(g, 0.0) for g in ANOMALY_GATES}
+    gates["min_requested"] = GateSpec("min_requested", 1.0)    # a run that sent nothing proves nothing
     for k, v in m.items():
         if k not in GATE_NAMES:
             continue

@@ -54,3 +54,11 @@ def test_verdict():
     assert verdict(ok) == "pass"
     assert verdict(ok, checker_valid="unknown") == "fail"
     assert verdict(evaluate([GateSpec("duplicated", 0)], SUMMARY)) == "fail"
+
+
+def test_a_run_that_sent_nothing_fails_by_default():
+    from harness.evaluate import default_gates
+    res = {r.name: r for r in evaluate(default_gates(), {"invoices": {"requested": 0, "lost": 0}})}
+    assert not res["min_requested"].passed and res["min_requested"].limit == ">= 1"
+    res = {r.name: r for r in evaluate(default_gates(), {"invoices": {"requested": 3, "lost": 0}})}
+    assert res["min_requested"].passed

@@ -46,6 +46,7 @@ def test_a_good_scenario_parses_into_seconds_and_decimals():
     assert [f.loc.line for f in s.faults] == [12, 13]
     gates = {g.name: g.limit for g in s.gates}
     assert gates["p95_ms"] == 2000 and gates["lost"] == 0 and gates["stale_reads"] is None
+    assert gates["min_requested"] == 1
 
 
 def test_unknown_key_names_its_line_and_suggests():
