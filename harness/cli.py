@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # `invoice-chaos list | head` ends quietly
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -136,13 +136,15 @@ class Merchant:
         """POST /v1/invoices: the same order_id never yields a second invoice (robust)."""
         row = self.store.get(order.order_id)
         if row is not None and not self.b.no_order_dedup:
-            return self.answer(row)
+            await self._await_inflight(order.order_id)
+            return self.answer(self.store.get(order.order_id) or row)
         payload = await self._payload(order)
         payload["order_ref"] = order.order_id
         payload["seller_tax_id"] = order.seller_tax_id
         again = self.store.get(order.order_id)
         if again is not None and not self.b.no_order_dedup:   # a double submit won the race
-            return self.answer(again)
+            await self._await_inflight(order.order_id)
+            return self.answer(self.store.get(order.order_id) or again)
         row = OrderRow(order_id=order.order_id, seller_tax_id=order.seller_tax_id,
                        order=order.to_json(), payload=payload, request_id=uuid.uuid4().hex,
                        created_at=time.time())
@@ -155,6 +157,14 @@ class Merchant:
         finally:
             self._busy.discard(row.order_id)
         return self.answer(row)
+
+    async def _await_inflight(self, order_id: str) -> None:
+        """A repeated POST (a double tap, a retry) while the first one's upload is under way
+        waits for it, within the same budget, so both get the same definite answer instead of
+        one hearing `pending` for an order the platform may still refuse."""
+        deadline = time.monotonic() + self.cfg.sync_budget_s
+        while order_id in self._busy and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
 
     async def _drive_issue(self, row: OrderRow, deadline: float) -> OrderRow:
         while row.status == "pending" and row.drive and not row.extra.get("offline_no"):

@@ -99,6 +99,9 @@ def latest_settled(fold: Fold) -> float | None:
         if st.invokes == 0:
             continue
         last = st.last
+        if last == "not_found" and st.first_accept_ts is None:
+            latest = max(latest, st.last_t)      # never accepted, unknown to the merchant: settled
+            continue
         if last != "issued" and last != "failed":
             return None
         nondef_max = st.nondef_max

@@ -90,3 +90,12 @@ def test_a_verify_miss_within_an_injected_replica_lag_is_not_stale():
     assert check(h, [INVOICE], CheckOptions(allowed_lag_s=0.5, faults=[fault], t0=1000.0)).counts["stale_reads"] == 0
     late = _verify_miss_history(25.0)                  # after the fault ended: stale again
     assert check(late, [INVOICE], CheckOptions(allowed_lag_s=0.5, faults=[fault], t0=1000.0)).counts["stale_reads"] == 1
+
+
+def test_a_never_accepted_order_unknown_to_the_merchant_is_settled_for_consistency():
+    h = [ev(0.1, "w0.1", "issue", "invoke"), ev(0.2, "w0.1", "issue", "fail", error="ConnectError"),
+         ev(0.3, "w0.1", "issue", "invoke"), ev(0.4, "w0.1", "issue", "info", error="ReadTimeout"),
+         ev(5.0, "final", "query", "invoke"), ev(5.1, "final", "query", "ok", result="not_found", status=404)]
+    r = check(h, [], CheckOptions(load_end_t=1.0))
+    assert {k: v for k, v in r.counts.items() if v} == {"requested": 1}
+    assert r.time_to_consistency_s == 4.1
