@@ -6,6 +6,7 @@ Exit codes: 0 every gate passed; 1 a gate failed; 2 bad usage or an invalid scen
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -89,11 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import signal
-    if hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # `invoice-chaos list | head` ends quietly
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in ("list", "validate", "compare") and hasattr(signal, "SIGPIPE"):
+        # `invoice-chaos list | head` ends quietly; never for `run`, whose teardown must happen
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
