@@ -267,8 +267,14 @@ def _load(config: Any, run_dir: Path, scenario: Scenario, stop: threading.Event,
 
     th = threading.Thread(target=target, name="load", daemon=True)
     th.start()
-    while th.is_alive():
-        th.join(timeout=0.5)
+    try:
+        while th.is_alive():
+            th.join(timeout=0.5)
+    except KeyboardInterrupt:
+        # stop Locust and wait for it (bounded), so no load process outlives the run
+        stop.set()
+        th.join(timeout=20)
+        raise
     if errors:
         raise StackError(f"the load generator failed: {type(errors[0]).__name__}: {errors[0]}")
 

@@ -212,4 +212,6 @@ class LocalStack:
             svc = self.services.get(name)
             if svc is not None:
                 svc.terminate(grace_s=5.0)
+        # anything else the run recorded (the load generator's processes) goes too
+        self.registry.kill_groups(skip=set(self.services))
         self.registry.remove()

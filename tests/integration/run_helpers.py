@@ -33,3 +33,15 @@ def processes_mentioning(text: str) -> list[psutil.Process]:
     return found
 
 
+
+
+def lingering(text: str, timeout: float = 10.0) -> list[psutil.Process]:
+    """Processes mentioning `text` that are still there after up to `timeout` seconds (a
+    process killed a moment ago may take a little while to go)."""
+    import time
+    deadline = time.monotonic() + timeout
+    left = processes_mentioning(text)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = processes_mentioning(text)
+    return left

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from run_helpers import ROOT, invoice_chaos, processes_mentioning
+from run_helpers import ROOT, invoice_chaos, lingering
 
 pytestmark = pytest.mark.integration
 
@@ -100,7 +100,7 @@ def test_ctrl_c_leaves_no_process_and_marks_the_run_interrupted(tmp_path: Path):
     assert proc.returncode == 130, output[-3000:]
     assert "interrupted" in output
     time.sleep(1)
-    assert processes_mentioning(str(out_dir)) == []
+    assert lingering(str(out_dir)) == []
     meta = json.loads((out_dir / "run.json").read_text())
     assert meta["interrupted"] is True and meta["status"] == "interrupted"
     summary = json.loads((out_dir / "summary.json").read_text())
@@ -130,3 +130,17 @@ def test_smoke_catches_the_day_one_defects(tmp_path: Path, mode: str, anomaly: s
     assert anomaly in failed
     evidence = s["anomalies"][anomaly][0]
     assert evidence["events"] and evidence["reason"]
+
+
+def test_an_external_sut_is_killed_paused_and_restarted_like_the_bundled_one(tmp_path: Path):
+    """merchant_crash with --sut-cmd: SIGKILL + restart of the same command on the same DATA_DIR,
+    SIGSTOP/SIGCONT; a correct system loses nothing."""
+    out_dir = tmp_path / "sut-crash"
+    cmd = f"{sys.executable} examples/stdlib_merchant/server.py"
+    out = invoice_chaos("run", "scenarios/merchant_crash.yaml", "--sut-cmd", cmd, "--out", str(out_dir), timeout=400)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    s = json.loads((out_dir / "summary.json").read_text())
+    on_merchant = [(f["kind"], f["ok"]) for f in s["faults"] if f["target"] == "merchant"]
+    assert on_merchant.count(("kill", True)) == 2 and ("pause", True) in on_merchant
+    assert (out_dir / "logs" / "merchant.log").read_text().count("=== start #") == 3
+    assert s["invoices"]["acknowledged"] > 50 and s["invoices"]["lost"] == 0

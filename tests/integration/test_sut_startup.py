@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from run_helpers import invoice_chaos, processes_mentioning
+from run_helpers import invoice_chaos, lingering
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def test_a_broken_sut_is_exit_3_with_a_reason(tiny_scenario, tmp_path: Path, com
     assert out.returncode == 3, out.stdout + out.stderr
     assert expect in out.stdout + out.stderr
     assert time.monotonic() - started < 60
-    assert processes_mentioning(str(out_dir)) == []
+    assert lingering(str(out_dir)) == []
     assert (out_dir / "logs" / "merchant.log").is_file()
 
 
