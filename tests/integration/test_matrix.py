@@ -39,6 +39,13 @@ DETECTION = {
     "swallow-errors":     ("tax_platform_outage",  "phantom"),
 }
 
+# Issue 3's proof of detection from day one: the smoke scenario's faults provoke both of the
+# first defect modes (run in the same lanes as the rest of the matrix).
+DAY_ONE = {
+    "naive-retry":     ("smoke", "duplicated"),
+    "fire-and-forget": ("smoke", "lost"),
+}
+
 # The robust merchant on every bundled scenario: scenario -> extra `run` arguments.
 ROBUST = {
     "smoke": (),
@@ -75,6 +82,9 @@ def _case(item: pytest.Item) -> tuple[str, str] | None:
     if item.originalname == "test_defect_mode_is_detected":
         mode = params.params["mode"]
         return DETECTION[mode][0], mode
+    if item.originalname == "test_smoke_catches_the_day_one_defects":
+        mode = params.params["mode"]
+        return DAY_ONE[mode][0], mode
     if item.originalname == "test_robust_merchant_passes":
         return params.params["scenario"], "robust"
     return None
@@ -121,6 +131,17 @@ def test_defect_mode_is_detected(mode: str, matrix: dict[tuple[str, str], Future
     assert counts[cls] > 0, f"{mode} on {scenario}: expected {cls} > 0, got {counts}\n{tail}"
     failed_gates = {g["name"] for g in summary["gates"] if not g["passed"]}
     assert cls in failed_gates, f"{mode}: the {cls} gate did not fail: {failed_gates}"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("mode", sorted(DAY_ONE))
+def test_smoke_catches_the_day_one_defects(mode: str, matrix: dict[tuple[str, str], Future]) -> None:
+    scenario, cls = DAY_ONE[mode]
+    code, summary, tail = matrix[(scenario, mode)].result()
+    assert code == 1 and summary["verdict"] == "fail", f"{mode} on smoke: exit {code}\n{tail}"
+    assert summary["invoices"][cls] > 0, f"{mode} on smoke: {_anomalies(summary)}\n{tail}"
+    evidence = summary["anomalies"][cls][0]
+    assert evidence["events"] and evidence["reason"]
 
 
 @pytest.mark.integration
