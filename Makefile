@@ -41,8 +41,8 @@ test: setup  ## the whole test suite, integration tests included
 test-fast: setup  ## unit tests only (no real processes)
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
-bench: setup  ## the benchmarks of benchmarks/ (results go to docs/performance.md by hand)
-	$(BIN)/python -m benchmarks
+bench: setup  ## the benchmarks of benchmarks/ (BENCH="platform load checker"; figures go to docs/performance.md by hand)
+	$(BIN)/python -m benchmarks $(BENCH)
 
 clean:  ## remove run directories
 	rm -rf reports/*/ .pytest_cache
