@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from ..errors import HealthTimeout, StackError
 from .ports import LOOPBACK
@@ -144,7 +145,30 @@ class Service:
     def pause(self) -> None:
         self.signal(signal.SIGSTOP)
         self.paused = True
+        self._wait_stopped(True)
 
     def resume(self) -> None:
         self.signal(signal.SIGCONT)
         self.paused = False
+        self._wait_stopped(False)
+
+    def _wait_stopped(self, stopped: bool, timeout_s: float = 1.0) -> None:
+        """Signals are delivered asynchronously: wait (bounded) until every process of the
+        group is stopped, or none is, so a pause's recorded start is when it really froze."""
+        if self.proc is None:
+            return
+        try:
+            leader = psutil.Process(self.proc.pid)
+            procs = [leader, *leader.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            try:
+                states = {p.status() for p in procs if p.is_running()}
+            except psutil.NoSuchProcess:
+                continue
+            if (states <= {psutil.STATUS_STOPPED}) == stopped and \
+                    (stopped or psutil.STATUS_STOPPED not in states):
+                return
+            time.sleep(0.005)
