@@ -22,7 +22,7 @@ def test_schemathesis_finds_no_server_error_in_the_merchant(stack: Stack, tmp_pa
     assert spec.status_code == 200 and "/v1/invoices" in spec.json()["paths"]
     cmd = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{merchant.url}/openapi.json",
            "--checks", "not_a_server_error", "--max-examples", "8", "--seed", "7",
-           "--max-time", "30", "--phases", "examples,coverage,fuzzing", "--generation-deterministic",
+           "--max-time", "30", "--phases", "examples,fuzzing", "--generation-deterministic",
            "--request-timeout", "10", "--exclude-path-regex", "^/_admin",
            "--report-dir", str(tmp_path / "st")]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=150)
