@@ -133,6 +133,18 @@ class Platform:
                              "remaining": money_str(max(Decimal(0), limit - used))})
 
     # --- issuance ------------------------------------------------------------------------
+    async def _replayed(self, key: tuple, h: str, after: bool) -> "Outcome | None":
+        """The first answer again for a repeated request_id (idempotency first), or None; an
+        injected after-commit error applies to a replay as to a fresh write."""
+        row = await self._replay(key, h)
+        if row is None:
+            return None
+        self.stats["replayed"] += 1
+        if after:
+            self.stats["injected_error_after_commit"] += 1
+            raise self._injected()
+        return Outcome(200, row.to_json(), {"Idempotent-Replayed": "true"})
+
     async def _replay(self, key: tuple[str, str], h: str) -> InvoiceRow | None:
         """The invoice already issued for this idempotency key, or None; 409 on another body."""
         fl = self._by_request.get(key)
@@ -161,13 +173,9 @@ class Platform:
                 body.get("request_id"), str):
             key = (seller, body["request_id"].strip())
             h = body_hash(body)
-            row = await self._replay(key, h)
-            if row is not None:
-                self.stats["replayed"] += 1
-                if after:
-                    self.stats["injected_error_after_commit"] += 1
-                    raise self._injected()
-                return Outcome(200, row.to_json(), {"Idempotent-Replayed": "true"})
+            replay = await self._replayed(key, h, after)
+            if replay is not None:
+                return replay
         else:
             h = body_hash(body)
         order = validate_issue(body, require_invoice_no=dedup == "invoice_number")
@@ -275,13 +283,9 @@ class Platform:
         key = None
         if isinstance(body, dict) and isinstance(body.get("request_id"), str):
             key = (seller, body["request_id"].strip())
-            row = await self._replay(key, h)
-            if row is not None:
-                self.stats["replayed"] += 1
-                if after:
-                    self.stats["injected_error_after_commit"] += 1
-                    raise self._injected()
-                return Outcome(200, row.to_json(), {"Idempotent-Replayed": "true"})
+            replay = await self._replayed(key, h, after)
+            if replay is not None:
+                return replay
         red = validate_red(body)
         blue = self.store.get(blue_no)
         if blue is None:
