@@ -1,5 +1,11 @@
-"""check_files for large runs: DuckDB reads both files, SQL filters out the provably clean
-orders, and the precise Python fold/classify decides everything else.
+"""check_files for large runs (the default above 16 MB): DuckDB reads both files, SQL
+filters out the provably clean orders, and the precise Python fold/classify decides
+everything else.
+
+Types are exact without re-parsing: every field is read as a JSON column, whose value is
+its JSON text, and the type is told from that text (a string starts with a quote, a float
+has a decimal point or exponent, an integer casts to BIGINT); string values are the text
+without its quotes, unescaped by DuckDB's JSON parser only when they hold a backslash.
 
 SQL never classifies. It proves, per order, the common clean case of `check_orders`' fast
 path (final answer `issued`, no unknown attempt, exactly one blue invoice carrying the
@@ -23,6 +29,9 @@ invalid `order`, a completion without its invoke (checked with window functions 
 or per (proc, order_id) for `drain`/`final`, in file order), a blue invoice number twice,
 an integer-typed time or latency (the Python path keeps ints; floats here), blank lines (row
 numbers would not be line numbers), or a crashed sub-check.
+
+Located lines are read from a memory map whose pages are released chunk by chunk, so the
+files do not count as resident memory; DuckDB's own budget is MEMORY_LIMIT.
 
 Limits: issue invokes' `order` objects are validated and priced in Python once per distinct
 text (a shop's baskets repeat; a million distinct baskets would cost seconds). A JSON line
@@ -71,11 +80,34 @@ THREADS = max(1, min(2, os.cpu_count() or 1))
 #: Bytes read at once when locating lines by number.
 CHUNK = 1 << 24
 
-_HIST_COLS = ("{'t': 'JSON', 'ts': 'JSON', 'proc': 'JSON', 'op': 'VARCHAR', "
-              "'type': 'VARCHAR', 'order_id': 'JSON', 'invoice_no': 'JSON', "
-              "'result': 'VARCHAR', 'status': 'JSON', 'latency_ms': 'JSON', 'order': 'JSON'}")
+_HIST_KEYS = ("t", "ts", "proc", "op", "type", "order_id", "invoice_no", "result", "status",
+              "latency_ms", "order")
+#: Every column is read as JSON: DuckDB keeps each value's JSON text (re-serialised: a
+#: string keeps its quotes, a float keeps its decimal point, null and a missing key are
+#: both SQL NULL), so the exact JSON type is told from the text by cheap string tests
+#: instead of casting silently ("2.5" -> 2.5, 7 -> "7") or re-parsing with json_type.
+_HIST_COLS = "{" + ", ".join(f"'{k}': 'JSON'" for k in _HIST_KEYS) + "}"
 _LEDGER_KEYS = ("invoice_no", "kind", "request_id", "order_ref", "seller_tax_id",
                 "buyer_tax_id", "amount", "tax", "total", "issued_at", "original_invoice_no")
+
+#: SQL macros over a value's JSON text (VARCHAR): is it a string, its string value (the
+#: quotes cut off; unescaped by the JSON parser only when it holds a backslash), a float
+#: (a decimal point or exponent: an integer-typed time goes to the Python path, which keeps
+#: ints) and an integer.
+_MACROS = (
+    """CREATE MACRO isstr(x) AS starts_with(x, '"')""",
+    r"""CREATE MACRO jstr(x) AS
+          CASE WHEN contains(x, '\') THEN x::JSON ->> '$' ELSE x[2:-2] END""",
+    """CREATE MACRO jdbl(x) AS
+          CASE WHEN contains(x, '.') OR contains(x, 'e') OR contains(x, 'E')
+          THEN TRY_CAST(x AS DOUBLE) END""",
+    """CREATE MACRO isint(x) AS
+          NOT (contains(x, '.') OR contains(x, 'e') OR contains(x, 'E'))
+          AND TRY_CAST(x AS BIGINT) IS NOT NULL""",
+)
+#: DuckDB's own memory budget (it spills to a temporary file beyond it); the Python side
+#: and the allocator's slack come on top, and the total must stay under 2 GB.
+MEMORY_LIMIT = "1200MB"
 
 
 def available() -> bool:
@@ -114,52 +146,55 @@ def _load_history(con: Any, path: Path) -> None:
     con.execute(f"""
 CREATE TABLE e AS
 SELECT
-  (json_type(t) IS NOT DISTINCT FROM 'DOUBLE' AND json_type(ts) IS NOT DISTINCT FROM 'DOUBLE'
-   AND json_type(proc) IS NOT DISTINCT FROM 'VARCHAR'
-   AND json_type(order_id) IS NOT DISTINCT FROM 'VARCHAR'
-   AND op IN ('issue', 'query', 'refund', 'verify') AND type IN ('invoke', 'ok', 'fail', 'info')
-   AND (invoice_no IS NULL OR json_type(invoice_no) = 'VARCHAR')
-   AND (result IS NULL OR result IN ('issued', 'pending', 'failed', 'not_found'))
-   AND (status IS NULL OR json_type(status) IN ('UBIGINT', 'BIGINT'))
-   AND (latency_ms IS NULL OR json_type(latency_ms) = 'DOUBLE')
-   AND (op <> 'issue' OR type <> 'invoke' OR json_type("order") IS NOT DISTINCT FROM 'OBJECT'))
-   AS ok,
-  TRY_CAST(t AS DOUBLE) AS t, TRY_CAST(ts AS DOUBLE) AS ts, proc ->> '$' AS proc,
-  order_id ->> '$' AS oid, invoice_no ->> '$' AS inv,
-  CASE op WHEN 'issue' THEN 0 WHEN 'query' THEN 1 WHEN 'refund' THEN 2 ELSE 3 END::UTINYINT AS opc,
-  CASE type WHEN 'invoke' THEN 0 WHEN 'ok' THEN 1 WHEN 'fail' THEN 2 ELSE 3 END::UTINYINT AS typc,
-  CASE result WHEN 'issued' THEN 1 WHEN 'pending' THEN 2 WHEN 'failed' THEN 3
-    WHEN 'not_found' THEN 4 ELSE 0 END::UTINYINT AS resc,
-  coalesce(TRY_CAST(status AS BIGINT) = 404, false) AS s404, TRY_CAST(latency_ms AS DOUBLE) AS lat,
-  CASE WHEN op = 'issue' AND type = 'invoke' THEN "order"::VARCHAR END AS ord
-FROM read_json({_sql_str(path)}, format = 'newline_delimited', columns = {_HIST_COLS})
+  (t IS NOT NULL AND ts IS NOT NULL AND isstr(proc_j) AND isstr(oid_j)
+   AND op IN ('"issue"', '"query"', '"refund"', '"verify"')
+   AND type IN ('"invoke"', '"ok"', '"fail"', '"info"')
+   AND (inv_j IS NULL OR isstr(inv_j))
+   AND (result IS NULL OR result IN ('"issued"', '"pending"', '"failed"', '"not_found"'))
+   AND (status IS NULL OR isint(status))
+   AND (lat_j IS NULL OR lat IS NOT NULL)
+   AND (op <> '"issue"' OR type <> '"invoke"' OR starts_with(ord_j, '{{'))) AS ok,
+  t, ts, jstr(proc_j) AS proc, jstr(oid_j) AS oid, jstr(inv_j) AS inv,
+  CASE op WHEN '"issue"' THEN 0 WHEN '"query"' THEN 1 WHEN '"refund"' THEN 2
+    ELSE 3 END::UTINYINT AS opc,
+  CASE type WHEN '"invoke"' THEN 0 WHEN '"ok"' THEN 1 WHEN '"fail"' THEN 2
+    ELSE 3 END::UTINYINT AS typc,
+  CASE result WHEN '"issued"' THEN 1 WHEN '"pending"' THEN 2 WHEN '"failed"' THEN 3
+    WHEN '"not_found"' THEN 4 ELSE 0 END::UTINYINT AS resc,
+  coalesce(status = '404', false) AS s404, lat,
+  CASE WHEN op = '"issue"' AND type = '"invoke"' THEN ord_j END AS ord
+FROM (
+  SELECT jdbl(t::VARCHAR) AS t, jdbl(ts::VARCHAR) AS ts, proc::VARCHAR AS proc_j,
+    op::VARCHAR AS op, type::VARCHAR AS type, order_id::VARCHAR AS oid_j,
+    invoice_no::VARCHAR AS inv_j, result::VARCHAR AS result, status::VARCHAR AS status,
+    latency_ms::VARCHAR AS lat_j, jdbl(latency_ms::VARCHAR) AS lat, "order"::VARCHAR AS ord_j
+  FROM read_json({_sql_str(path)}, format = 'newline_delimited', columns = {_HIST_COLS}))
 """)
     if con.execute("SELECT count(*) FROM e WHERE ok IS NOT TRUE").fetchone()[0]:
         raise _Unsure("history lines need the precise reader")
 
 
 def _load_ledger(con: Any, path: Path) -> None:
-    """Table l: one row per ledger line in file order; json_extract tells a key that is
-    present with null ('null') from a missing one (NULL)."""
+    """Table l: one row per ledger line in file order. json_extract keeps a key that is
+    present with null ('null') apart from a missing one (NULL); types are told from the
+    values' JSON text as in the history."""
     paths = ", ".join(f"'$.{k}'" for k in _LEDGER_KEYS)
+    cols = ", ".join(f"j[{i + 1}]::VARCHAR AS j{i + 1}" for i in range(len(_LEDGER_KEYS)))
     con.execute(f"""
 CREATE TABLE l AS
 SELECT
-  (json_type(j[1]) IS NOT DISTINCT FROM 'VARCHAR' AND j[2] ->> '$' IN ('blue', 'red')
-   AND json_type(j[2]) = 'VARCHAR' AND j[3] IS NOT NULL AND json_type(j[4]) IN ('NULL', 'VARCHAR')
-   AND j[5] IS NOT NULL AND j[6] IS NOT NULL
-   AND json_type(j[7]) IS NOT DISTINCT FROM 'VARCHAR'
-   AND json_type(j[8]) IS NOT DISTINCT FROM 'VARCHAR'
-   AND json_type(j[9]) IS NOT DISTINCT FROM 'VARCHAR'
-   AND json_type(j[10]) IS NOT DISTINCT FROM 'DOUBLE' AND j[11] IS NOT NULL
-   AND (j[2] ->> '$' = 'blue' OR json_type(j[11]) = 'VARCHAR')) AS ok,
-  j[1] ->> '$' AS no, j[2] ->> '$' = 'red' AS is_red, j[4] ->> '$' AS oref,
-  CASE WHEN json_type(j[5]) = 'VARCHAR' THEN j[5] ->> '$' END AS seller,
-  CASE WHEN json_type(j[6]) = 'NULL' THEN '' WHEN json_type(j[6]) = 'VARCHAR'
-    THEN j[6] ->> '$' END AS buyer,
-  j[7] ->> '$' AS amount, j[8] ->> '$' AS tax, j[9] ->> '$' AS total,
-  TRY_CAST(j[10] AS DOUBLE) AS issued_at, j[11] ->> '$' AS orig
-FROM (SELECT json_extract(json, [{paths}]) AS j FROM read_ndjson_objects({_sql_str(path)}))
+  (isstr(j1) AND j2 IN ('"blue"', '"red"') AND j3 IS NOT NULL
+   AND (j4 = 'null' OR isstr(j4)) AND j5 IS NOT NULL AND j6 IS NOT NULL
+   AND isstr(j7) AND isstr(j8) AND isstr(j9) AND issued_at IS NOT NULL
+   AND j11 IS NOT NULL AND (j2 = '"blue"' OR isstr(j11))) AS ok,
+  jstr(j1) AS no, j2 = '"red"' AS is_red, CASE WHEN isstr(j4) THEN jstr(j4) END AS oref,
+  CASE WHEN isstr(j5) THEN jstr(j5) END AS seller,
+  CASE WHEN j6 = 'null' THEN '' WHEN isstr(j6) THEN jstr(j6) END AS buyer,
+  jstr(j7) AS amount, jstr(j8) AS tax, jstr(j9) AS total, issued_at,
+  CASE WHEN isstr(j11) THEN jstr(j11) END AS orig
+FROM (SELECT *, jdbl(j10) AS issued_at FROM (
+  SELECT {cols} FROM (
+    SELECT json_extract(json, [{paths}]) AS j FROM read_ndjson_objects({_sql_str(path)}))))
 """)
     bad, dup = con.execute("""
 SELECT count(*) FILTER (WHERE ok IS NOT TRUE),
@@ -170,16 +205,21 @@ FROM l""").fetchone()
 
 
 def _specs(con: Any) -> None:
-    """Validate and price every distinct issue `order` in Python (amounts.spec_of)."""
-    rows = con.execute("SELECT DISTINCT ord FROM e WHERE ord IS NOT NULL").fetchall()
+    """Validate and price every distinct issue `order` in Python (amounts.spec_of); orders
+    are joined to their spec by the 64-bit hash of the text (cheaper to carry through the
+    per-order aggregate than the text), after checking that no two texts share a hash."""
+    rows = con.execute("""
+SELECT ord, hash(ord) FROM (SELECT DISTINCT ord FROM e WHERE ord IS NOT NULL)""").fetchall()
+    if len({h for _, h in rows}) != len(rows):
+        raise _Unsure("two order texts share a hash")
     out = []
-    for (text,) in rows:
+    for text, h in rows:
         try:
             s = spec_of(_check_order(orjson.loads(text)))
         except (ValueError, orjson.JSONDecodeError):
             raise _Unsure("an order needs the precise reader") from None
-        out.append((text, s.seller_tax_id, s.buyer_tax_id or "", s.amount, s.tax, s.total))
-    con.execute("CREATE TABLE specs (ord VARCHAR, seller VARCHAR, buyer VARCHAR, "
+        out.append((h, s.seller_tax_id, s.buyer_tax_id or "", s.amount, s.tax, s.total))
+    con.execute("CREATE TABLE specs (h UBIGINT, seller VARCHAR, buyer VARCHAR, "
                 "amount VARCHAR, tax VARCHAR, total VARCHAR)")
     if out:
         con.executemany("INSERT INTO specs VALUES (?, ?, ?, ?, ?, ?)", out)
@@ -196,7 +236,7 @@ def _classify_clean(con: Any) -> None:
     con.execute(f"""
 CREATE TABLE o AS
 WITH w AS (
-  SELECT rowid AS rn, t, ts, oid, inv, opc, typc, resc, s404, ord, NOT excl AS load,
+  SELECT rowid AS rn, t, ts, oid, inv, opc, typc, resc, s404, hash(ord) AS oh, NOT excl AS load,
     {_ANS} AS ans,
     lag(typc) OVER k AS ptyp, lag(opc) OVER k AS pop, lag(oid) OVER k AS poid,
     lag(t) OVER k AS pt, lead(typc) OVER k IS NULL AS last_in_key
@@ -211,7 +251,7 @@ SELECT oid,
   count(*) FILTER (WHERE load AND opc = 1 AND typc = 0 AND last_in_key) AS open1,
   count(*) FILTER (WHERE load AND opc = 2 AND typc = 0 AND last_in_key) AS open2,
   count(*) FILTER (WHERE load AND opc = 3 AND typc = 0 AND last_in_key) AS open3,
-  arg_min(ord, rn) FILTER (WHERE opc = 0 AND typc = 0) AS ord,
+  arg_min(oh, rn) FILTER (WHERE opc = 0 AND typc = 0) AS oh,
   arg_max(ans, {{'t': t, 'rn': rn}}) FILTER (WHERE ans IS NOT NULL) AS last,
   min(ts) FILTER (WHERE ans IN (1, 2)) AS fat,
   min(t) FILTER (WHERE ans = 1) AS imin,
@@ -235,7 +275,7 @@ UNION ALL SELECT inv FROM e
     con.execute("""
 CREATE TABLE clean AS
 SELECT o.oid, b.no, o.fat, b.issued_at, o.min_def AS settled
-FROM o JOIN l b ON b.oref = o.oid AND NOT b.is_red JOIN specs s ON s.ord = o.ord
+FROM o JOIN l b ON b.oref = o.oid AND NOT b.is_red JOIN specs s ON s.h = o.oh
 WHERE o.invokes >= 1 AND o.infos = 0 AND o.last = 1
   AND o.g_min IS NOT NULL AND o.g_min = o.g_max AND b.no = o.g_min
   AND NOT o.refund_told AND NOT o.vmiss
@@ -253,44 +293,57 @@ CREATE TABLE dirty AS SELECT oid FROM o WHERE oid NOT IN (SELECT oid FROM clean)
 
 def _locate(path: Path, rows: np.ndarray) -> tuple[list[int], list[bytes], int]:
     """Byte offsets and text of the lines numbered `rows` (0-based, ascending), and the
-    number of physical lines (an unterminated last line counts)."""
+    number of physical lines (an unterminated last line counts).
+
+    The file is mapped, not read: newlines are counted per CHUNK with numpy (no copy of the
+    data, no Python per line), only chunks holding a wanted row are indexed, and each chunk's
+    pages are released once counted."""
+    import mmap
     offsets: list[int] = []
     texts: list[bytes] = []
     want = rows.tolist()
     wi = 0
-    line0 = 0          # line number of the chunk's first line
-    base = 0           # byte offset of the chunk's first byte
-    rest = b""
-    with open(path, "rb") as f:
-        while True:
-            data = f.read(CHUNK)
-            if not data:
-                break
-            if rest:
-                data = rest + data
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                rest = data
-                continue
-            block = memoryview(data)[:cut + 1]
-            n = data.count(b"\n", 0, cut + 1)
-            if wi < len(want) and want[wi] < line0 + n:
-                ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+    size = path.stat().st_size
+    if size == 0:
+        if want:
+            raise _Unsure("fewer lines than rows")
+        return offsets, texts, 0
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        data = np.frombuffer(mm, dtype=np.uint8)
+        line0 = 0          # newlines counted so far = number of the line at `start`
+        start = 0          # byte offset of the first line not yet counted
+        pos = 0
+        while pos < size:
+            block = data[pos:pos + CHUNK]
+            ends = None
+            if wi < len(want):
+                ends = np.flatnonzero(block == 10)
+                n = int(ends.size)
+            else:
+                n = int(np.count_nonzero(block == 10))
+            if ends is not None and n and want[wi] < line0 + n:
                 while wi < len(want) and want[wi] < line0 + n:
                     k = want[wi] - line0
-                    s = 0 if k == 0 else int(ends[k - 1]) + 1
-                    offsets.append(base + s)
-                    texts.append(bytes(block[s:int(ends[k])]))
+                    s = start if k == 0 else pos + int(ends[k - 1]) + 1
+                    e = pos + int(ends[k])
+                    offsets.append(s)
+                    texts.append(mm[s:e])
                     wi += 1
+            if ends is not None and n:
+                start = pos + int(ends[-1]) + 1
             line0 += n
-            base += cut + 1
-            rest = data[cut + 1:]
-    if rest:
-        if wi < len(want) and want[wi] == line0:
-            offsets.append(base)
-            texts.append(rest)
-            wi += 1
-        line0 += 1
+            # mapped pages count as this process's memory until dropped (the data stays
+            # in the page cache): keep the resident size to about one chunk
+            mm.madvise(mmap.MADV_DONTNEED, pos, block.size)
+            pos += block.size
+        del data, block
+        start = mm.rfind(b"\n") + 1         # the first byte after the last newline
+        if start < size:                    # an unterminated last line
+            if wi < len(want) and want[wi] == line0:
+                offsets.append(start)
+                texts.append(mm[start:size])
+                wi += 1
+            line0 += 1
     if wi != len(want):
         raise _Unsure("fewer lines than rows")
     return offsets, texts, line0
@@ -304,30 +357,41 @@ def _rounded_delays(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array([round(x, 6) for x in u.tolist()], dtype=np.float64), c
 
 
+def connect() -> Any:
+    """An in-memory DuckDB connection set up for this module's queries (threads, memory
+    budget, file order kept, the JSON-text macros)."""
+    import duckdb
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET threads = {THREADS}")
+    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    for macro in _MACROS:
+        con.execute(macro)
+    return con
+
+
 def check_files_duck(history_path: Path, ledger_path: Path, opts: CheckOptions,
                      event_at: Any, ledger_at: Any) -> CheckResult | None:
     """The verdict of check_files, or None when the Python path must decide (see above)."""
     import duckdb
-    con = duckdb.connect(":memory:")
     try:
-        con.execute(f"SET threads = {THREADS}")
-        con.execute("SET preserve_insertion_order = true")
-        con.execute("SET enable_progress_bar = false")
-        try:
-            TIMINGS.clear()
-            with _Stage("history"):
-                _load_history(con, history_path)
-            with _Stage("ledger"):
-                _load_ledger(con, ledger_path)
-            with _Stage("specs"):
-                _specs(con)
-            with _Stage("clean"):
-                _classify_clean(con)
-        except duckdb.Error:
-            return None
+        con = connect()
+    except duckdb.Error:
+        return None
+    try:
+        TIMINGS.clear()
+        with _Stage("history"):
+            _load_history(con, history_path)
+        with _Stage("ledger"):
+            _load_ledger(con, ledger_path)
+        with _Stage("specs"):
+            _specs(con)
+        with _Stage("clean"):
+            _classify_clean(con)
         with _Stage("finish"):
             return _finish(con, history_path, ledger_path, opts, event_at, ledger_at)
-    except _Unsure:
+    except (_Unsure, duckdb.Error):
         return None
     finally:
         con.close()

@@ -41,13 +41,14 @@ class _LineAt:
         self.f.close()
 
 
-#: With INVOICE_CHAOS_CHECKER_PATH=auto, from this many bytes (history + ledger) on, DuckDB
-#: reads the files and SQL sets the clean orders aside (duck.py).
+#: From this many bytes (history + ledger) on, the default path ("auto") lets DuckDB read the
+#: files and SQL set the clean orders aside (duck.py).
 DUCK_MIN_BYTES = 16 << 20
-#: The path: "python" (the default), "duckdb" (whatever the size) or "auto" (DuckDB for large
-#: inputs). DuckDB is opt-in: at 1M orders it took 19-21 s against 30 s for the two-process
-#: Python path, but its peak memory reached 2.36 GB in one run, over the 2 GB budget the
-#: Python path keeps (docs/performance.md). Both give identical results (tests compare).
+#: The path: "auto" (the default: DuckDB for large inputs, the Python readers below that),
+#: "duckdb" (whatever the size) or "python" (never DuckDB). Both give identical results
+#: (tests compare); at 1M orders DuckDB takes about 8 s and 1.3 GB against about 30 s for the
+#: two-process Python path (docs/performance.md). Whatever DuckDB cannot vouch for (bad
+#: input, unusual types) goes to the Python readers, which report the exact file:line.
 PATH_ENV = "INVOICE_CHAOS_CHECKER_PATH"
 
 #: Below this many bytes (history + ledger) one process is faster than forking: a run of a
@@ -65,7 +66,7 @@ def _use_parallel(history_path: Path, ledger_path: Path) -> bool:
 
 
 def _use_duck(history_path: Path, ledger_path: Path) -> bool:
-    choice = os.environ.get(PATH_ENV, "python")
+    choice = os.environ.get(PATH_ENV, "auto")
     if choice not in ("auto", "duckdb") or not duck.available():
         return False
     if choice == "duckdb":

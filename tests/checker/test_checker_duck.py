@@ -151,9 +151,8 @@ def test_duck_equals_python_on_a_generated_run(run_dir, max_evidence):
 
 def test_the_clean_set_is_most_orders(run_dir):
     """The fast path really sets clean orders aside (else it would just be the slow one)."""
-    import duckdb
     d, _ = run_dir
-    con = duckdb.connect()
+    con = duck.connect()
     duck._load_history(con, d / "history.jsonl")
     duck._load_ledger(con, d / "platform-ledger.jsonl")
     duck._specs(con)
@@ -194,3 +193,71 @@ def test_strings_that_look_like_numbers_are_refused(tmp_path):
     assert _duck_direct(h, lp, CheckOptions()) is None
     with pytest.raises(Exception, match=r"^platform-ledger.jsonl:1: missing field 'buyer_tax_id'"):
         check_files(h, lp)
+
+
+def test_json_text_forms_are_read_exactly(tmp_path):
+    """Other writers' JSON: spaces, \\u escapes for Chinese, quotes and backslashes inside
+    ids, exponents. The DuckDB path must decide (no fall-back) and agree with Python."""
+    import json
+    ids = ['A"1', "B\\2", "订单3", "D/4"]
+    hist, led = [], []
+    for i, oid in enumerate(ids):
+        no = f"2611700000000000000{i + 1}" if i != 1 else 'N"2\\'   # quote, backslash
+        buyer = None if i % 2 else "911101017967003199"
+        if i == 1:                    # an unknown first attempt: left to the Python fold
+            hist += call(0.5, "w0", "issue", oid, typ="info", buyer=buyer)
+        hist += call(1.0 + i, "w0", "issue", oid, result="issued", no=no, dt=1.5e-1,
+                     buyer=buyer)
+        led.append(blue(no, oid, buyer=buyer))
+    # the read path names the dirty order's number: its text must match the fold's
+    hist += call(9.0, "c1", "verify", ids[1], result="issued", no='N"2\\')
+    hist[1]["t"] = 1.1                    # written as 1.1; t of another line below as 2e0
+    hist[2]["t"] = 2e0
+    hist[-1]["latency_ms"] = 1e-05
+    led[2] = dict(led[2], amount="21.00")        # one mismatched order
+    h, lp = tmp_path / "history.jsonl", tmp_path / "platform-ledger.jsonl"
+    h.write_text("".join(json.dumps(e) + "\n" for e in hist))          # ensure_ascii, spaces
+    lp.write_text("".join(json.dumps(x, ensure_ascii=False, separators=(" , ", " : ")) + "\n"
+                          for x in led))
+    dk = _duck_direct(h, lp, CheckOptions())
+    assert dk is not None
+    py = _python_files(h, lp, CheckOptions())
+    assert dk.to_dict() == py.to_dict()
+    assert dk.counts["requested"] == 4 and dk.counts["mismatched"] == 1
+    # the values DuckDB holds are the decoded strings, as orjson reads them
+    con = duck.connect()
+    duck._load_history(con, h)
+    got = con.execute("SELECT proc, oid, inv FROM e ORDER BY rowid").fetchall()
+    assert got == [(e["proc"], e["order_id"], e["invoice_no"]) for e in hist]
+
+
+def test_null_is_not_a_missing_ledger_key(tmp_path):
+    """Every ledger key must be present; the nullable ones may be null (design.md s.5)."""
+    hist = call(1.0, "w0", "issue", "A", result="issued", no="26117000000000000001")
+    base = blue("26117000000000000001", "A")
+    for key in ("request_id", "order_ref", "seller_tax_id", "buyer_tax_id",
+                "original_invoice_no"):
+        h, lp = _write(tmp_path, hist, [dict(base, **{key: None})])
+        dk = _duck_direct(h, lp, CheckOptions())
+        assert dk is not None, key
+        assert dk.to_dict() == _python_files(h, lp, CheckOptions()).to_dict(), key
+        gone = dict(base)
+        del gone[key]
+        h, lp = _write(tmp_path, hist, [gone])
+        assert _duck_direct(h, lp, CheckOptions()) is None, key
+        with pytest.raises(Exception, match=rf"^platform-ledger.jsonl:1: missing field '{key}'"):
+            check_files(h, lp)
+
+
+def test_default_path_is_duckdb_for_large_runs(monkeypatch):
+    monkeypatch.delenv(files.PATH_ENV, raising=False)
+    assert files.os.environ.get(files.PATH_ENV, "auto") == "auto"
+    big, small = Path("/b"), Path("/s")
+    sizes = {big: files.DUCK_MIN_BYTES, small: 1}
+
+    class _St:
+        def __init__(self, n): self.st_size = n
+
+    monkeypatch.setattr(Path, "stat", lambda self, **kw: _St(sizes[self]))
+    assert files._use_duck(big, small) is True
+    assert files._use_duck(small, small) is False
