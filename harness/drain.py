@@ -1,8 +1,9 @@
 """After the load: let the system settle, then read every open order once more.
 
 The drain asks the merchant (directly, faults healed) about every order whose last answer
-was not final, and checks every issued invoice number on the platform's read path, until
-all are settled and visible or the drain deadline passes. The final read then asks about
+was not final, checks every issued invoice number on the platform's read path, and looks
+on the platform for the red invoice of every refund the merchant answered 202 pending,
+until all are settled, visible and reversed or the drain deadline passes. The final read then asks about
 every order once more, like Jepsen's final read: a merchant that forgets an order it had
 confirmed (a lost write on a crash) shows itself there. Everything is
 recorded as history events (procs `drain` and `final`), so `check` can re-derive the
@@ -35,6 +36,8 @@ class OrderState:
     seller_tax_id: str | None = None
     verified: bool = False
     accepted: bool = False                # ever told issued or pending
+    refund_open: bool = False             # the latest refund answer was 202 pending
+    refund_t: float = -1.0
 
     def settled(self) -> bool:
         """Final: issued or failed, or unknown to a merchant that never accepted it."""
@@ -59,6 +62,12 @@ def scan_history(paths: Iterable[Path]) -> dict[str, OrderState]:
                     continue
                 if op == "verify" and typ == "ok" and e.get("result") == "issued" and e.get("invoice_no"):
                     verified.add(e["invoice_no"])
+                    continue
+                if op == "refund" and typ in ("ok", "fail") and oid in orders:
+                    st = orders[oid]
+                    if e["t"] >= st.refund_t:
+                        st.refund_t = e["t"]
+                        st.refund_open = typ == "ok" and e.get("result") == "pending"
                     continue
                 if op not in ("issue", "query") or typ not in ("ok", "fail") or oid not in orders:
                     continue
@@ -158,15 +167,34 @@ class Drainer:
                    latency_ms=lat, error=r.text[:120])
         return False
 
+    def _reversed(self, client: httpx.Client, oid: str, seller: str | None) -> bool:
+        """Does the platform's read path show a red invoice for the order? (A refund the
+        merchant answered 202 is done when it does; the merchant contract has no refund
+        status to ask for.)"""
+        token = self._token(client, seller) if seller else None
+        try:
+            r = client.get(f"{self.platform_url}/v1/invoices", params={"order_ref": oid},
+                           headers={"Authorization": f"Bearer {token}"} if token else {})
+            if r.status_code == 401 and seller:
+                token = self._token(client, seller, fresh=True)
+                r = client.get(f"{self.platform_url}/v1/invoices", params={"order_ref": oid},
+                               headers={"Authorization": f"Bearer {token}"})
+            items = r.json().get("items", []) if r.status_code == 200 else []
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return False
+        return any(isinstance(i, dict) and i.get("kind") == "red" for i in items)
+
     def drain(self, orders: dict[str, OrderState]) -> dict[str, int]:
-        """Poll until every order is final and every issued number visible, or the deadline."""
+        """Poll until every order is final, every issued number visible and every refund
+        answered pending reversed on the platform, or the deadline."""
         open_ids = {o for o, s in orders.items() if not s.settled()}
         unseen = {o for o, s in orders.items() if s.last_result == "issued" and s.invoice_no and not s.verified}
+        refunds = {o for o, s in orders.items() if s.refund_open}
         deadline = time.monotonic() + self.timeout_s
         rounds = 0
         with HistoryWriter(self.history_dir / "drain.jsonl", "drain", self.t0) as w, \
                 httpx.Client(timeout=5.0) as client, ThreadPoolExecutor(8) as pool:
-            while (open_ids or unseen) and time.monotonic() < deadline:
+            while (open_ids or unseen or refunds) and time.monotonic() < deadline:
                 rounds += 1
                 ids = sorted(open_ids)
                 answers = list(pool.map(lambda o: (o, self._query(client, w, None, o)), ids))
@@ -187,11 +215,15 @@ class Drainer:
                     if ok:
                         orders[oid].verified = True
                         unseen.discard(oid)
-                if open_ids or unseen:
+                done = list(pool.map(lambda o: (o, self._reversed(client, o, orders[o].seller_tax_id)),
+                                     sorted(refunds)))
+                refunds.difference_update(o for o, ok in done if ok)
+                if open_ids or unseen or refunds:
                     self.say(f"  drain: {len(open_ids)} orders open, {len(unseen)} invoices not yet "
-                             f"visible on the read path")
+                             f"visible on the read path, {len(refunds)} pending refunds not yet reversed")
                     time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-        return {"rounds": rounds, "open": len(open_ids), "unseen": len(unseen)}
+        return {"rounds": rounds, "open": len(open_ids), "unseen": len(unseen),
+                "refunds_open": len(refunds)}
 
     def final_read(self, order_ids: Iterable[str]) -> int:
         ids = sorted(order_ids)

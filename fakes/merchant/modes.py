@@ -20,6 +20,7 @@ MODES: dict[str, str] = {
     "stale-status-cache": "two instances with un-invalidated 25 s status caches -> 'pending' after 'issued' (stale_reads)",
     "shared-state-race": "a module-level 'current order' read after an await -> another order's buyer/lines (mismatched)",
     "swallow-errors": "any upload exception (timeout, 5xx) answered as 'failed' and forgotten -> phantom",
+    "drop-refunds": "a refund answered 202 'pending' and never sent to the platform -> unresolved",
 }
 
 # The checker class each mode is built to trip (robust: none).
@@ -33,6 +34,7 @@ ANOMALY: dict[str, str | None] = {
     "stale-status-cache": "stale_reads",
     "shared-state-race": "mismatched",
     "swallow-errors": "phantom",
+    "drop-refunds": "unresolved",
 }
 
 
@@ -48,6 +50,7 @@ class Behaviour:
     stale_cache: bool = False              # stale-status-cache
     shared_current_order: bool = False     # shared-state-race
     unknown_is_failure: bool = False       # swallow-errors
+    forget_refunds: bool = False           # drop-refunds
 
 
 _FLAGS = {
@@ -60,6 +63,7 @@ _FLAGS = {
     "stale-status-cache": {"stale_cache": True},
     "shared-state-race": {"shared_current_order": True},
     "swallow-errors": {"unknown_is_failure": True},
+    "drop-refunds": {"forget_refunds": True},
 }
 
 

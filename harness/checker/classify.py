@@ -104,6 +104,9 @@ def classify_order(st: OrderState) -> tuple[str, str]:
             return "mismatched", f"invoice {b.invoice_no}: {b.mismatch}"
     if last == "pending":
         return "unresolved", "the merchant's last answer was still pending"
+    if st.refund_open and not st.refund_told and not any(b.reds for b in blues):
+        return "unresolved", ("the merchant answered the refund pending, but after the drain "
+                              "no red-letter invoice reverses the order's invoice")
     if st.infos > 0 and len(kept) == 1:
         return "recovered", f"an issue attempt had an unknown outcome; one invoice {kept[0].invoice_no}"
     return "ok", ""
@@ -124,7 +127,7 @@ def check_orders(fold: Fold, col: Collector, counts: dict[str, int]) -> None:
             indeterminate += 1
         # fast path: one live matching invoice for an order the customer was told issued
         if (st.last == "issued" and st.infos == 0 and st.blues is not None
-                and len(st.blues) == 1 and st.given_more is None):
+                and len(st.blues) == 1 and st.given_more is None and not st.refund_open):
             b = st.blues[0]
             if b.reds is None and b.mismatch is None and b.invoice_no == st.given:
                 continue

@@ -10,7 +10,7 @@ without its quotes, unescaped by DuckDB's JSON parser only when they hold a back
 SQL never classifies. It proves, per order, the common clean case of `check_orders`' fast
 path (final answer `issued`, no unknown attempt, exactly one blue invoice carrying the
 number the customer was given, no red invoice, the invoice's fields equal to the order's
-expected ones as text, no stale-read candidate, no refund told to have succeeded, no verify
+expected ones as text, no stale-read candidate, no refund answered (succeeded or pending), no verify
 miss naming it) and adds those orders' share of the counts and figures (each is requested
 and acknowledged, nothing else). Every other order - and every ledger line that is not a
 clean order's single blue (reds, orphans, duplicates) - goes through `Fold.event` /
@@ -261,6 +261,7 @@ SELECT oid,
   min(inv) FILTER (WHERE ans IN (1, 2)) AS g_min,
   max(inv) FILTER (WHERE ans IN (1, 2)) AS g_max,
   bool_or(opc = 2 AND typc = 1 AND resc = 1) AS refund_told,
+  bool_or(opc = 2 AND typc = 1 AND resc = 2) AS refund_pend,
   bool_or(opc = 3 AND typc IN (1, 2) AND (resc = 4 OR (resc = 0 AND s404))) AS vmiss
 FROM w GROUP BY oid""")
     if con.execute("SELECT sum(broken) FROM o").fetchone()[0]:
@@ -278,7 +279,7 @@ SELECT o.oid, b.no, o.fat, b.issued_at, o.min_def AS settled
 FROM o JOIN l b ON b.oref = o.oid AND NOT b.is_red JOIN specs s ON s.h = o.oh
 WHERE o.invokes >= 1 AND o.infos = 0 AND o.last = 1
   AND o.g_min IS NOT NULL AND o.g_min = o.g_max AND b.no = o.g_min
-  AND NOT o.refund_told AND NOT o.vmiss
+  AND NOT o.refund_told AND NOT o.refund_pend AND NOT o.vmiss
   AND (o.neg_inv_max IS NULL OR NOT (o.neg_inv_max > o.imin))
   AND (o.ndmax IS NULL OR o.min_def >= o.ndmax)
   AND b.seller = s.seller AND b.buyer = s.buyer

@@ -127,6 +127,27 @@ def test_refund_reverses_and_is_not_lost():
     assert nonzero(r.counts) == {"requested": 1, "acknowledged": 1}
 
 
+def test_refund_left_pending_without_red_is_unresolved():
+    """A refund answered 202 is still open until a red invoice reverses the order's own
+    invoice; one that never comes is unresolved (the merchant dropped the reversal)."""
+    h = call(1.0, "w0", "issue", "A", result="issued", no=N1) + \
+        call(3.0, "w1", "refund", "A", result="pending")
+    b = blue(N1, "A")
+    r = run(h, [b])
+    assert nonzero(r.counts) == {"requested": 1, "acknowledged": 1, "unresolved": 1}
+    assert "refund" in r.anomalies["unresolved"][0]["reason"]
+    # the reversal arrived later: fine
+    assert nonzero(run(h, [b, red(R1, b)]).counts) == {"requested": 1, "acknowledged": 1}
+    # a later definite answer closes it: 201 with the red (misreversed if the red is
+    # missing) or 409 (the customer was told it cannot be refunded)
+    told = h + call(5.0, "w1", "refund", "A", result="issued", no=R1)
+    assert nonzero(run(told, [b, red(R1, b)]).counts) == {"requested": 1, "acknowledged": 1}
+    assert nonzero(run(told, [b]).counts) == {"requested": 1, "acknowledged": 1,
+                                              "misreversed": 1}
+    refused = h + call(5.0, "w1", "refund", "A", typ="fail", result=None)
+    assert nonzero(run(refused, [b]).counts) == {"requested": 1, "acknowledged": 1}
+
+
 def test_misreversed_refund_told_success_without_red_and_over_reversal():
     h = call(1.0, "w0", "issue", "A", result="issued", no=N1) + \
         call(3.0, "w1", "refund", "A", result="issued", no=R1)

@@ -37,6 +37,7 @@ DETECTION = {
     "stale-status-cache": ("sync_delay",           "stale_reads"),
     "shared-state-race":  ("login_storm",          "mismatched"),
     "swallow-errors":     ("tax_platform_outage",  "phantom"),
+    "drop-refunds":       ("sync_delay",           "unresolved"),
 }
 
 # Issue 3's proof of detection from day one: the smoke scenario's faults provoke both of the

@@ -146,3 +146,13 @@ def test_swallow_errors_reports_failed_for_an_issued_invoice(stack):
     time.sleep(0.5)
     assert stack.get("W1").json()["status"] == "failed"
     assert len(stack.blue_for("W1")) == 1                              # phantom
+
+
+def test_drop_refunds_answers_pending_and_never_reverses(stack):
+    stack.start_platform()
+    stack.start_merchant("drop-refunds")
+    assert stack.post(stack.order("D1")).status_code == 201
+    r = stack.refund("D1")
+    assert r.status_code == 202 and r.json()["status"] == "pending"
+    time.sleep(1.0)                                    # the settler had every chance
+    assert [x for x in stack.ledger() if x["kind"] == "red"] == []     # unresolved refund

@@ -36,3 +36,19 @@ def test_open_and_settled_orders(tmp_path: Path):
     assert {o for o, s in orders.items() if not s.settled()} == {"B", "D", "F"}
     assert orders["A"].invoice_no == "1" * 20 and orders["A"].seller_tax_id == "911101017967003199"
     assert orders["D"].last_result == "pending" and orders["D"].accepted
+
+
+def test_refunds_answered_pending_stay_open_until_a_definite_answer(tmp_path: Path):
+    no = "1" * 20
+    h = []
+    for oid in "GHI":
+        h += [_ev(0.1, "w1", "issue", "invoke", oid),
+              _ev(0.2, "w1", "issue", "ok", oid, result="issued", invoice_no=no)]
+    h += [_ev(1.0, "w2", "refund", "invoke", "G"), _ev(1.1, "w2", "refund", "ok", "G", result="pending", status=202),
+          _ev(1.0, "w3", "refund", "invoke", "H"), _ev(1.1, "w3", "refund", "ok", "H", result="pending", status=202),
+          _ev(2.0, "w3", "refund", "invoke", "H"), _ev(2.1, "w3", "refund", "ok", "H", result="issued", status=201),
+          _ev(1.0, "w4", "refund", "invoke", "I"), _ev(1.1, "w4", "refund", "ok", "I", result="pending", status=202),
+          _ev(2.0, "w4", "refund", "invoke", "I"), _ev(2.1, "w4", "refund", "fail", "I", status=409)]
+    (tmp_path / "w1.jsonl").write_text("".join(json.dumps(e) + "\n" for e in h))
+    orders = scan_history([tmp_path / "w1.jsonl"])
+    assert {o for o, s in orders.items() if s.refund_open} == {"G"}
