@@ -1,7 +1,8 @@
 """The merchant-mode detection matrix (tracker issue 5): every defect mode of
 `fakes/merchant/modes.py`, run with the bundled scenario of the incident it reproduces, must
 fail the run (exit 1) with its own anomaly class; the reference `robust` merchant must pass
-every bundled scenario (exit 0, no anomaly of any class).
+every bundled scenario (exit 0, no anomaly of any class). Two systems of examples/zoo/, written
+from the contract alone and plugged in with --sut-cmd, are judged the same way.
 
 Each case is one real `invoice-chaos run` in a subprocess (Toxiproxy, the fakes, Locust) with
 its own `--out` under the test's temporary directory. One run of a short scenario takes about
@@ -59,14 +60,25 @@ ROBUST = {
     "quota_exhaustion": (),
     "login_storm": (),
 }
+# Merchant systems written from the contract alone (examples/zoo/), plugged in with --sut-cmd
+# like a user's own: system -> (scenario, the class it must trip, or None: it must pass).
+ZOO = {
+    "sync_reconcile":   ("flaky_network", None),
+    "fresh_request_id": ("flaky_network", "duplicated"),
+}
 SLOW = {"holiday_peak"}                      # longer than a minute
 LANES = max(1, int(os.environ.get("INVOICE_CHAOS_MATRIX_LANES", "2")))
 
 
 def _run(scenario: str, mode: str, out: Path, *extra: str, timeout: float = 420) -> tuple[int, dict, str]:
     """Run one scenario with one merchant mode; (exit code, summary.json, output tail)."""
+    if mode.startswith("zoo:"):
+        server = ROOT / "examples" / "zoo" / mode[4:] / "server.py"
+        who = ["--sut-cmd", f"{sys.executable} {server}"]
+    else:
+        who = ["--merchant-mode", mode]
     cmd = [sys.executable, "-m", "harness", "run", str(SCENARIOS / f"{scenario}.yaml"),
-           "--merchant-mode", mode, "--out", str(out), *extra]
+           *who, "--out", str(out), *extra]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
     tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-25:])
@@ -88,6 +100,9 @@ def _case(item: pytest.Item) -> tuple[str, str] | None:
         return DAY_ONE[mode][0], mode
     if item.originalname == "test_robust_merchant_passes":
         return params.params["scenario"], "robust"
+    if item.originalname == "test_zoo_system_is_judged_right":
+        name = params.params["name"]
+        return ZOO[name][0], f"zoo:{name}"
     return None
 
 
@@ -101,7 +116,8 @@ def matrix(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     runs: dict[tuple[str, str], Future] = {}
     for scenario, mode in cases:
         extra = ROBUST[scenario] if mode == "robust" else ()
-        runs[(scenario, mode)] = pool.submit(_run, scenario, mode, base / f"{scenario}-{mode}", *extra,
+        runs[(scenario, mode)] = pool.submit(_run, scenario, mode,
+                                             base / f"{scenario}-{mode.replace(':', '-')}", *extra,
                                              timeout=600 if scenario in SLOW else 420)
     yield runs
     pool.shutdown(wait=True, cancel_futures=True)
@@ -159,3 +175,19 @@ def test_robust_merchant_passes(scenario: str, matrix: dict[tuple[str, str], Fut
     if scenario == "quota_exhaustion":
         # the cut really refused uploads, and every refusal was a definite "failed"
         assert summary["invoices"]["failed"] > 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", sorted(ZOO), ids=lambda n: f"{n}@{ZOO[n][0]}")
+def test_zoo_system_is_judged_right(name: str, matrix: dict[tuple[str, str], Future]) -> None:
+    """A system nobody on the team wrote, through --sut-cmd: a correct one passes, a
+    defective one fails with its class (examples/zoo/README.md)."""
+    scenario, cls = ZOO[name]
+    code, summary, tail = matrix[(scenario, f"zoo:{name}")].result()
+    counts = _anomalies(summary)
+    assert summary["invoices"]["acknowledged"] > 0, tail
+    if cls is None:
+        assert counts == dict.fromkeys(ANOMALY_GATES, 0), f"{name} on {scenario}: {counts}\n{tail}"
+        assert code == 0 and summary["verdict"] == "pass", f"{name}: exit {code}\n{tail}"
+    else:
+        assert code == 1 and counts[cls] > 0, f"{name} on {scenario}: exit {code}, {counts}\n{tail}"
