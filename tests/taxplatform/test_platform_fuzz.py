@@ -18,7 +18,7 @@ def test_schemathesis_finds_no_server_error(platform_proc, tmp_path: Path) -> No
     token = run.token(0)
     cmd = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{run.url}/openapi.json",
            "--checks", "not_a_server_error", "--max-examples", "12", "--seed", "99",
-           "--max-time", "80", "--phases", "examples,fuzzing",
+           "--max-time", "50", "--phases", "examples,fuzzing",
            "--generation-deterministic", "--workers", "2", "--request-timeout", "5",
            "--exclude-path-regex", "^/_admin/faults",     # switching faults on is not a bug
            "-H", f"Authorization: Bearer {token}", "--report-dir", str(tmp_path / "st")]
