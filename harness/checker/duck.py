@@ -41,6 +41,7 @@ same value (not checked).
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -367,6 +368,10 @@ def connect() -> Any:
     con.execute("SET preserve_insertion_order = true")
     con.execute("SET enable_progress_bar = false")
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    # beyond the budget DuckDB spills here (it removes its files on close), not into the
+    # current directory, which may be a read-only checkout
+    spill = Path(tempfile.gettempdir()) / f"invoice-chaos-duckdb-{os.getpid()}"
+    con.execute(f"SET temp_directory = {_sql_str(spill)}")
     for macro in _MACROS:
         con.execute(macro)
     return con
