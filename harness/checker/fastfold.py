@@ -360,15 +360,13 @@ def fold_history_file(path: Path, fold: Fold, part: tuple[int, int] | None = Non
                             else:
                                 st.given_more.add(inv)
             elif op == "refund":
+                if typ != "info" and t >= st.refund_t:    # the latest definite word counts
+                    st.refund_t = t
+                    st.refund_open = typ == "ok" and result == "pending"
                 if typ == "ok" and result == "issued":
                     st.refund_told = True
-                    st.refund_open = False
                     if inv is not None:
                         st.refund_red_no = inv
-                elif typ == "ok" and result == "pending":
-                    st.refund_open = True
-                elif typ == "fail":
-                    st.refund_open = False
             else:  # verify
                 if typ == "info":
                     continue

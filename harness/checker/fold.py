@@ -20,7 +20,7 @@ class OrderState:
     __slots__ = (
         "refs", "invokes", "infos", "spec", "first_accept_ts", "issued_min_t", "negs",
         "last_t", "last", "defs", "nondef_max", "refund_invoked", "refund_told",
-        "refund_open", "refund_red_no", "given", "given_more", "blues", "definite_query", "rejects", "reject_t",
+        "refund_open", "refund_t", "refund_red_no", "given", "given_more", "blues", "definite_query", "rejects", "reject_t",
     )
 
     def __init__(self) -> None:
@@ -38,6 +38,7 @@ class OrderState:
         self.refund_invoked = False
         self.refund_told = False             # a refund ok said `issued` (reversed)
         self.refund_open = False             # the latest refund answer was `pending` (202)
+        self.refund_t = float("-inf")        # completion t of that latest ok/fail answer
         self.refund_red_no: str | None = None
         self.given: str | None = None        # invoice number the customer was given
         self.given_more: set[str] | None = None  # further, different numbers (rare)
@@ -207,15 +208,13 @@ class Fold:
                         else:
                             st.given_more.add(inv)
         elif op == "refund":
+            if typ != "info" and t >= st.refund_t:    # the latest definite word counts
+                st.refund_t = t
+                st.refund_open = typ == "ok" and result == "pending"
             if typ == "ok" and result == "issued":
                 st.refund_told = True
-                st.refund_open = False
                 if inv is not None:
                     st.refund_red_no = inv
-            elif typ == "ok" and result == "pending":
-                st.refund_open = True
-            elif typ == "fail":                 # a definite no (409): nothing left open
-                st.refund_open = False
         else:  # verify
             if typ == "info":
                 return

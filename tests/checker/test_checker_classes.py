@@ -146,6 +146,10 @@ def test_refund_left_pending_without_red_is_unresolved():
                                               "misreversed": 1}
     refused = h + call(5.0, "w1", "refund", "A", typ="fail", result=None)
     assert nonzero(run(refused, [b]).counts) == {"requested": 1, "acknowledged": 1}
+    # the latest answer by time decides, not the line order of a merged file
+    late_pending = (h[:2] + call(5.0, "w2", "refund", "A", result="pending")
+                    + call(4.0, "w3", "refund", "A", typ="fail", result=None))
+    assert run(late_pending, [b]).counts["unresolved"] == 1
 
 
 def test_misreversed_refund_told_success_without_red_and_over_reversal():
