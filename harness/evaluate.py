@@ -38,10 +38,14 @@ def _summarise_load(stats: dict | None) -> dict[str, Any]:
         return {}
     target = [r for _, r in stats.get("target", [])]
     achieved = [a for _, a in stats.get("achieved", [])]
+    from .load.saturation import judge
+    sat = judge(stats)
     return {"arrivals": stats.get("arrivals", sum(achieved)), "unsent": stats.get("unsent", 0),
             "target_rps_mean": round(sum(target) / len(target), 3) if target else 0.0,
             "achieved_rps_mean": round(sum(achieved) / len(achieved), 3) if achieved else 0.0,
-            "workers": stats.get("workers", 1)}
+            "workers": stats.get("workers", 1),
+            # was the load generator itself the bottleneck? (harness/load/saturation.py)
+            "harness_saturated": sat.saturated, "harness": sat.to_json()}
 
 
 def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
@@ -116,6 +120,11 @@ def print_verdict(summary: dict, run_dir: Path, say: Callable[[str], None] = pri
         say(f"  requests: {req.get('total', 0)} at {req.get('rps', 0):.1f}/s, error rate "
             f"{req.get('error_rate', 0):.1%}, latency p50 {lat.get('p50')} ms, p95 {lat.get('p95')} ms, "
             f"p99 {lat.get('p99')} ms")
+    load = summary.get("load") or {}
+    if load.get("harness_saturated"):
+        from .load.saturation import ADVICE
+        say(f"  HARNESS SATURATED: {'; '.join((load.get('harness') or {}).get('reasons') or [])}")
+        say(f"    the figures above partly measure the load generator, not the system: {ADVICE}")
     ttc = summary.get("time_to_consistency_s")
     say(f"  time to consistency: {'never (within the drain)' if ttc is None else f'{ttc:.1f} s'}")
     for g in summary["gates"]:

@@ -247,7 +247,10 @@ def _load(config: Any, run_dir: Path, scenario: Scenario, stop: threading.Event,
         state["last"] = now
         say(f"  t={p.get('t', 0):6.1f}s/{scenario.duration_s:g}s  arrivals {p.get('arrivals', 0):>6}  "
             f"in flight {p.get('in_flight', 0):>4}  ok {p.get('ok', 0):>6}  fail {p.get('fail', 0):>4}  "
-            f"unknown {p.get('info', 0):>4}  {p.get('rps', 0):6.1f} req/s")
+            f"unknown {p.get('info', 0):>4}  {p.get('rps', 0):6.1f} req/s  |  harness: unsent "
+            f"{p.get('unsent', 0)}, lag p99 {p.get('lag_p99_ms', 0):g} ms, loop lag p99 "
+            f"{p.get('loop_lag_p99_ms', 0):g} ms, cpu {p.get('cpu_max_pct', 0):.0f}%"
+            + ("  SATURATED" if p.get("harness_saturated") else ""))
 
     handle = start_load(config, run_dir, on_progress=progress)
     for name, proc in handle.procs:

@@ -9,18 +9,20 @@ another 4xx, 409 on a refund) or a request that provably never left this machine
 (5xx, timeout, reset, a broken response) is `info`: the outcome is unknown. When a
 case is not in the table, it is `info`.
 
-    exception classes (checked in this order, most specific first)
-    * httpx.ConnectError, httpx.ConnectTimeout, ConnectionRefusedError  -> fail (never sent)
-    * httpx.TimeoutException, TimeoutError, RequestDeadline             -> info
-    * httpx.TransportError (reset, protocol), OSError                    -> info
-    * anything else                                                      -> info
+    exception classes (checked in this order, most specific first; http.py raises them)
+    * http.NotConnected (refused, connect timeout), ConnectionRefusedError -> fail (never sent)
+    * TimeoutError (a read timed out), RequestDeadline                     -> info
+    * HTTPParseError (a broken or cut answer), ConnectionResetError, OSError -> info
+    * anything else                                                        -> info
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import httpx
+from geventhttpclient import HTTPParseError
+
+from .http import NotConnected
 
 __all__ = ["Outcome", "RequestDeadline", "classify_response", "classify_exception",
            "NOT_SENT_EXCEPTIONS", "STATUS_TABLE"]
@@ -63,17 +65,13 @@ STATUS_TABLE: dict[tuple[str, int], tuple[Kind, str | None]] = {
 }
 
 #: Exceptions that prove the request never left: no connection was made.
-NOT_SENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
-    httpx.ConnectError, httpx.ConnectTimeout, ConnectionRefusedError)
+NOT_SENT_EXCEPTIONS: tuple[type[BaseException], ...] = (NotConnected, ConnectionRefusedError)
 _UNKNOWN_EXCEPTIONS: tuple[tuple[type[BaseException], str], ...] = (
-    (httpx.TimeoutException, "timeout"),
     (RequestDeadline, "timeout"),
     (TimeoutError, "timeout"),
-    (httpx.RemoteProtocolError, "protocol"),
-    (httpx.ReadError, "reset"),
-    (httpx.WriteError, "reset"),
+    (HTTPParseError, "protocol"),
     (ConnectionResetError, "reset"),
-    (httpx.TransportError, "transport"),
+    (BrokenPipeError, "reset"),
     (OSError, "os"),
 )
 _BODY_RESULTS = {"issued", "pending", "failed"}

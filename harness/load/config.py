@@ -47,6 +47,7 @@ class LoadConfig:
     retry_backoff_s: float = 0.5          # first cashier retry waits this, then doubles
     max_lag_s: float = 1.0                # an arrival later than this is dropped (unsent)
     startup_s: float = 4.0                # when t0 == 0: t0 = now + startup_s
+    record_history: bool = True           # False only to measure the history's cost (bench)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

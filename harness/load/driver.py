@@ -9,6 +9,10 @@ delayed, so the load the system sees is the load the curve asked for, or the
 shortfall is reported. Every second-by-second count goes to a small progress
 file that the orchestrator's runner tails (runner.py).
 
+It also watches itself, so a run can say when the harness was the bottleneck
+(saturation.py): how late each arrival started (lag), how late the gevent loop
+wakes up (loop lag), this process's CPU, and Locust's own CPU warning.
+
 Runs under gevent inside Locust; it imports no Locust itself.
 """
 from __future__ import annotations
@@ -24,15 +28,45 @@ from gevent.pool import Pool
 
 from .config import LoadConfig
 from .curves import LoadShape
-from .history import HistoryWriter
+from .history import HistoryWriter, NullHistory
 from .journeys import Customers
 from .schedule import worker_arrivals
 
-__all__ = ["Driver", "ENV_LOAD_DIR", "ENV_WORKER", "ENV_WORKERS"]
+__all__ = ["Driver", "LagHistogram", "ENV_LOAD_DIR", "ENV_WORKER", "ENV_WORKERS"]
 
 ENV_LOAD_DIR = "INVOICE_CHAOS_LOAD_DIR"     # holds config.json, progress-w<k>.json
 ENV_WORKER = "INVOICE_CHAOS_WORKER"         # this process's worker index
 ENV_WORKERS = "INVOICE_CHAOS_WORKERS"
+
+
+class LagHistogram:
+    """Lags in 1 ms buckets up to 2 s (the last bucket holds anything later): a p99 in
+    constant memory and a few ns per sample."""
+
+    SIZE = 2001
+
+    def __init__(self) -> None:
+        self.counts = [0] * self.SIZE
+        self.n = 0
+        self.max_ms = 0.0
+
+    def add(self, ms: float) -> None:
+        i = int(ms) if ms > 0 else 0
+        self.counts[i if i < self.SIZE else self.SIZE - 1] += 1
+        self.n += 1
+        if ms > self.max_ms:
+            self.max_ms = ms
+
+    def quantile(self, q: float) -> float:
+        """The upper edge (ms) of the bucket holding quantile `q`; 0 without samples."""
+        if not self.n:
+            return 0.0
+        rank, acc = q * self.n, 0
+        for i, c in enumerate(self.counts):
+            acc += c
+            if acc >= rank:
+                return float(i + 1)
+        return float(self.SIZE)
 
 
 class Driver:
@@ -43,8 +77,9 @@ class Driver:
         self.workers = workers
         self.load_dir = Path(load_dir)
         self.shape = LoadShape.of(cfg.curve, cfg.duration_s, cfg.peak_rps, cfg.compress_s)
-        self.history = HistoryWriter(Path(cfg.history_dir) / f"w{worker}.jsonl", f"w{worker}",
-                                     cfg.t0)
+        self.history = (HistoryWriter(Path(cfg.history_dir) / f"w{worker}.jsonl", f"w{worker}",
+                                      cfg.t0) if cfg.record_history
+                        else NullHistory(f"w{worker}", cfg.t0))
         self.customers = Customers(cfg, worker, self.history, fire)
         self.pool = Pool(cfg.max_in_flight)
         self.arrivals = 0
@@ -52,6 +87,19 @@ class Driver:
         self.late = 0           # of unsent: dropped because this process fell behind
         self.done = False
         self.max_lag_ms = 0.0
+        self.lag = LagHistogram()           # arrival start - intended start
+        self.loop_lag = LagHistogram()      # gevent loop wake-up delay
+        self.cpu_max_pct = 0.0              # this process, per 0.5 s window
+        self.cpu_busy_windows = 0           # windows above 90 %
+        self.cpu_windows = 0
+        self._cpu_at_t0: float | None = None  # process CPU seconds when the load began
+        self.locust_cpu_warnings = 0        # Locust's own "CPU usage above 90%!"
+        self.locust_cpu_max_pct = 0.0
+
+    def note_cpu_warning(self, cpu_usage: float) -> None:
+        """Locust's `cpu_warning` event (its monitor samples every 10 s)."""
+        self.locust_cpu_warnings += 1
+        self.locust_cpu_max_pct = max(self.locust_cpu_max_pct, float(cpu_usage))
 
     @classmethod
     def from_env(cls, fire: Callable[..., Any] | None = None) -> "Driver":
@@ -68,6 +116,16 @@ class Driver:
                 "in_flight": len(self.pool), "ok": c.ok, "fail": c.fail, "info": c.info,
                 "requests": c.requests, "achieved": {str(k): v for k, v in c.achieved.items()},
                 "max_lag_ms": round(self.max_lag_ms, 1),
+                "lag_p50_ms": self.lag.quantile(0.5), "lag_p99_ms": self.lag.quantile(0.99),
+                "loop_lag_p99_ms": self.loop_lag.quantile(0.99),
+                "loop_lag_max_ms": round(self.loop_lag.max_ms, 1),
+                "cpu_max_pct": round(self.cpu_max_pct, 1),
+                "cpu_busy_share": round(self.cpu_busy_windows / self.cpu_windows, 3)
+                if self.cpu_windows else 0.0,
+                "cpu_s": round(time.process_time() - self._cpu_at_t0, 3)
+                if self._cpu_at_t0 is not None else 0.0,
+                "locust_cpu_warnings": self.locust_cpu_warnings,
+                "locust_cpu_max_pct": round(self.locust_cpu_max_pct, 1),
                 "history_lines": self.history.lines, "done": self.done, "pid": os.getpid()}
 
     def write_progress(self) -> None:
@@ -77,17 +135,38 @@ class Driver:
         os.replace(tmp, path)
 
     def _reporter(self) -> None:
+        wall, cpu = time.monotonic(), time.process_time()
         while not self.done:
             self.write_progress()
             gevent.sleep(0.5)
+            w, c = time.monotonic(), time.process_time()
+            if time.time() >= self.cfg.t0:        # start-up (imports, Faker) is not load
+                pct = (c - cpu) / max(w - wall, 1e-6) * 100
+                self.cpu_max_pct = max(self.cpu_max_pct, pct)
+                self.cpu_windows += 1
+                self.cpu_busy_windows += pct > 90
+            wall, cpu = w, c
+
+    def _loop_watch(self) -> None:
+        """How late the loop wakes a 50 ms sleeper: a busy process shows it at once."""
+        while not self.done:
+            t = time.perf_counter()
+            gevent.sleep(0.05)
+            if time.time() >= self.cfg.t0:
+                self.loop_lag.add((time.perf_counter() - t - 0.05) * 1000)
 
     # -- the schedule -----------------------------------------------------------
     def run(self) -> None:
         """Play this worker's share of the schedule, then let in-flight requests end."""
         cfg = self.cfg
         reporter = gevent.spawn(self._reporter)
+        watcher = gevent.spawn(self._loop_watch)
         achieved = self.customers.counters.achieved
         try:
+            first = cfg.t0 - time.time()
+            if first > 0:
+                gevent.sleep(first)
+            self._cpu_at_t0 = time.process_time()
             for a in worker_arrivals(self.shape, cfg.seed, cfg.mix, self.worker, self.workers):
                 intended = cfg.t0 + a.t
                 delay = intended - time.time()
@@ -95,7 +174,10 @@ class Driver:
                     gevent.sleep(delay)
                 now = time.time()
                 lag = now - intended
-                self.max_lag_ms = max(self.max_lag_ms, lag * 1000)
+                lag_ms = lag * 1000
+                if lag_ms > self.max_lag_ms:
+                    self.max_lag_ms = lag_ms
+                self.lag.add(lag_ms)
                 if self.pool.full() or lag > cfg.max_lag_s:
                     # Not sent: the pool is full, or this process is too busy to keep the
                     # schedule (CPU-bound: add workers). Either way the shortfall shows.
@@ -117,6 +199,7 @@ class Driver:
         finally:
             self.done = True
             reporter.kill(block=False)
+            watcher.kill(block=False)
             self.write_progress()
             self.history.close()
             self.customers.close()

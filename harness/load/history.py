@@ -1,7 +1,8 @@
 """HistoryWriter: appends design.md s.7 events to one per-process JSONL file.
 
-Each line is written and flushed at once, so a Ctrl-C or a killed Locust process
-loses at most the line being written. Every process writes its own file
+Each line goes to the file in one `write(2)` on an O_APPEND descriptor (no user-space
+buffer), so a Ctrl-C or a killed Locust process loses at most the line being written; lines
+are encoded with orjson (the same JSON, about a fifth of the CPU of `json.dumps`). Every process writes its own file
 (`history/<proc>.jsonl`); the orchestrator merges them by `t`. The same writer
 serves the orchestrator's `drain` and `final` reads (proc_prefix "drain"/"final").
 
@@ -10,13 +11,15 @@ A proc id (`w0.17` = worker 0, journey 17) does one operation at a time: an
 """
 from __future__ import annotations
 
-import json
+import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HistoryWriter"]
+import orjson
+
+__all__ = ["HistoryWriter", "NullHistory"]
 
 
 class HistoryWriter:
@@ -28,17 +31,18 @@ class HistoryWriter:
         self.proc_prefix = proc_prefix
         self.t0 = t0
         self._lock = threading.Lock()
-        self._f = open(self.path, "a", encoding="utf-8")
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.lines = 0
 
     def proc(self, journey: str | int | None = None) -> str:
         return self.proc_prefix if journey is None else f"{self.proc_prefix}.{journey}"
 
     def _write(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        line = orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE)
         with self._lock:
-            self._f.write(line + "\n")
-            self._f.flush()
+            if self._fd is None:
+                raise ValueError(f"{self.path}: the history writer is closed")
+            os.write(self._fd, line)
             self.lines += 1
 
     def invoke(self, op: str, order_id: str, *, journey: str | int | None = None,
@@ -71,11 +75,35 @@ class HistoryWriter:
 
     def close(self) -> None:
         with self._lock:
-            if not self._f.closed:
-                self._f.close()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
     def __enter__(self) -> "HistoryWriter":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class NullHistory(HistoryWriter):
+    """Records nothing: only for measuring what the history costs (benchmarks/bench_load.py,
+    `LoadConfig.record_history = False`). A run without history cannot be checked."""
+
+    def __init__(self, proc_prefix: str, t0: float):
+        self.path = Path(os.devnull)
+        self.proc_prefix = proc_prefix
+        self.t0 = t0
+        self._lock = threading.Lock()
+        self._fd = None
+        self.lines = 0
+
+    def invoke(self, op: str, order_id: str, **kw: Any) -> float:   # type: ignore[override]
+        ts = kw.get("ts")
+        return time.time() if ts is None else ts
+
+    def complete(self, op: str, type: str, order_id: str, **kw: Any) -> None:  # type: ignore[override]
+        return None
+
+    def close(self) -> None:
+        pass

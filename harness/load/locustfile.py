@@ -33,7 +33,10 @@ class ArrivalDriver(User):
         if not _claimed:
             _claimed = True
             try:
-                driver = Driver.from_env(fire=self.environment.events.request.fire)
+                events = self.environment.events
+                driver = Driver.from_env(fire=events.request.fire)
+                events.cpu_warning.add_listener(
+                    lambda cpu_usage=0.0, **_: driver.note_cpu_warning(cpu_usage))
                 driver.run()
             except Exception:
                 # Tell the runner, which would otherwise wait for a `done` that never comes.

@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from .config import LoadConfig
 from .curves import LoadShape
+from .saturation import judge
 
 __all__ = ["LoadResult", "LoadHandle", "start_load", "run_load", "LOCUSTFILE"]
 
@@ -141,11 +142,16 @@ class LoadHandle:
         dt = max(now - last.get("ts", now - 1.0), 1e-6)
         rps = (arrivals - last.get("arrivals", 0)) / dt
         last.update(ts=now, arrivals=arrivals)
+        harness = _harness_figures(parts)
         return {"t": round(now - self.config.t0, 2), "arrivals": arrivals,
                 "in_flight": sum(p["in_flight"] for p in parts),
                 "ok": sum(p["ok"] for p in parts), "fail": sum(p["fail"] for p in parts),
                 "info": sum(p["info"] for p in parts), "unsent": sum(p["unsent"] for p in parts),
-                "rps": round(rps, 2)}
+                "rps": round(rps, 2), **harness,
+                "harness_saturated": judge({"arrivals": arrivals, **harness,
+                                            "unsent": sum(p["unsent"] for p in parts),
+                                            "late": sum(p.get("late", 0) for p in parts)}
+                                           ).saturated}
 
     def wait(self, stop_event: threading.Event | None = None) -> LoadResult:
         cfg = self.config
@@ -229,10 +235,25 @@ class LoadHandle:
                  "arrivals": sum(p["arrivals"] for p in parts),
                  "late": sum(p.get("late", 0) for p in parts),
                  "workers": cfg.workers,
-                 "max_lag_ms": max((p.get("max_lag_ms", 0) for p in parts), default=0)}
+                 "max_lag_ms": max((p.get("max_lag_ms", 0) for p in parts), default=0),
+                 **_harness_figures(parts)}
         path = self.run_dir / "load-stats.json"
         path.write_text(json.dumps(stats), encoding="utf-8")
         return path
+
+
+def _harness_figures(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The load generator's own health over all workers: the worst worker speaks for the run
+    (one starved worker is enough to make its share of the arrivals late)."""
+    def worst(key: str) -> float:
+        return max((float(p.get(key) or 0) for p in parts), default=0.0)
+    return {"lag_p50_ms": worst("lag_p50_ms"), "lag_p99_ms": worst("lag_p99_ms"),
+            "loop_lag_p99_ms": worst("loop_lag_p99_ms"),
+            "loop_lag_max_ms": worst("loop_lag_max_ms"), "cpu_max_pct": worst("cpu_max_pct"),
+            "cpu_busy_share": worst("cpu_busy_share"),
+            "locust_cpu_warnings": int(sum(p.get("locust_cpu_warnings") or 0 for p in parts)),
+            "cpu_s": round(sum(float(p.get("cpu_s") or 0) for p in parts), 3),
+            "locust_cpu_max_pct": worst("locust_cpu_max_pct")}
 
 
 def start_load(config: LoadConfig, run_dir: Path,

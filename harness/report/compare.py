@@ -103,6 +103,7 @@ def _rows(a: dict[str, Any], b: dict[str, Any]) -> list[Row]:
     both("load.target_rps_mean", "load", "target_rps_mean")
     both("load.achieved_rps_mean", "load", "achieved_rps_mean")
     both("load.unsent", "load", "unsent")
+    both("load.harness_saturated", "load", "harness_saturated")
     gates_a = {g.get("name"): g for g in a.get("gates") or [] if isinstance(g, dict)}
     gates_b = {g.get("name"): g for g in b.get("gates") or [] if isinstance(g, dict)}
     for name in list(gates_a) + [n for n in gates_b if n not in gates_a]:

@@ -1,10 +1,14 @@
 """The one classification table: ok / fail / info per design.md s.6."""
 from __future__ import annotations
 
-import httpx
+import socket
+import threading
+
 import pytest
+from geventhttpclient import HTTPParseError
 
 from harness.load.classify import RequestDeadline, classify_exception, classify_response
+from harness.load.http import FastClient, NotConnected
 
 
 @pytest.mark.parametrize("op,status,body,expect", [
@@ -40,15 +44,13 @@ def test_status_table(op, status, body, expect):
 
 
 @pytest.mark.parametrize("exc,issue_type", [
-    (httpx.ConnectError("refused"), "fail"),             # never left: provably not sent
-    (httpx.ConnectTimeout("connect"), "fail"),
+    (NotConnected("refused"), "fail"),                   # never left: provably not sent
+    (NotConnected("TimeoutError: connect timed out"), "fail"),
     (ConnectionRefusedError(), "fail"),
-    (httpx.ReadTimeout("read"), "info"),
-    (httpx.WriteTimeout("write"), "info"),
-    (httpx.PoolTimeout("pool"), "info"),
-    (httpx.ReadError("reset"), "info"),
-    (httpx.RemoteProtocolError("closed"), "info"),
+    (TimeoutError("read"), "info"),                      # sent, the answer timed out
+    (HTTPParseError("connection closed."), "info"),
     (ConnectionResetError(), "info"),
+    (BrokenPipeError(), "info"),
     (RequestDeadline(), "info"),
     (ValueError("odd"), "info"),
 ])
@@ -56,3 +58,42 @@ def test_exceptions(exc, issue_type):
     assert classify_exception("issue", exc).type == issue_type
     # a read that was never sent is simply no answer
     assert classify_exception("query", exc).type == "info"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_real_client_marks_a_refused_connection_as_never_sent():
+    client = FastClient(f"http://127.0.0.1:{_closed_port()}", 2.0, 4)
+    with pytest.raises(NotConnected) as e:
+        client.request("POST", "/v1/invoices", b"{}")
+    assert classify_exception("issue", e.value).type == "fail"
+
+
+def test_the_real_client_reads_an_answer_cut_short_as_unknown():
+    """The server reads the request and closes without a full answer: sent, outcome unknown."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 50\r\n\r\n{\"status\"")
+        conn.close()
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    client = FastClient(f"http://127.0.0.1:{srv.getsockname()[1]}", 2.0, 4)
+    try:
+        with pytest.raises(Exception) as e:
+            status, body = client.request("POST", "/v1/invoices", b"{}")
+            raise AssertionError(f"a cut answer was read as complete: {status} {body!r}")
+        assert not isinstance(e.value, AssertionError), e.value
+        assert classify_exception("issue", e.value).type == "info"
+    finally:
+        th.join(timeout=5)
+        srv.close()
