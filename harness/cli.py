@@ -1,6 +1,7 @@
 """The `invoice-chaos` command (design.md s.3).
 
-Exit codes: 0 every gate passed; 1 a gate failed; 2 bad usage or an invalid scenario
+Exit codes: 0 every gate passed; 1 a gate failed or the verdict is unknown (not enough
+evidence to pass); 2 bad usage or an invalid scenario
 (nothing was started); 3 the stack could not be brought up; 130 interrupted (Ctrl-C).
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ from .errors import EXIT_USAGE, HarnessError, ScenarioError
 __all__ = ["main", "build_parser"]
 
 EPILOG = """exit codes:
-  0  every gate passed          1  a gate failed (lost, duplicated, latency ...)
+  0  every gate passed          1  a gate failed (lost, duplicated, latency ...), or the
+                                   verdict is unknown (e.g. the final read went unanswered)
   2  bad usage / invalid scenario (nothing was started)
   3  the stack could not be brought up (missing Toxiproxy, port clash, unhealthy service)
   130 interrupted (Ctrl-C): the partial run directory says so

@@ -1,28 +1,50 @@
-"""After the load: let the system settle, then read every open order once more.
+"""After the load: let the system settle, then read every order once more, within a bound.
 
 The drain asks the merchant (directly, faults healed) about every order whose last answer
 was not final, checks every issued invoice number on the platform's read path, and looks
 on the platform for the red invoice of every refund the merchant answered 202 pending,
-until all are settled, visible and reversed or the drain deadline passes. The final read then asks about
-every order once more, like Jepsen's final read: a merchant that forgets an order it had
-confirmed (a lost write on a crash) shows itself there. Everything is
-recorded as history events (procs `drain` and `final`), so `check` can re-derive the
-time to consistency from the files alone.
+until all are settled, visible and reversed or its time is up. The final read then asks
+about every order once more, like Jepsen's final read: a merchant that forgets an order it
+had confirmed (a lost write on a crash) shows itself there.
+
+Both together keep the scenario's drain timeout plus one request timeout, whatever the
+system does: they ask on `lanes` concurrent lanes, each request's timeout is cut to the
+time left, and what could not be asked in time is counted as unanswered (the checker then
+lacks evidence and the verdict is `unknown`, never `pass`). A system that stops answering
+for good therefore costs the drain timeout, not one request timeout per open order.
+
+Every request is a history event under its lane's proc, `drain.<k>` or `final.<k>`, one
+request at a time per proc like any customer, so the checker pairs them as any other proc
+and leaves them out of the customers' figures by their prefix. Answers are read with the
+customers' own table (harness/load/classify.py), and the platform is read through the
+harness's one platform client (harness/platform_client.py).
 """
 from __future__ import annotations
 
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import httpx
 import orjson
 
+from .load.classify import Outcome, classify_exception, classify_response
 from .load.history import HistoryWriter
+from .load.http import NotConnected
+from .platform_client import PlatformClient
 
-__all__ = ["OrderState", "scan_history", "Drainer"]
+__all__ = ["OrderState", "scan_history", "Drainer", "DRAIN_PROC", "FINAL_PROC", "LANES"]
+
+#: Proc prefixes of the harness's own requests (docs/internals.md "History").
+DRAIN_PROC = "drain"
+FINAL_PROC = "final"
+#: Concurrent requests of the drain and of the final read (one per proc `drain.<k>`).
+LANES = 16
+#: Below this much time left a lane asks nothing more (the request could not end in time).
+_MIN_REQUEST_S = 0.05
 
 FINAL = ("issued", "failed")
 
@@ -86,148 +108,214 @@ def scan_history(paths: Iterable[Path]) -> dict[str, OrderState]:
     return orders
 
 
+def _transport(exc: BaseException) -> BaseException:
+    """httpx's exceptions as the customers' client raises them (harness/load/http.py), so
+    the one table of classify.py reads both alike."""
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        return NotConnected(str(exc))
+    if isinstance(exc, httpx.TimeoutException):
+        return TimeoutError(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError)):
+        return ConnectionResetError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
 @dataclass
 class Drainer:
+    """The drain and the final read of one run, on `lanes` concurrent procs each.
+
+    The budget counts from the first call of `drain` (or `final_read`): the drain stops in
+    time to leave the final read what it needs (estimated from the merchant's answers so
+    far), and the final read stops at `timeout_s + request_timeout_s` after that start.
+    """
+
     merchant_url: str
     platform_url: str
     sellers: dict[str, str]               # seller_tax_id -> secret
     history_dir: Path
     t0: float
-    timeout_s: float = 10.0
+    timeout_s: float = 10.0               # the scenario's drain timeout
+    request_timeout_s: float = 5.0        # one request's timeout (the scenario's load.timeout)
+    lanes: int = LANES
     say: Callable[[str], None] = print
-    _tokens: dict[str, str] = field(default_factory=dict)
+    http: httpx.Client = field(init=False, repr=False)
+    platform: PlatformClient = field(init=False, repr=False)
+    _start: float | None = field(default=None, init=False, repr=False)
+    _answered_s: list[float] = field(default_factory=list, init=False, repr=False)
 
-    def _token(self, client: httpx.Client, seller: str, fresh: bool = False) -> str | None:
-        if fresh or seller not in self._tokens:
+    def __post_init__(self) -> None:
+        self.http = httpx.Client(timeout=self.request_timeout_s,
+                                 limits=httpx.Limits(max_connections=self.lanes + 4,
+                                                     max_keepalive_connections=self.lanes + 4))
+        self.platform = PlatformClient(self.http, self.platform_url, self.sellers)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> "Drainer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the budget ----------------------------------------------------------------------
+    def _begin(self) -> float:
+        if self._start is None:
+            self._start = time.monotonic()
+        return self._start
+
+    def end_of_budget(self) -> float:
+        """Monotonic time by which the final read is over: drain timeout + one request."""
+        return self._begin() + self.timeout_s + self.request_timeout_s
+
+    def _drain_deadline(self, final_orders: int) -> float:
+        """When the drain must stop so that the final read of `final_orders` fits: the time
+        it is likely to take at the pace the merchant answered so far (half the drain
+        timeout at most; nothing reserved while no answer has been seen)."""
+        start = self._begin()
+        reserve = 0.0
+        if self._answered_s:
+            mean = sum(self._answered_s[-200:]) / len(self._answered_s[-200:])
+            reserve = min(self.timeout_s / 2, 1.5 * final_orders * mean / max(1, self.lanes) + 0.5)
+        return min(start + self.timeout_s, self.end_of_budget() - self.request_timeout_s - reserve)
+
+    # -- one request -----------------------------------------------------------------------
+    def _query(self, w: HistoryWriter, lane: int, oid: str, timeout: float) -> Outcome:
+        """Ask the merchant about one order; one invoke and its completion under `lane`."""
+        ts = w.invoke("query", oid, journey=lane)
+        status: int | None = None
+        try:
+            r = self.http.get(f"{self.merchant_url}/v1/invoices/{oid}", timeout=timeout)
+            status = r.status_code
             try:
-                r = client.post(f"{self.platform_url}/v1/auth/token",
-                                json={"seller_tax_id": seller, "secret": self.sellers.get(seller, "")})
-            except httpx.HTTPError:
-                return None
-            if r.status_code != 200:
-                return None
-            self._tokens[seller] = r.json().get("token")
-        return self._tokens.get(seller)
+                body = r.json()
+            except ValueError:
+                body = None
+            out = classify_response("query", status, body)
+        except Exception as e:  # noqa: BLE001 - classified like a customer's request
+            out = classify_exception("query", _transport(e))
+        lat = time.time() - ts
+        if out.type == "ok":
+            self._answered_s.append(lat)
+        w.complete("query", out.type, oid, journey=lane, invoice_no=out.invoice_no,
+                   result=out.result, status=status, latency_ms=lat * 1000, error=out.error)
+        return out
 
-    # Every event is written under the bare proc `drain` or `final` (journey=None): the checker
-    # knows these two names, leaves them out of the request figures and pairs their invokes
-    # and completions by order, since the harness asks about many orders at once.
-
-    def _query(self, client: httpx.Client, w: HistoryWriter, journey: None, oid: str) -> tuple[str | None, str | None]:
-        ts = w.invoke("query", oid, journey=journey)
+    def _verify(self, w: HistoryWriter, lane: int, oid: str, invoice_no: str,
+                seller: str | None, timeout: float) -> Outcome:
+        """Look the order's invoice number up on the platform's read path."""
+        ts = w.invoke("verify", oid, journey=lane, invoice_no=invoice_no)
+        status: int | None = None
         try:
-            r = client.get(f"{self.merchant_url}/v1/invoices/{oid}")
-        except httpx.HTTPError as e:
-            w.complete("query", "info", oid, journey=journey, error=f"{type(e).__name__}: {e}",
-                       latency_ms=(time.time() - ts) * 1000)
-            return None, None
-        lat = (time.time() - ts) * 1000
-        if r.status_code == 404:
-            w.complete("query", "ok", oid, journey=journey, result="not_found", status=404, latency_ms=lat)
-            return "not_found", None
-        try:
-            body = r.json()
-        except ValueError:
-            body = {}
-        status = body.get("status") if isinstance(body, dict) else None
-        if r.status_code < 500 and status in ("issued", "pending", "failed"):
-            no = body.get("invoice_no")
-            w.complete("query", "ok", oid, journey=journey, result=status, status=r.status_code,
-                       invoice_no=no, latency_ms=lat)
-            return status, no
-        w.complete("query", "info", oid, journey=journey, status=r.status_code, latency_ms=lat,
-                   error=f"unexpected answer {r.status_code}: {r.text[:120]}")
-        return None, None
+            r = self.platform.invoice(invoice_no, seller, timeout=timeout)
+            status = r.status_code
+            try:
+                body = r.json()
+            except ValueError:
+                body = None
+            out = classify_response("verify", status, body)
+        except Exception as e:  # noqa: BLE001
+            out = classify_exception("verify", _transport(e))
+        no = out.invoice_no or invoice_no
+        w.complete("verify", out.type, oid, journey=lane, invoice_no=no, result=out.result,
+                   status=status, latency_ms=(time.time() - ts) * 1000, error=out.error)
+        return out
 
-    def _verify(self, client: httpx.Client, w: HistoryWriter, journey: None, oid: str,
-                invoice_no: str, seller: str | None) -> bool:
-        token = self._token(client, seller) if seller else None
-        ts = w.invoke("verify", oid, journey=journey, invoice_no=invoice_no)
-        try:
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
-            r = client.get(f"{self.platform_url}/v1/invoices/{invoice_no}", headers=headers)
-            if r.status_code == 401 and seller:
-                token = self._token(client, seller, fresh=True)
-                r = client.get(f"{self.platform_url}/v1/invoices/{invoice_no}",
-                               headers={"Authorization": f"Bearer {token}"})
-        except httpx.HTTPError as e:
-            w.complete("verify", "info", oid, journey=journey, invoice_no=invoice_no,
-                       error=f"{type(e).__name__}: {e}", latency_ms=(time.time() - ts) * 1000)
-            return False
-        lat = (time.time() - ts) * 1000
-        if r.status_code == 200:
-            w.complete("verify", "ok", oid, journey=journey, invoice_no=invoice_no, result="issued",
-                       status=200, latency_ms=lat)
-            return True
-        if r.status_code == 404:
-            w.complete("verify", "ok", oid, journey=journey, invoice_no=invoice_no, result="not_found",
-                       status=404, latency_ms=lat)
-            return False
-        w.complete("verify", "info", oid, journey=journey, invoice_no=invoice_no, status=r.status_code,
-                   latency_ms=lat, error=r.text[:120])
-        return False
-
-    def _reversed(self, client: httpx.Client, oid: str, seller: str | None) -> bool:
+    def _reversed(self, oid: str, seller: str | None, timeout: float) -> bool:
         """Does the platform's read path show a red invoice for the order? (A refund the
         merchant answered 202 is done when it does; the merchant contract has no refund
         status to ask for.)"""
-        token = self._token(client, seller) if seller else None
         try:
-            r = client.get(f"{self.platform_url}/v1/invoices", params={"order_ref": oid},
-                           headers={"Authorization": f"Bearer {token}"} if token else {})
-            if r.status_code == 401 and seller:
-                token = self._token(client, seller, fresh=True)
-                r = client.get(f"{self.platform_url}/v1/invoices", params={"order_ref": oid},
-                               headers={"Authorization": f"Bearer {token}"})
-            items = r.json().get("items", []) if r.status_code == 200 else []
-        except (httpx.HTTPError, ValueError, AttributeError):
+            items = self.platform.search(seller, timeout=timeout, order_ref=oid)
+        except Exception:  # noqa: BLE001 - not yet: asked again next round
             return False
-        return any(isinstance(i, dict) and i.get("kind") == "red" for i in items)
+        return any(i.get("kind") == "red" for i in items)
 
+    def _on_lanes(self, items: list[Any], fn: Callable[[int, Any, float], Any],
+                  deadline: float) -> tuple[dict[Any, Any], int]:
+        """fn(lane, item, timeout) for every item, `lanes` at a time, none started after
+        `deadline` and none allowed to outlast it. (results by item, items started)."""
+        todo = deque(items)
+        results: dict[Any, Any] = {}
+        lock = threading.Lock()
+        started = [0]
+
+        def lane(k: int) -> None:
+            while True:
+                left = deadline - time.monotonic()
+                if left < _MIN_REQUEST_S:
+                    return
+                with lock:
+                    if not todo:
+                        return
+                    item = todo.popleft()
+                    started[0] += 1
+                try:
+                    results[item] = fn(k, item, min(self.request_timeout_s, left))
+                except Exception:  # noqa: BLE001 - e.g. the history closed under a late lane
+                    return
+
+        threads = [threading.Thread(target=lane, args=(k,), name=f"drain-lane-{k}", daemon=True)
+                   for k in range(min(self.lanes, len(items)))]
+        for th in threads:
+            th.start()
+        for th in threads:   # each request's timeout ends by the deadline; a little grace
+            th.join(timeout=max(0.0, deadline - time.monotonic()) + 2.0)
+        return results, started[0]
+
+    # -- the two stages ------------------------------------------------------------------
     def drain(self, orders: dict[str, OrderState]) -> dict[str, int]:
-        """Poll until every order is final, every issued number visible and every refund
-        answered pending reversed on the platform, or the deadline."""
+        """Ask until every order is final, every issued number visible and every refund
+        answered pending reversed on the platform, or the drain's share of the budget is up."""
+        self._begin()
         open_ids = {o for o, s in orders.items() if not s.settled()}
         unseen = {o for o, s in orders.items() if s.last_result == "issued" and s.invoice_no and not s.verified}
         refunds = {o for o, s in orders.items() if s.refund_open}
-        deadline = time.monotonic() + self.timeout_s
         rounds = 0
-        with HistoryWriter(self.history_dir / "drain.jsonl", "drain", self.t0) as w, \
-                httpx.Client(timeout=5.0) as client, ThreadPoolExecutor(8) as pool:
-            while (open_ids or unseen or refunds) and time.monotonic() < deadline:
+        with HistoryWriter(self.history_dir / "drain.jsonl", DRAIN_PROC, self.t0) as w:
+            while open_ids or unseen or refunds:
+                stop_at = self._drain_deadline(len(orders))
+                if time.monotonic() + _MIN_REQUEST_S >= stop_at:
+                    break
                 rounds += 1
-                ids = sorted(open_ids)
-                answers = list(pool.map(lambda o: (o, self._query(client, w, None, o)), ids))
-                for oid, (result, no) in answers:
+                answers, _ = self._on_lanes(sorted(open_ids),
+                                            lambda k, o, to: self._query(w, k, o, to), stop_at)
+                for oid, out in answers.items():
                     st = orders[oid]
-                    if result:
-                        st.last_result = result
-                        st.invoice_no = no or st.invoice_no
-                        st.accepted = st.accepted or result in ("issued", "pending")
+                    if out.type == "ok" and out.result:
+                        st.last_result = out.result
+                        st.invoice_no = out.invoice_no or st.invoice_no
+                        st.accepted = st.accepted or out.result in ("issued", "pending")
                     if st.settled():
                         open_ids.discard(oid)
-                        if result == "issued" and st.invoice_no and not st.verified:
+                        if st.last_result == "issued" and st.invoice_no and not st.verified:
                             unseen.add(oid)
-                vids = sorted(unseen)
-                seen = list(pool.map(lambda o: (o, self._verify(client, w, None, o, orders[o].invoice_no,
-                                                                 orders[o].seller_tax_id)), vids))
-                for oid, ok in seen:
-                    if ok:
+                seen, _ = self._on_lanes(
+                    sorted(unseen), lambda k, o, to: self._verify(
+                        w, k, o, orders[o].invoice_no or "", orders[o].seller_tax_id, to), stop_at)
+                for oid, out in seen.items():
+                    if out.type == "ok" and out.result == "issued":
                         orders[oid].verified = True
                         unseen.discard(oid)
-                done = list(pool.map(lambda o: (o, self._reversed(client, o, orders[o].seller_tax_id)),
-                                     sorted(refunds)))
-                refunds.difference_update(o for o, ok in done if ok)
+                done, _ = self._on_lanes(
+                    sorted(refunds), lambda k, o, to: self._reversed(o, orders[o].seller_tax_id, to),
+                    stop_at)
+                refunds.difference_update(o for o, ok in done.items() if ok)
                 if open_ids or unseen or refunds:
                     self.say(f"  drain: {len(open_ids)} orders open, {len(unseen)} invoices not yet "
                              f"visible on the read path, {len(refunds)} pending refunds not yet reversed")
-                    time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+                    time.sleep(max(0.0, min(1.0, stop_at - time.monotonic())))
         return {"rounds": rounds, "open": len(open_ids), "unseen": len(unseen),
                 "refunds_open": len(refunds)}
 
-    def final_read(self, order_ids: Iterable[str]) -> int:
-        ids = sorted(order_ids)
-        with HistoryWriter(self.history_dir / "final.jsonl", "final", self.t0) as w, \
-                httpx.Client(timeout=5.0) as client, ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda o: self._query(client, w, None, o), ids))
-        return len(ids)
+    def final_read(self, order_ids: Iterable[str]) -> dict[str, int]:
+        """Ask about every order once more, in the given order (open ones first), until the
+        budget ends. `unasked` orders and unanswered requests are the checker's missing
+        evidence."""
+        ids = list(order_ids)
+        with HistoryWriter(self.history_dir / "final.jsonl", FINAL_PROC, self.t0) as w:
+            results, started = self._on_lanes(
+                ids, lambda k, o, to: self._query(w, k, o, to), self.end_of_budget())
+        answered = sum(1 for out in results.values() if out.type == "ok")
+        return {"orders": len(ids), "asked": started, "answered": answered,
+                "unasked": len(ids) - started}

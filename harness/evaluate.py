@@ -10,17 +10,25 @@ from typing import Any, Callable
 
 from .checker import CheckOptions, check_files
 from .errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_PASS, InputError, ScenarioError
-from .gates import evaluate, verdict
+from .gates import EVIDENCE_GATES, GateResult, evaluate, verdict
+from .recovery import measure, scan_history
 from .rundir import read_json, read_jsonl, write_json
 from .scenario import GateSpec, Scenario, load_scenario
-from .scenario.parse import ANOMALY_GATES
+from .scenario.parse import ANOMALY_GATES, DEFAULT_GATES
 
-__all__ = ["evaluate_run", "scenario_of_run", "default_gates"]
+__all__ = ["evaluate_run", "scenario_of_run", "default_gates", "unknown_reasons",
+           "final_read_figures"]
+
+#: Below this share of answered final reads the run shows too little to pass (issue: "most
+#: final reads went unanswered"), whatever the gates say.
+MIN_FINAL_ANSWERED = 0.5
 
 
 def default_gates() -> list[GateSpec]:
-    """Without a scenario every anomaly class must be 0 (design.md s.7)."""
-    return [GateSpec(g, 0.0) for g in ANOMALY_GATES] + [GateSpec("min_requested", 1.0)]
+    """Without a scenario every anomaly class must be 0 (design.md s.7), and the default
+    gates of any scenario hold (harness/scenario/parse.py DEFAULT_GATES)."""
+    return ([GateSpec(g, 0.0) for g in ANOMALY_GATES]
+            + [GateSpec(g, v) for g, v in DEFAULT_GATES.items()])
 
 
 def scenario_of_run(run_dir: Path) -> Scenario | None:
@@ -46,6 +54,42 @@ def _summarise_load(stats: dict | None) -> dict[str, Any]:
             "workers": stats.get("workers", 1),
             # was the load generator itself the bottleneck? (harness/load/saturation.py)
             "harness_saturated": sat.saturated, "harness": sat.to_json()}
+
+
+def final_read_figures(drain_outcome: dict | None, counts: dict[str, int],
+                       answered: int) -> dict[str, Any]:
+    """The final read: of the requested orders, how many got an answer from a `final` proc
+    in the history (`answered`), how many did not (`unanswered`), and how many the run
+    could not even ask in time (run.json `final_read.unasked`, when recorded)."""
+    orders = int(counts.get("requested") or 0)
+    answered = min(answered, orders)
+    unasked = drain_outcome.get("unasked") if isinstance(drain_outcome, dict) else None
+    return {"orders": orders, "answered": answered, "unanswered": orders - answered,
+            "unasked": unasked}
+
+
+def unknown_reasons(summary: dict[str, Any], gates: list[GateResult], valid: Any) -> list[str]:
+    """Why the run cannot vouch for the system (each makes the verdict `unknown` unless a
+    gate on the system failed): failed evidence gates, most final reads unanswered, a
+    checker that could not decide."""
+    reasons: list[str] = []
+    fr = summary.get("final_read") or {}
+    for g in gates:
+        if g.passed or g.name not in EVIDENCE_GATES:
+            continue
+        if g.name == "final_unanswered":
+            unasked = fr.get("unasked")
+            reasons.append(f"{g.value} of {fr.get('orders')} orders' final read went unanswered"
+                           + (f" ({unasked} not asked before the drain timeout + one request "
+                              "timeout ran out)" if unasked else ""))
+    orders, answered = fr.get("orders"), fr.get("answered")
+    if orders and answered is not None and answered < MIN_FINAL_ANSWERED * orders:
+        reasons.append(f"most final reads went unanswered ({answered} of {orders} answered): "
+                       "the merchant's last word on most orders is unknown")
+    if valid == "unknown":
+        reasons.append("the checker could not decide: "
+                       + "; ".join(summary.get("checker", {}).get("errors", [])))
+    return list(dict.fromkeys(reasons))
 
 
 def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
@@ -88,9 +132,15 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
         "interrupted": bool(meta.get("interrupted")),
         "notes": list(meta.get("notes", [])),
     }
+    seconds = scan_history(history)
+    summary["recovery"] = measure(seconds, faults, meta.get("load_end_t")).to_json()
+    summary["final_read"] = final_read_figures(meta.get("final_read"), result.counts,
+                                               len(seconds.final_answered))
     gate_results = evaluate(gates_spec, summary)
     summary["gates"] = [g.to_json() for g in gate_results]
-    summary["verdict"] = "interrupted" if summary["interrupted"] else verdict(gate_results, result.valid)
+    summary["unknown_reasons"] = unknown_reasons(summary, gate_results, result.valid)
+    summary["verdict"] = ("interrupted" if summary["interrupted"] else
+                          verdict(gate_results, result.valid, summary["unknown_reasons"]))
     write_json(run_dir / "summary.json", summary)
     if render:
         from .report import write_report
@@ -127,9 +177,23 @@ def print_verdict(summary: dict, run_dir: Path, say: Callable[[str], None] = pri
         say(f"    the figures above partly measure the load generator, not the system: {ADVICE}")
     ttc = summary.get("time_to_consistency_s")
     say(f"  time to consistency: {'never (within the drain)' if ttc is None else f'{ttc:.1f} s'}")
+    rec = summary.get("recovery") or {}
+    if rec:
+        def pct(v: Any) -> str:
+            return "n/a" if v is None else f"{v:.1%}"
+        worst = rec.get("recovery_s")
+        say(f"  answered: {pct(rec.get('answered_share'))} of customer requests outside fault "
+            f"windows, {pct(rec.get('answered_share_in_faults'))} in the worst fault window, "
+            f"{pct(rec.get('answered_share_after_faults'))} after the last; recovery "
+            f"{'never' if worst is None else f'{worst:g} s'} (worst)")
+    fr = summary.get("final_read") or {}
+    if fr.get("answered") is not None:
+        say(f"  final read: {fr['answered']} of {fr['orders']} orders answered")
     for g in summary["gates"]:
         mark = "ok  " if g["passed"] else "FAIL"
         say(f"  [{mark}] {g['name']:<22} {str(g['value']):>10}  (limit {g['limit']})")
     for err in summary.get("checker", {}).get("errors", []):
         say(f"  checker error: {err}")
+    for why in summary.get("unknown_reasons", []):
+        say(f"  unknown: {why}")
     say(f"report: {run_dir / 'report.html'}")

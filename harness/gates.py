@@ -2,8 +2,14 @@
 
 Pure: `evaluate(gates, summary)` reads the figures already in the summary. An anomaly gate
 passes when the count is at most the limit; a latency/error gate when the figure is at most
-the limit; `min_acknowledged` and `min_requested` when at least. A figure that could not be measured (None) fails
-its gate: a gate must never pass on missing data.
+the limit; `min_acknowledged`, `min_requested` and the `answered_share` gates when at least.
+A figure that could not be measured (None) fails its gate: a gate must never pass on
+missing data.
+
+The verdict has three values (Jepsen's valid?: true, false, unknown): `fail` when a gate on
+what the system did failed, else `unknown` when the run lacks the evidence to say (an
+evidence gate failed, the checker could not decide, or a reason of `unknown_reasons`), else
+`pass`. Both `fail` and `unknown` exit 1: no pass without evidence.
 """
 from __future__ import annotations
 
@@ -13,7 +19,15 @@ from typing import Any
 from .scenario.model import GateSpec
 from .scenario.parse import ANOMALY_GATES
 
-__all__ = ["GateResult", "evaluate", "verdict", "figure"]
+__all__ = ["GateResult", "evaluate", "verdict", "figure", "AT_LEAST", "EVIDENCE_GATES"]
+
+#: Gates whose figure must be at least the limit.
+AT_LEAST = frozenset({"min_acknowledged", "min_requested", "answered_share",
+                      "answered_share_overall", "answered_share_in_faults",
+                      "answered_share_after_faults"})
+#: Gates on the run's evidence rather than on the system: failing one makes the verdict
+#: `unknown` (the run could not show whether the system is right), not `fail`.
+EVIDENCE_GATES = frozenset({"final_unanswered"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +56,11 @@ def figure(name: str, summary: dict[str, Any]) -> Any:
         return summary.get("invoices", {}).get("acknowledged")
     if name == "min_requested":
         return summary.get("invoices", {}).get("requested")
+    if name in ("recovery_s", "answered_share", "answered_share_overall",
+                "answered_share_in_faults", "answered_share_after_faults"):
+        return (summary.get("recovery") or {}).get(name)
+    if name == "final_unanswered":
+        return (summary.get("final_read") or {}).get("unanswered")
     if name == "unsent_rate":
         load = summary.get("load", {})
         arrivals = load.get("arrivals") or 0
@@ -56,19 +75,24 @@ def evaluate(gates: list[GateSpec], summary: dict[str, Any]) -> list[GateResult]
             continue
         value = figure(g.name, summary)
         limit = int(g.limit) if float(g.limit).is_integer() else g.limit
-        if g.name in ("min_acknowledged", "min_requested"):
+        if g.name in AT_LEAST:
             passed = value is not None and value >= g.limit
             text = f">= {limit}"
         else:
             passed = value is not None and value <= g.limit
-            text = f"== {limit}" if g.name in ANOMALY_GATES and g.limit == 0 else f"<= {limit}"
+            text = (f"== {limit}" if (g.name in ANOMALY_GATES or g.name in EVIDENCE_GATES) and g.limit == 0
+                    else f"<= {limit}")
         if isinstance(value, float):
             value = round(value, 4)
         out.append(GateResult(g.name, text, value, bool(passed)))
     return out
 
 
-def verdict(results: list[GateResult], checker_valid: Any = True) -> str:
-    if checker_valid == "unknown":
+def verdict(results: list[GateResult], checker_valid: Any = True,
+            unknown_reasons: list[str] | tuple[str, ...] = ()) -> str:
+    """`fail` beats `unknown` beats `pass` (see the module docstring)."""
+    if any(not r.passed and r.name not in EVIDENCE_GATES for r in results):
         return "fail"
-    return "pass" if all(r.passed for r in results) else "fail"
+    if checker_valid == "unknown" or unknown_reasons or not all(r.passed for r in results):
+        return "unknown"
+    return "pass"

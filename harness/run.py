@@ -26,10 +26,6 @@ from .scenario import Scenario, format_duration, load_scenario
 
 __all__ = ["RunOptions", "run"]
 
-#: How many orders the final read asks about at most.
-FINAL_READ_MAX = 50_000
-
-
 @dataclasses.dataclass
 class RunOptions:
     scenario_path: str
@@ -284,40 +280,48 @@ def _load(config: Any, run_dir: Path, scenario: Scenario, stop: threading.Event,
 
 def _drain(stack: Any, sellers: list, history_dir: Path, t0: float, scenario: Scenario,
            meta: dict, say: Callable[[str], None]) -> None:
-    from .drain import Drainer, scan_history
+    """The drain, then the final read (Jepsen's: every order once more, the open ones
+    first), together within the drain timeout plus one request timeout (harness/drain.py)."""
+    from .drain import LANES, Drainer, scan_history
 
     orders = scan_history(sorted(history_dir.glob("*.jsonl")))
     open_at_end = [o for o, s in orders.items() if not s.settled()]
-    say(f"drain: {len(orders)} orders, {len(open_at_end)} open; waiting up to "
-        f"{format_duration(scenario.drain.timeout_s)} for them to settle")
-    d = Drainer(stack.merchant_direct, stack.platform_direct,
-                {s["seller_tax_id"]: s["secret"] for s in sellers}, history_dir, t0,
-                timeout_s=scenario.drain.timeout_s, say=say)
-    outcome = d.drain(orders)
-    meta["drain"] = outcome
-    # Jepsen's final read: every order once more (the open ones first), up to a bound that keeps
-    # a very long run's final read within a minute or so
-    final = open_at_end + sorted(set(orders) - set(open_at_end))
-    if len(final) > FINAL_READ_MAX:
-        meta["notes"].append(f"final read limited to {FINAL_READ_MAX} of {len(final)} orders (open ones first)")
-        final = final[:FINAL_READ_MAX]
-    n = d.final_read(final)
+    timeout, request = scenario.drain.timeout_s, scenario.load.request_timeout_s
+    say(f"drain: {len(orders)} orders, {len(open_at_end)} open; the drain and the final read "
+        f"take at most {format_duration(timeout)} + {format_duration(request)} "
+        f"({LANES} requests at a time)")
+    with Drainer(stack.merchant_direct, stack.platform_direct,
+                 {s["seller_tax_id"]: s["secret"] for s in sellers}, history_dir, t0,
+                 timeout_s=timeout, request_timeout_s=request, say=say) as d:
+        meta["drain"] = d.drain(orders)
+        final = open_at_end + sorted(set(orders) - set(open_at_end))
+        outcome = d.final_read(final)
+    meta["final_read"] = outcome
     meta["drain_end_t"] = round(time.time() - t0, 3)
-    say(f"final read of {n} orders ({len(open_at_end)} were open at the end of the load)")
+    unanswered = outcome["orders"] - outcome["answered"]
+    say(f"final read of {outcome['orders']} orders ({len(open_at_end)} were open at the end of "
+        f"the load): {outcome['answered']} answered"
+        + (f", {unanswered} unanswered ({outcome['unasked']} not asked: time was up)"
+           if unanswered else ""))
+    if unanswered:
+        meta["notes"].append(f"final read: {unanswered} of {outcome['orders']} orders unanswered "
+                             f"({outcome['unasked']} not asked within the drain timeout + one "
+                             "request timeout)")
 
 
 def _collect_ledger(platform_url: str, out: Path) -> int:
     """Stream the platform's ledger (from the primary) into platform-ledger.jsonl."""
+    from .platform_client import PlatformClient
+
     n = 0
     tmp = out.with_name(out.name + ".tmp")
     try:
-        with httpx.stream("GET", f"{platform_url}/_admin/ledger", timeout=60) as r, open(tmp, "wb") as fh:
-            if r.status_code != 200:
-                raise StackError(f"platform ledger: GET /_admin/ledger answered {r.status_code}")
-            for line in r.iter_lines():
-                if line.strip():
-                    fh.write(line.encode() + b"\n")
-                    n += 1
+        with httpx.Client(timeout=60) as http, open(tmp, "wb") as fh:
+            for line in PlatformClient(http, platform_url, {}).ledger_lines(timeout=60):
+                fh.write(line.encode() + b"\n")
+                n += 1
+    except httpx.HTTPStatusError as e:
+        raise StackError(f"platform ledger: {e}") from None
     except httpx.HTTPError as e:
         raise StackError(f"platform ledger could not be read: {e}") from None
     tmp.replace(out)

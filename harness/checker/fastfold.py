@@ -24,7 +24,7 @@ import orjson
 
 from harness.checker.amounts import Spec, mismatch_reason, spec_of
 from harness.checker.fold import Blue, Fold, OrderState, Red, VerifyMiss
-from harness.checker.history import LOAD_EXCLUDED_PROCS, OPS, RESULTS, TYPES, _check_order, event_fields
+from harness.checker.history import HARNESS_PREFIXES, LOAD_EXCLUDED_PROCS, OPS, RESULTS, TYPES, _check_order, event_fields
 from harness.checker.ledger import ledger_fields
 from harness.errors import InputError
 
@@ -162,6 +162,7 @@ def fold_history_file(path: Path, fold: Fold, part: tuple[int, int] | None = Non
     seen = fold.seen_on_read
     vmiss = fold.verify_misses
     excluded = LOAD_EXCLUDED_PROCS
+    lanes = HARNESS_PREFIXES
     ops, types, results = OPS, TYPES, RESULTS
     precise = fold.event
     me, nparts = part if part is not None else (0, 1)
@@ -238,7 +239,7 @@ def fold_history_file(path: Path, fold: Fold, part: tuple[int, int] | None = Non
                 ok = False
             if ok and nparts > 1 and partition_of(oid, nparts) != me:
                 raise Misrouted(f"{name}:{lineno}")
-            load = ok and proc not in excluded
+            load = ok and proc not in excluded and not proc.startswith(lanes)
             pkey = proc if load else (proc, oid) if ok else None
             if ok:
                 if typ == "invoke":

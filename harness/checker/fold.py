@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checker.amounts import Spec, mismatch_reason, spec_of
-from harness.checker.history import LOAD_EXCLUDED_PROCS, Pairing
+from harness.checker.history import Pairing, is_harness_proc
 
 __all__ = ["OrderState", "Blue", "Red", "VerifyMiss", "Fold"]
 
@@ -127,7 +127,7 @@ class Fold:
               latency: float | None, order: dict | None, ref: Any) -> None:
         if t > self.max_t:
             self.max_t = t
-        load = proc not in LOAD_EXCLUDED_PROCS
+        load = not is_harness_proc(proc)
         if load:
             if self.load_first_t is None or t < self.load_first_t:
                 self.load_first_t = t
@@ -233,7 +233,7 @@ class Fold:
         for proc, (op, oid, t, ts) in self.pairing.open.items():
             if op == "issue":
                 self.orders[oid].infos += 1
-            if type(proc) is str and proc not in LOAD_EXCLUDED_PROCS:
+            if type(proc) is str and not is_harness_proc(proc):
                 c = self.by_op.setdefault(op, [0, 0, 0, 0])
                 c[0] += 1
                 c[3] += 1

@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 import orjson
 
-__all__ = ["Event", "OPS", "TYPES", "RESULTS", "LOAD_EXCLUDED_PROCS", "event_fields",
-           "Pairing"]
+__all__ = ["Event", "OPS", "TYPES", "RESULTS", "LOAD_EXCLUDED_PROCS", "HARNESS_PREFIXES",
+           "is_harness_proc", "event_fields", "Pairing"]
 
 OPS = frozenset({"issue", "query", "refund", "verify"})
 TYPES = frozenset({"invoke", "ok", "fail", "info"})
@@ -21,6 +21,14 @@ RESULTS = frozenset({"issued", "pending", "failed", "not_found"})
 #: The harness's own settle loop and final read: merchant answers like any other, but
 #: not part of the request statistics.
 LOAD_EXCLUDED_PROCS = frozenset({"drain", "final"})
+#: Their lanes, `drain.<k>` and `final.<k>` (one request at a time each, like a customer).
+HARNESS_PREFIXES = ("drain.", "final.")
+
+
+def is_harness_proc(proc: str) -> bool:
+    """The harness's own drain or final read (bare, or one of its lanes): not customer
+    traffic, so left out of the request figures."""
+    return proc in LOAD_EXCLUDED_PROCS or proc.startswith(HARNESS_PREFIXES)
 
 _NUM = (int, float)
 
@@ -167,8 +175,9 @@ class Pairing:
     """Pairs each completion with its invoke per proc, as jepsen.history does.
 
     A load proc does one op at a time; its completion repeats the invoke's op and order_id.
-    Anything else is a broken history and raises ValueError. The harness's own `drain` and
-    `final` loops may ask about many orders at once, so they pair per (proc, order_id).
+    Anything else is a broken history and raises ValueError. The harness's own procs
+    (`drain`, `final` and their lanes `drain.<k>`, `final.<k>`) pair per (proc, order_id):
+    older histories have bare `drain`/`final` asking about many orders at once.
     """
 
     __slots__ = ("open",)
@@ -177,7 +186,7 @@ class Pairing:
         self.open: dict[Any, tuple[str, str, float, float]] = {}
 
     def invoke(self, proc: str, op: str, order_id: str, t: float, ts: float) -> None:
-        if proc in LOAD_EXCLUDED_PROCS:
+        if is_harness_proc(proc):
             proc = (proc, order_id)  # type: ignore[assignment]
         prev = self.open.get(proc)
         if prev is not None:
@@ -187,7 +196,7 @@ class Pairing:
 
     def complete(self, proc: str, op: str, order_id: str) -> tuple[str, str, float, float]:
         """The matching invoke `(op, order_id, t, ts)`."""
-        if proc in LOAD_EXCLUDED_PROCS:
+        if is_harness_proc(proc):
             proc = (proc, order_id)  # type: ignore[assignment]
         inv = self.open.pop(proc, None)
         if inv is None:

@@ -16,12 +16,21 @@ from .model import (DrainSpec, FaultSpec, GateSpec, LoadSpec, Loc, MerchantSpec,
                     Scenario, SutSpec)
 from .yamlloc import YamlSyntaxError, load_with_lines
 
-__all__ = ["load_scenario", "parse_scenario_text", "GATE_NAMES", "ANOMALY_GATES", "DEDUP_MODES"]
+__all__ = ["load_scenario", "parse_scenario_text", "GATE_NAMES", "ANOMALY_GATES", "DEDUP_MODES",
+           "DEFAULT_GATES"]
 
 ANOMALY_GATES = ("lost", "duplicated", "phantom", "mismatched", "orphaned", "unresolved",
                  "misreversed", "stale_reads")
 FIGURE_GATES = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "time_to_consistency_s",
-                "min_acknowledged", "min_requested", "unsent_rate")
+                "min_acknowledged", "min_requested", "unsent_rate", "recovery_s",
+                "answered_share", "answered_share_overall", "answered_share_in_faults",
+                "answered_share_after_faults", "final_unanswered")
+#: Gates on unless a scenario switches them off (null) or sets another limit: a run that sent
+#: nothing proves nothing; every order's final read must be answered (else the verdict is
+#: `unknown`); customers outside every fault window must be answered (docs/scenarios.md).
+DEFAULT_GATES = {"min_requested": 1.0, "final_unanswered": 0.0, "answered_share": 0.95}
+_SHARE_GATES = ("answered_share", "answered_share_overall", "answered_share_in_faults",
+                "answered_share_after_faults", "error_rate", "unsent_rate")
 GATE_NAMES = ANOMALY_GATES + FIGURE_GATES
 DEDUP_MODES = ("request_id", "invoice_number", "none")
 _TOP = {"name", "description", "seed", "duration", "load", "merchant", "platform", "faults",
@@ -326,7 +335,7 @@ def _gates(c: _Ctx, raw: Any) -> list[GateSpec]:
     path = ("gates",)
     m = c.mapping(raw, path, set(GATE_NAMES))
     gates: dict[str, GateSpec] = {g: GateSpec(g, 0.0) for g in ANOMALY_GATES}
-    gates["min_requested"] = GateSpec("min_requested", 1.0)    # a run that sent nothing proves nothing
+    gates.update({g: GateSpec(g, v) for g, v in DEFAULT_GATES.items()})
     for k, v in m.items():
         if k not in GATE_NAMES:
             continue
@@ -334,6 +343,8 @@ def _gates(c: _Ctx, raw: Any) -> list[GateSpec]:
             gates[k] = GateSpec(k, None, c.loc(path + (k,)))
         elif isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
             c.problem(path + (k,), f"a limit must be a number >= 0 (or null to switch the gate off), got {v!r}")
+        elif k in _SHARE_GATES and v > 1:
+            c.problem(path + (k,), f"{k} is a share between 0 and 1, got {v!r}")
         else:
             gates[k] = GateSpec(k, float(v), c.loc(path + (k,)))
     return list(gates.values())

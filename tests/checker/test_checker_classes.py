@@ -232,3 +232,16 @@ def test_sub_check_crash_is_unknown_not_pass():
     r = run(h, [b, bad])
     assert r.valid == "unknown"
     assert r.errors and r.errors[0].startswith("orders:")
+
+
+def test_the_harness_lanes_are_not_customer_traffic():
+    """`drain.<k>` and `final.<k>` (the drain's and the final read's lanes) are merchant
+    answers like any other, but not part of the customers' request figures."""
+    h = (call(0.5, "w0.1", "issue", "A", result="pending")
+         + call(30.0, "drain.3", "query", "A", result="issued", no=N1)
+         + call(30.5, "drain.3", "verify", "A", result="issued", no=N1)
+         + call(31.0, "final.0", "query", "A", result="issued", no=N1))
+    r = run(h, [blue(N1, "A", t=20.0)], load_end_t=1.0)
+    assert nonzero(r.counts) == {"requested": 1, "acknowledged": 1}
+    assert r.requests["total"] == 1 and set(r.requests["by_op"]) == {"issue"}
+    assert r.time_to_consistency_s == 29.6

@@ -75,13 +75,33 @@ LEDGER = json.dumps({"invoice_no": "26117000000000000001", "kind": "blue", "requ
                      "tax": "13.00", "total": "113.00", "issued_at": 1.15, "original_invoice_no": None})
 
 
+FINAL = [json.dumps({"t": 9.0, "ts": 10.0, "proc": "final.0", "op": "query", "type": "invoke",
+                     "order_id": "O1", "invoice_no": None, "result": None, "status": None,
+                     "latency_ms": None, "error": None}),
+         json.dumps({"t": 9.1, "ts": 10.1, "proc": "final.0", "op": "query", "type": "ok",
+                     "order_id": "O1", "invoice_no": "26117000000000000001", "result": "issued",
+                     "status": 200, "latency_ms": 100, "error": None})]
+
+
 def test_check_on_a_clean_recorded_run_passes(tmp_path: Path):
-    d = _run_dir(tmp_path, [INVOKE, OK], [LEDGER])
+    d = _run_dir(tmp_path, [INVOKE, OK, *FINAL], [LEDGER])
     out = invoice_chaos("check", str(d))
     assert out.returncode == 0, out.stdout + out.stderr
     summary = json.loads((d / "summary.json").read_text())
     assert summary["verdict"] == "pass" and summary["invoices"]["acknowledged"] == 1
     assert (d / "junit.xml").is_file() and (d / "report.html").is_file()
+
+
+def test_a_recorded_run_without_a_final_read_is_unknown(tmp_path: Path):
+    """No final read: nobody asked the merchant for its last word, so lost and phantom had no
+    chance to show; exit 1, `unknown`, and the reason in summary.json and the output."""
+    d = _run_dir(tmp_path, [INVOKE, OK], [LEDGER])
+    out = invoice_chaos("check", str(d))
+    assert out.returncode == 1, out.stdout + out.stderr
+    summary = json.loads((d / "summary.json").read_text())
+    assert summary["verdict"] == "unknown"
+    assert any("final read" in r for r in summary["unknown_reasons"])
+    assert "VERDICT: UNKNOWN" in out.stdout.upper() and "final read" in out.stdout
 
 
 def test_check_finds_a_lost_invoice_without_a_scenario(tmp_path: Path):

@@ -52,7 +52,7 @@ def test_an_unmeasured_figure_fails_its_gate():
 def test_verdict():
     ok = evaluate([GateSpec("lost", 0)], SUMMARY)
     assert verdict(ok) == "pass"
-    assert verdict(ok, checker_valid="unknown") == "fail"
+    assert verdict(ok, checker_valid="unknown") == "unknown"
     assert verdict(evaluate([GateSpec("duplicated", 0)], SUMMARY)) == "fail"
 
 
