@@ -29,6 +29,8 @@ examples:
   invoice-chaos run scenarios/smoke.yaml --sut-cmd "python examples/stdlib_merchant/server.py"
   invoice-chaos check reports/smoke-20261123T101500Z
   invoice-chaos validate scenarios/*.yaml
+  invoice-chaos run scenarios/smoke.yaml --remote-workers 2 --bind 10.0.0.5   # then, on 2 load machines:
+  invoice-chaos worker --master 10.0.0.5:5557
 """
 
 
@@ -50,8 +52,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, help="override the scenario's seed (data, arrivals, random faults)")
     r.add_argument("--scale", type=float, default=1.0, metavar="F",
                    help="multiply the scenario's load (0.1 = a tenth of the traffic; default 1)")
-    r.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="Locust worker processes (master/worker mode when N > 1; default 1)")
+    r.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="local Locust worker processes (master/worker mode when N > 1; default 1, "
+                        "or 0 with --remote-workers)")
+    r.add_argument("--remote-workers", type=int, default=0, metavar="M",
+                   help="wait for M worker processes from load machines ('invoice-chaos worker "
+                        "--master ADDR:P' on each) and give each its share of the arrivals; they "
+                        "send their history back over Locust's connection (design.md s.10)")
+    r.add_argument("--bind", default="127.0.0.1", metavar="ADDR",
+                   help="with --remote-workers: the address of THIS machine where the Locust master "
+                        "and the client->merchant / client->taxplatform proxies listen (default 127.0.0.1)")
+    r.add_argument("--master-port", type=int, default=5557, metavar="P",
+                   help="with --remote-workers: the Locust master's port on ADDR (default 5557)")
+    r.add_argument("--workers-timeout", default="60s", metavar="DURATION",
+                   help="with --remote-workers: how long to wait for them (default 60s; then exit 3 "
+                        "naming who came)")
     r.add_argument("--merchant-mode", metavar="MODE",
                    help="bundled merchant mode: robust or a defect mode (see 'invoice-chaos list')")
     r.add_argument("--sut-cmd", metavar="CMD",
@@ -60,6 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "{tax_platform_url}, {sellers_file}, {data_dir}); see docs/sut-contract.md")
     r.add_argument("--backend", choices=("local", "docker"), default="local",
                    help="where the stack runs (default local processes)")
+
+    w = sub.add_parser("worker", help="join a run as a load machine (design.md s.10)",
+                       description="Join the run whose master listens on HOST:PORT ('invoice-chaos run "
+                                   "... --remote-workers M --bind HOST'): start N Locust worker "
+                                   "processes that get their share of the arrival schedule, the URLs "
+                                   "and the seed from the master, play it, and stream their history "
+                                   "back. Needs only the project installed. Ends when the run ends.",
+                       epilog="exit codes: 0 the run ended; 2 bad usage; 3 the master could not be "
+                              "reached or turned the worker away",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    w.add_argument("--master", required=True, metavar="HOST:PORT", help="the run's master")
+    w.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="worker processes on this machine, one per core is the useful maximum "
+                        "(each counts as one of the run's --remote-workers; default 1)")
 
     c = sub.add_parser("check", help="re-run the checker and gates on a recorded run",
                        description="Check a directory holding history.jsonl and platform-ledger.jsonl "
@@ -119,7 +148,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .run import RunOptions, run
         return run(RunOptions(scenario_path=args.scenario, out=args.out, seed=args.seed, scale=args.scale,
                               workers=args.workers, merchant_mode=args.merchant_mode, sut_cmd=args.sut_cmd,
-                              backend=args.backend))
+                              backend=args.backend, remote_workers=args.remote_workers, bind=args.bind,
+                              master_port=args.master_port, workers_timeout=args.workers_timeout))
+    if args.command == "worker":
+        from .worker import run_worker
+        return run_worker(args.master, args.processes)
     if args.command == "check":
         from .evaluate import evaluate_run, print_verdict
         run_dir = Path(args.run_dir)

@@ -32,11 +32,24 @@ class RunOptions:
     out: str | None = None
     seed: int | None = None
     scale: float = 1.0
-    workers: int = 1
+    workers: int | None = None            # local Locust processes: 1, or 0 with remote workers
     merchant_mode: str | None = None
     sut_cmd: str | None = None
     backend: str = "local"
     reports_dir: Path = Path("reports")
+    remote_workers: int = 0               # design.md s.10: processes from load machines
+    bind: str = "127.0.0.1"               # master + client-facing proxies listen here
+    master_port: int = 5557
+    workers_timeout: str = "60s"
+
+    @property
+    def local_workers(self) -> int:
+        return self.workers if self.workers is not None else (0 if self.remote_workers else 1)
+
+    @property
+    def workers_timeout_s(self) -> float:
+        from .scenario import parse_duration
+        return parse_duration(self.workers_timeout)
 
 
 class _Interrupted(Exception):
@@ -54,8 +67,11 @@ def prepare(opts: RunOptions) -> Scenario:
         scenario.seed = opts.seed
     if opts.scale <= 0:
         raise UsageError("--scale must be > 0 (0.1 = a tenth of the traffic)")
-    if opts.workers < 1:
-        raise UsageError("--workers must be >= 1")
+    if opts.remote_workers < 0:
+        raise UsageError("--remote-workers must be >= 0")
+    if opts.local_workers < (0 if opts.remote_workers else 1):
+        raise UsageError("--workers must be >= 1 (>= 0 with --remote-workers)")
+    _check_distribution(opts)
     if opts.backend not in ("local", "docker"):
         raise UsageError(f"--backend {opts.backend!r}: local or docker")
     if opts.merchant_mode and opts.sut_cmd:
@@ -72,6 +88,25 @@ def prepare(opts: RunOptions) -> Scenario:
         scenario.merchant.sut = SutSpec(command=opts.sut_cmd, health=prev.health if prev else "/healthz",
                                         startup_timeout_s=prev.startup_timeout_s if prev else 30.0)
     return scenario
+
+
+def _check_distribution(opts: RunOptions) -> None:
+    """design.md s.10: `--bind` is an address of this machine; the other flags make sense."""
+    from .load.remote import bind_problem
+    from .scenario.durations import DurationError
+    problem = bind_problem(opts.bind)
+    if problem:
+        raise UsageError(problem)
+    if not 0 < opts.master_port < 65536:
+        raise UsageError(f"--master-port {opts.master_port}: a port number in 1..65535")
+    try:
+        if opts.workers_timeout_s <= 0:
+            raise UsageError(f"--workers-timeout {opts.workers_timeout}: must be > 0")
+    except DurationError as e:
+        raise UsageError(f"--workers-timeout: {e}") from None
+    if not opts.remote_workers and (opts.bind != "127.0.0.1" or opts.master_port != 5557
+                                    or opts.workers_timeout != "60s"):
+        raise UsageError("--bind, --master-port and --workers-timeout are for --remote-workers M")
 
 
 def run(opts: RunOptions, say: Callable[[str], None] = print) -> int:
@@ -110,7 +145,8 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
                      else {"mode": scenario.merchant.mode, "sut_cmd": None})
     meta: dict[str, Any] = {"run_id": run_id, "scenario": scenario.name, "seed": scenario.seed,
                             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-                            "scale": opts.scale, "workers": opts.workers, "backend": opts.backend,
+                            "scale": opts.scale, "workers": opts.local_workers,
+                            "remote_workers": opts.remote_workers, "backend": opts.backend,
                             "merchant": merchant_desc, "status": "starting", "interrupted": False,
                             "notes": []}
     write_json(run_dir / "run.json", meta)
@@ -139,10 +175,12 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
         merchant_env={"PLATFORM_DEDUP": scenario.platform.dedup,
                       "PLATFORM_TIMEOUT_S": f"{scenario.merchant.platform_timeout_s:g}"},
         sut_command=sut.command if sut else None, sut_health=sut.health if sut else "/healthz",
-        sut_startup_timeout_s=sut.startup_timeout_s if sut else 30.0), say=say)
+        sut_startup_timeout_s=sut.startup_timeout_s if sut else 30.0,
+        client_host=opts.bind), say=say)
 
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     timeline: Timeline | None = None
+    handle: Any = None
     stop_load = threading.Event()
     interrupted = False
     exit_code: int | None = None
@@ -156,20 +194,27 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
             meta["status"] = "running"
             write_json(run_dir / "run.json", meta)
             t0 = time.time() + 6.0            # Locust needs a moment to start (late arrivals are dropped)
+            config = LoadConfig(
+                merchant_url=stack.merchant_url, platform_url=stack.platform_url, sellers=list(sellers),
+                seed=scenario.seed, duration_s=scenario.duration_s,
+                curve=[[t, v] for t, v in scenario.load.curve], compress_s=scenario.load.compress_s,
+                peak_rps=scenario.load.peak_rps * opts.scale, mix=scenario.load.mix,
+                workers=opts.local_workers, remote_workers=opts.remote_workers,
+                t0=t0, history_dir=str(history_dir), request_timeout_s=scenario.load.request_timeout_s,
+                max_in_flight=scenario.load.max_in_flight, retry_unknown=scenario.load.retry_unknown,
+                poll_interval_s=scenario.load.poll_interval_s, poll_limit=scenario.load.poll_limit)
+            handle = _start_load(config, run_dir.resolve(), opts, scenario, say, stack.registry)
+            if opts.remote_workers:
+                t0 = _wait_for_workers(handle, opts, meta, say)
+                write_json(run_dir / "run.json", meta)
             meta["t0"] = t0
             write_json(run_dir / "run.json", meta)
             timeline = Timeline(planned, FaultContext(stack.toxiproxy, stack, PlatformAdmin(stack.platform_direct)),
                                 t0, run_dir / "faults.jsonl", say=say)
             timeline.start()
-            config = LoadConfig(
-                merchant_url=stack.merchant_url, platform_url=stack.platform_url, sellers=list(sellers),
-                seed=scenario.seed, duration_s=scenario.duration_s,
-                curve=[[t, v] for t, v in scenario.load.curve], compress_s=scenario.load.compress_s,
-                peak_rps=scenario.load.peak_rps * opts.scale, mix=scenario.load.mix, workers=opts.workers,
-                t0=t0, history_dir=str(history_dir), request_timeout_s=scenario.load.request_timeout_s,
-                max_in_flight=scenario.load.max_in_flight, retry_unknown=scenario.load.retry_unknown,
-                poll_interval_s=scenario.load.poll_interval_s, poll_limit=scenario.load.poll_limit)
-            _load(config, run_dir.resolve(), scenario, stop_load, say, stack.registry, meta["notes"])
+            result = _load(handle, stop_load, say, meta["notes"])
+            if result is not None:
+                _record_workers(result, meta, say)
             meta["load_end_t"] = round(time.time() - t0, 3)
             say(f"load finished at t={meta['load_end_t']:.1f}s; healing every fault")
             timeline.stop()
@@ -196,6 +241,8 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
             stop_load.set()
             if timeline is not None:
                 timeline.stop()
+            if handle is not None:
+                handle.close()                 # no load process outlives the load (idempotent)
             if interrupted and not (run_dir / "platform-ledger.jsonl").exists():
                 try:
                     _collect_ledger(stack.platform_direct, run_dir / "platform-ledger.jsonl")
@@ -226,35 +273,78 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
     return EXIT_INTERRUPTED if interrupted else code
 
 
-def _load(config: Any, run_dir: Path, scenario: Scenario, stop: threading.Event,
-          say: Callable[[str], None], registry: Any, notes: list[str]) -> None:
-    """Run the load on a thread so Ctrl-C reaches this (main) thread at once. The Locust
-    process groups are recorded with the stack's, so a later run can clear them if this
-    orchestrator is killed outright."""
-    from .load.runner import start_load
+def _start_load(config: Any, run_dir: Path, opts: RunOptions, scenario: Scenario,
+                say: Callable[[str], None], registry: Any) -> Any:
+    """Start Locust; its process groups are recorded with the stack's, so a later run can
+    clear them if this orchestrator is killed outright."""
+    from .load.runner import Distribution, start_load
 
     state: dict[str, Any] = {"last": 0.0}
-    errors: list[BaseException] = []
 
     def progress(p: dict) -> None:
         now = time.monotonic()
         if now - state["last"] < 5.0:
             return
         state["last"] = now
-        say(f"  t={p.get('t', 0):6.1f}s/{scenario.duration_s:g}s  arrivals {p.get('arrivals', 0):>6}  "
+        workers = p.get("workers") or []
+        per = ("  (" + ", ".join(f"{w['name']} {w['arrivals']}{' LOST' if w.get('lost') else ''}"
+                                 for w in workers) + ")") if len(workers) > 1 else ""
+        say(f"  t={p.get('t', 0):6.1f}s/{scenario.duration_s:g}s  arrivals {p.get('arrivals', 0):>6}{per}  "
             f"in flight {p.get('in_flight', 0):>4}  ok {p.get('ok', 0):>6}  fail {p.get('fail', 0):>4}  "
             f"unknown {p.get('info', 0):>4}  {p.get('rps', 0):6.1f} req/s  |  harness: unsent "
             f"{p.get('unsent', 0)}, lag p99 {p.get('lag_p99_ms', 0):g} ms, loop lag p99 "
             f"{p.get('loop_lag_p99_ms', 0):g} ms, cpu {p.get('cpu_max_pct', 0):.0f}%"
             + ("  SATURATED" if p.get("harness_saturated") else ""))
 
-    handle = start_load(config, run_dir, on_progress=progress)
+    handle = start_load(config, run_dir, on_progress=progress,
+                        distribution=Distribution(opts.bind, opts.master_port))
     for name, proc in handle.procs:
         registry.record(f"locust-{name}", proc.pid)
+    return handle
+
+
+def _wait_for_workers(handle: Any, opts: RunOptions, meta: dict, say: Callable[[str], None]) -> float:
+    """Wait for every load worker (exit 3 naming who came), then start them; returns t0."""
+    from .load.remote import describe
+    say(f"waiting up to {opts.workers_timeout} for {handle.config.total_workers} load workers "
+        f"on {opts.bind}:{opts.master_port} ({opts.remote_workers} remote: "
+        f"'invoice-chaos worker --master {opts.bind}:{opts.master_port}')")
+    joined = handle.wait_ready(opts.workers_timeout_s)
+    for w in joined:
+        say(f"  joined: {describe(w)}")
+        if abs(w.get("clock_skew_s") or 0) > 1.0:
+            note = (f"the clock of {describe(w)} differs from the master's by about "
+                    f"{w['clock_skew_s']:+.2f} s: its arrivals are off by that much (use NTP)")
+            say(f"warning: {note}")
+            meta["notes"].append(note)
+    meta["workers_joined"] = joined
+    t0 = time.time() + 6.0
+    handle.go(t0)
+    return t0
+
+
+def _record_workers(result: Any, meta: dict, say: Callable[[str], None]) -> None:
+    """Per-worker figures into run.json; a lost worker is named there and in the notes."""
+    from .load.remote import describe
+    meta["load_workers"] = result.workers
+    meta["lost_workers"] = result.lost_workers
+    for w in result.lost_workers:
+        note = (f"load worker {describe(w)} was lost at t={w.get('lost_at_t')}s "
+                f"({w.get('lost_reason')}): {w.get('open_requests_info', 0)} open requests recorded "
+                f"info, {w.get('unplayed', 0)} of its arrivals unsent")
+        say(f"warning: {note}")
+        meta["notes"].append(note)
+
+
+def _load(handle: Any, stop: threading.Event, say: Callable[[str], None], notes: list[str]) -> Any:
+    """Wait for the load on a thread so Ctrl-C reaches this (main) thread at once."""
+    errors: list[BaseException] = []
+    results: list[Any] = []
 
     def target() -> None:
         try:
             result = handle.wait(stop)
+            results.append(result)
             if getattr(result, "exit_code", 0) not in (0, None, 130):
                 note = (f"the load generator exited with code {result.exit_code}"
                         f"{': ' + str(result.error).strip() if getattr(result, 'error', None) else ''}"
@@ -276,6 +366,7 @@ def _load(config: Any, run_dir: Path, scenario: Scenario, stop: threading.Event,
         raise
     if errors:
         raise StackError(f"the load generator failed: {type(errors[0]).__name__}: {errors[0]}")
+    return results[0] if results else None
 
 
 def _drain(stack: Any, sellers: list, history_dir: Path, t0: float, scenario: Scenario,

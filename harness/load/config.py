@@ -31,7 +31,8 @@ class LoadConfig:
     compress_s: float | None              # the curve's span played within duration_s
     peak_rps: float                       # arrivals/s at the curve's maximum
     mix: dict[str, float]                 # checkout/query/refund/verify weights
-    workers: int = 1
+    workers: int = 1                      # local Locust worker processes
+    remote_workers: int = 0               # processes expected from load machines (design.md s.10)
     t0: float = 0.0                       # epoch s of t=0; 0 = let run_load pick it
     history_dir: str = ""
     request_timeout_s: float = 5.0
@@ -62,8 +63,10 @@ class LoadConfig:
             out.append(f"duration_s must be > 0, got {self.duration_s}")
         if self.peak_rps < 0:
             out.append(f"peak_rps must be >= 0, got {self.peak_rps}")
-        if self.workers < 1:
-            out.append(f"workers must be >= 1, got {self.workers}")
+        if self.remote_workers < 0:
+            out.append(f"remote_workers must be >= 0, got {self.remote_workers}")
+        if self.workers < (0 if self.remote_workers > 0 else 1):
+            out.append(f"workers must be >= 1 (or >= 0 with remote workers), got {self.workers}")
         if self.max_in_flight < 1:
             out.append(f"max_in_flight must be >= 1, got {self.max_in_flight}")
         if not self.curve:
@@ -78,6 +81,11 @@ class LoadConfig:
         if not self.sellers:
             out.append("sellers must not be empty")
         return out
+
+    @property
+    def total_workers(self) -> int:
+        """Every process that plays a share of the schedule, local and remote."""
+        return self.workers + self.remote_workers
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=1)

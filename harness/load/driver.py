@@ -77,9 +77,7 @@ class Driver:
         self.workers = workers
         self.load_dir = Path(load_dir)
         self.shape = LoadShape.of(cfg.curve, cfg.duration_s, cfg.peak_rps, cfg.compress_s)
-        self.history = (HistoryWriter(Path(cfg.history_dir) / f"w{worker}.jsonl", f"w{worker}",
-                                      cfg.t0) if cfg.record_history
-                        else NullHistory(f"w{worker}", cfg.t0))
+        self.history = self.make_history()
         self.customers = Customers(cfg, worker, self.history, fire)
         self.pool = Pool(cfg.max_in_flight)
         self.arrivals = 0
@@ -107,6 +105,13 @@ class Driver:
         cfg = LoadConfig.read(load_dir / "config.json")
         return cls(cfg, int(os.environ.get(ENV_WORKER, "0")),
                    int(os.environ.get(ENV_WORKERS, str(cfg.workers))), load_dir, fire)
+
+    def make_history(self) -> HistoryWriter:
+        """This process's history file; a remote worker ships its lines instead (remote_worker.py)."""
+        if not self.cfg.record_history:
+            return NullHistory(f"w{self.worker}", self.cfg.t0)
+        return HistoryWriter(Path(self.cfg.history_dir) / f"w{self.worker}.jsonl", f"w{self.worker}",
+                             self.cfg.t0)
 
     # -- progress ---------------------------------------------------------------
     def progress(self) -> dict[str, Any]:

@@ -6,6 +6,11 @@ its own process (Locust monkey-patches with gevent on import). One
 schedule (driver.py); Locust contributes the process model (local, or master and
 workers across machines) and its request statistics, fed through
 `events.request` by every request the customers make.
+
+In a distributed run (design.md s.10, `INVOICE_CHAOS_REMOTE=1`) the `init` hook installs
+the master's hub (remote_master.py) or the worker's side (remote_worker.py): the driver is
+then started by the master's assignment message, not by the user below, and its history
+travels over Locust's connection instead of into a shared directory.
 """
 from __future__ import annotations
 
@@ -14,12 +19,29 @@ import traceback
 from pathlib import Path
 
 import gevent
-from locust import User, constant, task
+from locust import User, constant, events, task
 from locust.exception import StopUser
 
 from harness.load.driver import Driver
+from harness.load.remote import ENV_REMOTE
+
+_remote = os.environ.get(ENV_REMOTE) == "1"
 
 _claimed = False        # one schedule per process, even if Locust hands out two users
+
+
+@events.init.add_listener
+def _distributed(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
+    if not _remote:
+        return
+    from locust.runners import MasterRunner, WorkerRunner
+    if isinstance(environment.runner, MasterRunner):
+        from harness.load.remote_master import MasterHub
+        MasterHub(environment.runner, Path(os.environ["INVOICE_CHAOS_LOAD_DIR"]),
+                  int(os.environ["INVOICE_CHAOS_EXPECT"]))
+    elif isinstance(environment.runner, WorkerRunner):
+        from harness.load.remote_worker import install_worker
+        install_worker(environment)
 
 
 class ArrivalDriver(User):
@@ -30,7 +52,7 @@ class ArrivalDriver(User):
     @task
     def play(self) -> None:
         global _claimed
-        if not _claimed:
+        if not _claimed and not _remote:        # remote: the assignment starts the driver
             _claimed = True
             try:
                 events = self.environment.events

@@ -10,6 +10,11 @@ second, ends the processes when every worker has played its schedule (or at once
 when `stop_event` is set or `LoadHandle.stop()` is called) and writes
 `load-stats.json`. History parts (`history/w<k>.jsonl`) are written by the
 workers line by line, so a stop loses at most a line.
+
+With `remote_workers > 0` (design.md s.10) the master listens on `Distribution.bind` and
+the local workers (if any) join it like the remote ones: `wait_ready()` waits for every
+worker to say hello (exit 3 naming who came), `go(t0)` starts the load, and the master's hub
+(remote_master.py) writes the history and progress files that the workers send it.
 """
 from __future__ import annotations
 
@@ -26,11 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..errors import StackError
 from .config import LoadConfig
 from .curves import LoadShape
+from .remote import (DEFAULT_MASTER_PORT, ENV_REMOTE, GO_FILE, WORKERS_FILE, describe,
+                     read_workers, share_size)
 from .saturation import judge
 
-__all__ = ["LoadResult", "LoadHandle", "start_load", "run_load", "LOCUSTFILE"]
+__all__ = ["LoadResult", "LoadHandle", "Distribution", "start_load", "run_load", "LOCUSTFILE"]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 EXIT_INTERRUPTED = 130
@@ -47,6 +55,16 @@ class LoadResult:
     interrupted: bool = False
     error: str | None = None       # what went wrong, with a log tail, when exit_code != 0
     requests: dict[str, int] = field(default_factory=dict)   # ok / fail / info totals
+    workers: list[dict[str, Any]] = field(default_factory=list)   # per worker (load-stats.json)
+    lost_workers: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Where the master of a distributed run listens (design.md s.10)."""
+
+    bind: str = "127.0.0.1"
+    master_port: int = DEFAULT_MASTER_PORT
 
 
 def _free_port() -> int:
@@ -66,9 +84,14 @@ class LoadHandle:
     """A started load: `wait()` for its result, `stop()` to end it early (Ctrl-C)."""
 
     def __init__(self, config: LoadConfig, run_dir: Path,
-                 on_progress: Callable[[dict[str, Any]], None] | None = None):
+                 on_progress: Callable[[dict[str, Any]], None] | None = None,
+                 distribution: Distribution | None = None):
         self.run_dir = Path(run_dir)
-        if config.t0 <= 0:
+        self.remote = config.remote_workers > 0
+        self.distribution = distribution or Distribution()
+        if self.remote:
+            config = dataclasses.replace(config, t0=0.0)      # go(t0) sets it
+        elif config.t0 <= 0:
             config = dataclasses.replace(config, t0=time.time() + config.startup_s)
         if not config.history_dir:
             config = dataclasses.replace(config, history_dir=str(self.run_dir / "history"))
@@ -78,8 +101,9 @@ class LoadHandle:
         self.logs_dir = self.run_dir / "logs"
         for d in (self.load_dir, self.logs_dir, Path(config.history_dir)):
             d.mkdir(parents=True, exist_ok=True)
-        for old in self.load_dir.glob("progress-w*.json"):
-            old.unlink()
+        for old in [*self.load_dir.glob("progress-w*.json"), self.load_dir / GO_FILE,
+                    self.load_dir / WORKERS_FILE]:
+            old.unlink(missing_ok=True)
         config.write(self.load_dir / "config.json")
         self._stop = threading.Event()
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -92,6 +116,9 @@ class LoadHandle:
                     "INVOICE_CHAOS_WORKER": str(worker),
                     "INVOICE_CHAOS_WORKERS": str(self.config.workers),
                     "PYTHONUNBUFFERED": "1"})
+        if self.remote:
+            env.update({ENV_REMOTE: "1", "INVOICE_CHAOS_LOCAL": "1",
+                        "INVOICE_CHAOS_EXPECT": str(self.config.total_workers)})
         return env
 
     def _spawn(self, name: str, args: list[str], worker: int) -> None:
@@ -105,6 +132,9 @@ class LoadHandle:
         self.procs.append((name, proc))
 
     def _start(self) -> None:
+        if self.remote:
+            self._start_distributed()
+            return
         cfg = self.config
         # Locust's own limit is only a backstop: the runner ends the load itself.
         run_time = int(max(cfg.t0 - time.time(), 0) + cfg.duration_s + cfg.request_timeout_s + 30)
@@ -121,6 +151,61 @@ class LoadHandle:
             self._spawn(f"w{k}", ["--worker", "--master-host", "127.0.0.1",
                                   "--master-port", str(port)], k)
 
+    def _start_distributed(self) -> None:
+        cfg, d = self.config, self.distribution
+        try:
+            with socket.socket(socket.AF_INET6 if ":" in d.bind else socket.AF_INET) as s:
+                s.bind((d.bind, d.master_port))
+        except OSError as e:
+            raise StackError(f"the Locust master cannot listen on {d.bind}:{d.master_port} "
+                             f"({e.strerror or e}); another run's master? give --master-port") from None
+        n = cfg.total_workers
+        # A backstop only: the runner ends the load (and waits for workers with its own timeout).
+        run_time = int(3600 * 24 + cfg.duration_s)
+        self._spawn("master", ["--master", "--expect-workers", str(n), "-u", str(n), "-r", str(n),
+                               "--master-bind-host", d.bind, "--master-bind-port", str(d.master_port),
+                               "--run-time", f"{run_time}s", "--stop-timeout", "3"], 0)
+        for k in range(cfg.workers):
+            self._spawn(f"local{k}", ["--worker", "--master-host", d.bind,
+                                      "--master-port", str(d.master_port)], k)
+
+    def workers(self) -> dict[str, Any]:
+        """The master's view of its workers (`load/workers.json`; distributed runs only)."""
+        return read_workers(self.load_dir)
+
+    def wait_ready(self, timeout_s: float) -> list[dict[str, Any]]:
+        """Wait until every worker has said hello; StackError (exit 3) naming who came."""
+        cfg, d = self.config, self.distribution
+        n = cfg.total_workers
+        end = time.time() + timeout_s
+        while True:
+            joined = self.workers().get("workers", [])
+            if len(joined) >= n:
+                return joined
+            dead = [(name, p.returncode) for name, p in self.procs if p.poll() is not None]
+            if dead:
+                name, rc = dead[0]
+                raise StackError(f"locust {name} exited with code {rc} while waiting for the load "
+                                 f"workers:\n{self._log_tail(name)}")
+            if time.time() > end:
+                came = ", ".join(describe(w) for w in joined) or "none"
+                rejected = self.workers().get("rejected", [])
+                extra = "".join(f"\n  turned away: {r.get('host')} pid {r.get('pid')}: {r.get('reason')}"
+                                for r in rejected)
+                raise StackError(
+                    f"{len(joined)} of {n} load workers joined within {timeout_s:g} s (came: {came}).{extra}\n"
+                    f"  start 'invoice-chaos worker --master {d.bind}:{d.master_port}' on each load "
+                    f"machine, check that it reaches {d.bind}:{d.master_port}, or raise --workers-timeout")
+            time.sleep(0.2)
+
+    def go(self, t0: float) -> None:
+        """Start a distributed load at `t0` (epoch seconds): the master sends the assignments."""
+        self.config = dataclasses.replace(self.config, t0=t0)
+        self.config.write(self.load_dir / "config.json")
+        tmp = self.load_dir / (GO_FILE + ".tmp")
+        tmp.write_text(json.dumps({"t0": t0}), encoding="utf-8")
+        os.replace(tmp, self.load_dir / GO_FILE)
+
     # -- control ----------------------------------------------------------------
     def stop(self) -> None:
         """End the load now (the processes are terminated; history so far is kept)."""
@@ -128,7 +213,7 @@ class LoadHandle:
 
     def progress(self) -> list[dict[str, Any]]:
         out = []
-        for k in range(self.config.workers):
+        for k in range(self.config.total_workers):
             p = self.load_dir / f"progress-w{k}.json"
             try:
                 out.append(json.loads(p.read_text(encoding="utf-8")))
@@ -144,6 +229,9 @@ class LoadHandle:
         last.update(ts=now, arrivals=arrivals)
         harness = _harness_figures(parts)
         return {"t": round(now - self.config.t0, 2), "arrivals": arrivals,
+                "workers": [{"name": p.get("name", f"w{p.get('worker', i)}"),
+                             "arrivals": p["arrivals"], "lost": bool(p.get("lost"))}
+                            for i, p in enumerate(parts)],
                 "in_flight": sum(p["in_flight"] for p in parts),
                 "ok": sum(p["ok"] for p in parts), "fail": sum(p["fail"] for p in parts),
                 "info": sum(p["info"] for p in parts), "unsent": sum(p["unsent"] for p in parts),
@@ -166,13 +254,16 @@ class LoadHandle:
                     interrupted = True
                     break
                 parts = self.progress()
-                if len(parts) == cfg.workers and all(p.get("done") for p in parts):
+                if len(parts) == cfg.total_workers and all(p.get("done") for p in parts):
                     break
                 errors = sorted(self.load_dir.glob("error-w*.txt"))
                 if errors:
                     error = f"{errors[0].name}:\n{errors[0].read_text()[-2000:]}"
                     break
-                dead = [(n, p.returncode) for n, p in self.procs if p.poll() is not None]
+                # A distributed run's local workers are workers like the remote ones: the
+                # master notices when one dies (lost); only the master itself is essential.
+                dead = [(n, p.returncode) for n, p in self.procs if p.poll() is not None
+                        and (n == "master" or not self.remote)]
                 if dead:
                     name, rc = dead[0]
                     error = f"locust {name} exited early with code {rc}:\n{self._log_tail(name)}"
@@ -189,14 +280,42 @@ class LoadHandle:
         parts = self.progress()
         if self.on_progress is not None and parts:
             self.on_progress(self._summary(parts, last))
-        stats_path = self._write_stats(parts)
+        per_worker = self._per_worker(parts, interrupted)
+        stats_path = self._write_stats(parts, per_worker)
         exit_code = EXIT_INTERRUPTED if interrupted else (1 if error else 0)
         return LoadResult(
             exit_code=exit_code, arrivals=sum(p["arrivals"] for p in parts),
-            unsent=sum(p["unsent"] for p in parts),
+            unsent=sum(p["unsent"] for p in parts) + sum(w.get("unplayed", 0) for w in per_worker),
             history_files=sorted(Path(cfg.history_dir).glob("w*.jsonl")),
             stats_path=stats_path, t0=cfg.t0, interrupted=interrupted, error=error,
-            requests={k: sum(p[k] for p in parts) for k in ("ok", "fail", "info")})
+            requests={k: sum(p[k] for p in parts) for k in ("ok", "fail", "info")},
+            workers=per_worker, lost_workers=[w for w in per_worker if w.get("lost")])
+
+    def _per_worker(self, parts: list[dict[str, Any]], interrupted: bool) -> list[dict[str, Any]]:
+        """One record per worker: who, where, how much it played; for a lost one, what it owed.
+
+        A lost worker's `unplayed` arrivals (its share minus what it sent or reported unsent)
+        count as unsent: the shortfall shows instead of vanishing with the worker."""
+        cfg = self.config
+        n = cfg.total_workers
+        known = {w.get("slot"): w for w in self.workers().get("workers", [])} if self.remote else {}
+        by_slot = {int(p.get("worker", i)): p for i, p in enumerate(parts)}
+        out = []
+        for k in range(n):
+            p, w = by_slot.get(k, {}), known.get(k, {})
+            rec: dict[str, Any] = {
+                "name": f"w{k}", "host": w.get("host", "127.0.0.1"), "local": w.get("local", True),
+                "pid": w.get("pid", p.get("pid")), "arrivals": p.get("arrivals", 0),
+                "unsent": p.get("unsent", 0), "late": p.get("late", 0),
+                "achieved_rps": round(p.get("arrivals", 0) / cfg.duration_s, 3),
+                "lost": w.get("state") == "lost"}
+            if rec["lost"]:
+                owed = share_size(cfg, k, n) if cfg.t0 > 0 else 0
+                rec.update(lost_at_t=round(w["lost_at"] - cfg.t0, 3) if w.get("lost_at") else None,
+                           lost_reason=w.get("lost_reason"), open_requests_info=w.get("open_closed", 0),
+                           unplayed=max(owed - rec["arrivals"] - rec["unsent"], 0))
+            out.append(rec)
+        return out
 
     def _log_tail(self, name: str) -> str:
         try:
@@ -220,7 +339,12 @@ class LoadHandle:
             if p.poll() is None:
                 p.wait(timeout=5)
 
-    def _write_stats(self, parts: list[dict[str, Any]]) -> Path:
+    def close(self) -> None:
+        """End every load process now (a failed start, Ctrl-C before `wait`)."""
+        self._stop.set()
+        self._terminate()
+
+    def _write_stats(self, parts: list[dict[str, Any]], per_worker: list[dict[str, Any]]) -> Path:
         cfg = self.config
         shape = LoadShape.of(cfg.curve, cfg.duration_s, cfg.peak_rps, cfg.compress_s)
         achieved: dict[int, int] = {}
@@ -231,10 +355,11 @@ class LoadHandle:
         span = max([len(target), *(s + 1 for s in achieved)]) if achieved else len(target)
         stats = {"target": target,
                  "achieved": [[float(s), achieved.get(s, 0)] for s in range(span)],
-                 "unsent": sum(p["unsent"] for p in parts),
+                 "unsent": sum(p["unsent"] for p in parts) + sum(w.get("unplayed", 0) for w in per_worker),
                  "arrivals": sum(p["arrivals"] for p in parts),
                  "late": sum(p.get("late", 0) for p in parts),
-                 "workers": cfg.workers,
+                 "workers": cfg.total_workers,
+                 "per_worker": per_worker,
                  "max_lag_ms": max((p.get("max_lag_ms", 0) for p in parts), default=0),
                  **_harness_figures(parts)}
         path = self.run_dir / "load-stats.json"
@@ -257,9 +382,11 @@ def _harness_figures(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def start_load(config: LoadConfig, run_dir: Path,
-               on_progress: Callable[[dict[str, Any]], None] | None = None) -> LoadHandle:
-    """Start the load and return at once; `handle.wait()` gives the LoadResult."""
-    return LoadHandle(config, run_dir, on_progress)
+               on_progress: Callable[[dict[str, Any]], None] | None = None,
+               distribution: Distribution | None = None) -> LoadHandle:
+    """Start the load and return at once; `handle.wait()` gives the LoadResult (a distributed
+    load first needs `wait_ready()` and `go(t0)`)."""
+    return LoadHandle(config, run_dir, on_progress, distribution)
 
 
 def run_load(config: LoadConfig, run_dir: Path,

@@ -30,6 +30,9 @@ __all__ = ["StackConfig", "LocalStack", "LINKS", "SERVICES"]
 
 LINKS = ("client->merchant", "merchant->taxplatform", "client->taxplatform")
 SERVICES = ("taxplatform", "merchant")
+#: The links customers use: with `run --bind ADDR` they listen on ADDR, so remote load machines
+#: reach the system through the fault proxies (design.md s.10); everything else stays on loopback.
+CLIENT_LINKS = ("client->merchant", "client->taxplatform")
 
 
 @dataclass(slots=True)
@@ -44,6 +47,7 @@ class StackConfig:
     sut_health: str = "/healthz"
     sut_startup_timeout_s: float = 30.0
     startup_timeout_s: float = 30.0
+    client_host: str = LOOPBACK             # where client->* proxies listen (`run --bind`)
 
 
 def expand_placeholders(command: str, values: dict[str, str]) -> str:
@@ -67,7 +71,8 @@ class LocalStack:
 
     # --- addresses ---------------------------------------------------------------------
     def url(self, name: str) -> str:
-        return f"http://{LOOPBACK}:{self.ports[name]}"
+        host = self.cfg.client_host if name in CLIENT_LINKS else LOOPBACK
+        return f"http://{host}:{self.ports[name]}"
 
     @property
     def merchant_url(self) -> str:          # through client->merchant
@@ -94,6 +99,8 @@ class LocalStack:
             self.say(f"cleared leftovers of a crashed earlier run: {', '.join(cleared)}")
         names = ["toxiproxy", "taxplatform", "merchant", *LINKS]
         self.ports = dict(zip(names, free_ports(len(names))))
+        if self.cfg.client_host != LOOPBACK:
+            self.ports.update(zip(CLIENT_LINKS, free_ports(len(CLIENT_LINKS), self.cfg.client_host)))
         data = self.cfg.run_dir / "data"
         (data / "taxplatform").mkdir(parents=True, exist_ok=True)
         (data / "merchant").mkdir(parents=True, exist_ok=True)
@@ -105,7 +112,8 @@ class LocalStack:
         upstream = {"client->merchant": "merchant", "merchant->taxplatform": "taxplatform",
                     "client->taxplatform": "taxplatform"}
         for link in LINKS:
-            self.toxiproxy.create_proxy(link, self.ports[link], self.ports[upstream[link]])
+            self.toxiproxy.create_proxy(link, self.ports[link], self.ports[upstream[link]],
+                                        self.cfg.client_host if link in CLIENT_LINKS else LOOPBACK)
 
         self._add(ServiceSpec("taxplatform",
                               [sys.executable, "-m", "fakes.taxplatform", "--port", str(self.ports["taxplatform"]),

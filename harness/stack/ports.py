@@ -1,4 +1,5 @@
-"""Free loopback ports. The harness binds and sends only to 127.0.0.1."""
+"""Free loopback ports. The harness binds and sends only to 127.0.0.1, except the client-facing
+proxies and the Locust master of a scale-out run, which listen on the `--bind` address."""
 from __future__ import annotations
 
 import socket
@@ -8,14 +9,14 @@ __all__ = ["LOOPBACK", "free_port", "free_ports", "port_in_use"]
 LOOPBACK = "127.0.0.1"
 
 
-def free_ports(n: int) -> list[int]:
-    """n distinct ports that were free a moment ago (held open together so they differ)."""
+def free_ports(n: int, host: str = LOOPBACK) -> list[int]:
+    """n distinct ports on `host` that were free a moment ago (held open together so they differ)."""
     socks = []
     try:
         for _ in range(n):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((LOOPBACK, 0))
+            s.bind((host, 0))
             socks.append(s)
         return [s.getsockname()[1] for s in socks]
     finally:

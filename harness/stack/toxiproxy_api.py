@@ -96,13 +96,14 @@ class ToxiproxyClient:
         r = requests.get(self._base + "/version", timeout=2)
         return r.text.strip()
 
-    def create_proxy(self, name: str, listen_port: int, upstream_port: int) -> None:
+    def create_proxy(self, name: str, listen_port: int, upstream_port: int,
+                     listen_host: str = LOOPBACK) -> None:
         with self._library() as server:
             existing = server.get_proxy(name)
             if existing is not None:
                 existing.destroy()
             server.create(upstream=f"{LOOPBACK}:{upstream_port}", name=name,
-                          listen=f"{LOOPBACK}:{listen_port}", enabled=True)
+                          listen=f"{listen_host}:{listen_port}", enabled=True)
         got = self.proxies().get(name)
         if not got or not got.get("enabled"):
             raise StackError(f"Toxiproxy did not create proxy {name!r} ({got})")
