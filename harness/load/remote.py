@@ -10,13 +10,16 @@ goes back the same way:
     master -> worker  ic_assign  {slot, of, name, config, master_clock}  when the run starts
     master -> worker  ic_reject  {reason}     the run already has its workers, or has started
     master -> worker  ic_stop    {reason}     declared lost, or the run is over
-    worker -> master  ic_batch   {slot, seq, lines, progress, done}     every BATCH_INTERVAL_S
+    worker -> master  ic_batch   {slot, seq, lines}                      with every invoke
+    worker -> master  ic_batch   {slot, seq, lines, progress, done, error}  every BATCH_INTERVAL_S
 
 The schedule is not sent arrival by arrival: the share of slot k of N is every arrival whose
 global index i has i % N == k, a pure function of (curve, seed) that both ends compute
 (schedule.py), so the assignment is a few hundred bytes however long the run. `lines` are
 history lines (design.md s.7) exactly as the file holds them; the master appends them to
-`history/<name>.jsonl`, so a worker that dies loses at most the batch it had not sent.
+`history/<name>.jsonl`. An invoke is shipped (with every line before it) before its request
+is sent, so what a dying worker loses is at most its last batch of completions, and the
+master records those requests `info`: their outcome is unknown, as for a timeout.
 
 This module imports neither Locust nor gevent: the orchestrator's runner uses it too.
 """

@@ -134,6 +134,8 @@ class MasterHub:
         if data.get("error"):
             (self.load_dir / f"error-{w.name}.txt").write_text(
                 f"{describe(w.to_json())}:\n{data['error']}", encoding="utf-8")
+        if "progress" not in data:           # an invoke shipped ahead of its request
+            return
         w.progress = dict(data.get("progress") or {})
         if data.get("done"):
             w.state = "done"

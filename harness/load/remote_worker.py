@@ -36,9 +36,16 @@ ENV_LOCAL = "INVOICE_CHAOS_LOCAL"
 
 
 class BatchHistory(HistoryWriter):
-    """A HistoryWriter whose lines wait in memory for `take()` instead of going to a file."""
+    """A HistoryWriter whose lines wait in memory for `take()` instead of going to a file.
 
-    def __init__(self, proc_prefix: str, t0: float):           # noqa: D107 - no file
+    An invoke is shipped at once, with every line before it (`on_invoke`), before its request
+    goes out: a request the system may act on is never known only to a worker that then dies
+    (its invoke lost, the platform would hold an invoice nobody asked for). Completions ride
+    along with the next invoke or the progress tick; if they are lost with the worker, the
+    master records their requests `info`, which is what they are to everyone else."""
+
+    def __init__(self, proc_prefix: str, t0: float,
+                 on_invoke: Callable[[], None] | None = None):      # noqa: D107 - no file
         import threading
         self.path = Path(os.devnull)
         self.proc_prefix = proc_prefix
@@ -46,6 +53,13 @@ class BatchHistory(HistoryWriter):
         self._lock = threading.Lock()
         self.lines = 0
         self._pending: list[str] = []
+        self.on_invoke = on_invoke
+
+    def invoke(self, *args: Any, **kwargs: Any) -> float:
+        ts = super().invoke(*args, **kwargs)
+        if self.on_invoke is not None:
+            self.on_invoke()
+        return ts
 
     def _write(self, event: dict[str, Any]) -> None:
         line = orjson.dumps(event).decode()
@@ -79,19 +93,30 @@ class RemoteDriver(Driver):
         super().__init__(cfg, slot, of, Path(tempfile.gettempdir()), fire)
 
     def make_history(self) -> HistoryWriter:
-        return BatchHistory(f"w{self.worker}", self.cfg.t0)
+        if not self.cfg.record_history:                 # benchmarks only
+            return NullHistory(f"w{self.worker}", self.cfg.t0)
+        return BatchHistory(f"w{self.worker}", self.cfg.t0, on_invoke=self.ship)
 
-    def write_progress(self) -> None:
+    def ship(self, progress: bool = False) -> None:
+        """Send every pending history line (and, on the tick, the progress) to the master."""
         history = self.history
         lines = history.take() if isinstance(history, BatchHistory) else []
+        if not lines and not progress:
+            return
+        data: dict[str, Any] = {"slot": self.worker, "seq": self.seq, "lines": lines}
+        if progress:
+            data.update(progress=self.progress(), done=self.done, error=self.error)
         try:
-            self._send(MSG_BATCH, {"slot": self.worker, "seq": self.seq, "lines": lines,
-                                   "progress": self.progress(), "done": self.done,
-                                   "error": self.error})
+            self._send(MSG_BATCH, data)
         except BaseException:
-            history.untake(lines)          # killed mid-send: the final batch carries them
+            if isinstance(history, BatchHistory):
+                history.untake(lines)      # killed mid-send: the next batch carries them
             raise
         self.seq += 1
+
+    def write_progress(self) -> None:
+        """The driver's progress tick (every 0.5 s, and once at the end)."""
+        self.ship(progress=True)
 
 
 def _say(text: str) -> None:

@@ -266,6 +266,7 @@ def _figures(files: RunFiles) -> str:
            f"<div><h3>Invoices (orders)</h3>{_kv_table(inv_pairs, _BAD_COUNTS)}</div>",
            f"<div><h3>Requests</h3>{_kv_table(req_pairs)}</div>",
            f"<div><h3>Consistency and load</h3>{_kv_table(cons_pairs)}</div></div>"]
+    out.append(_load_workers(stats))
     by_op = req.get("by_op") or {}
     if isinstance(by_op, dict) and by_op:
         rows = [[op, c.get("total"), c.get("ok"), c.get("fail"), c.get("info")]
@@ -311,6 +312,26 @@ def _recovery(summary: dict[str, Any]) -> str:
             + _table(rows, ["fault", "target", "from s", "to s", "requests", "answered",
                             "recovery"], raw=True)
             + "</section>")
+
+
+def _load_workers(stats: dict[str, Any]) -> str:
+    """Each load worker's achieved rate (design.md s.10); a lost worker in red, with what it
+    left behind. Nothing for a run with one worker that finished."""
+    workers = [w for w in stats.get("per_worker") or [] if isinstance(w, dict)]
+    if len(workers) < 2 and not any(w.get("lost") for w in workers):
+        return ""
+    rows, classes = [], []
+    for w in workers:
+        lost = bool(w.get("lost"))
+        state = (f"LOST at t={_fmt(w.get('lost_at_t'))} s: {w.get('lost_reason') or '?'}; "
+                 f"{_fmt(w.get('open_requests_info', 0))} open requests recorded info, "
+                 f"{_fmt(w.get('unplayed', 0))} arrivals unsent") if lost else "played its share"
+        rows.append([w.get("name"), w.get("host"), "local" if w.get("local") else "remote",
+                     w.get("pid"), w.get("arrivals"), w.get("unsent"), w.get("achieved_rps"), state])
+        classes.append("failed" if lost else "")
+    return ("<h3>Load workers</h3>"
+            + _table(rows, ["worker", "host", "where", "pid", "arrivals", "unsent",
+                            "achieved arrivals/s", "state"], classes))
 
 
 def _plots(plots: list[Path]) -> str:
