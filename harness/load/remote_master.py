@@ -85,6 +85,7 @@ class MasterHub:
         runner.register_message(MSG_HELLO, self._hello)
         runner.register_message(MSG_BATCH, self._batch)
         self._publish()
+        runner.environment.events.quitting.add_listener(self._quitting)
         self.greenlet = gevent.spawn(self._watch)
 
     # -- messages -----------------------------------------------------------------------
@@ -143,6 +144,12 @@ class MasterHub:
         self._write_progress(w)
         if data.get("done"):
             self._publish()
+
+    def _quitting(self, **_: Any) -> None:
+        """The run is over (or was stopped): every worker still there stops and exits."""
+        for w in self.workers.values():
+            if w.state != "lost":
+                self._send(MSG_STOP, {"reason": "the run is over"}, w.client_id)
 
     # -- bookkeeping --------------------------------------------------------------------
     def _send(self, kind: str, data: dict[str, Any], cid: str) -> None:

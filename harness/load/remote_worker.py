@@ -33,6 +33,8 @@ __all__ = ["BatchHistory", "RemoteDriver", "install_worker", "ENV_LOCAL"]
 
 #: Set by the runner for the local worker processes of a distributed run.
 ENV_LOCAL = "INVOICE_CHAOS_LOCAL"
+#: A worker whose master has been silent this long stops (Locust's own limit is 60 s).
+MASTER_SILENCE_S = 10.0
 
 
 class BatchHistory(HistoryWriter):
@@ -164,15 +166,34 @@ def install_worker(environment: Any) -> None:
         environment.process_exit_code = 3
         gevent.spawn_later(0.2, runner.quit)
 
-    def on_stop(environment: Any, msg: Any, **_: Any) -> None:
-        _say(f"the master says stop: {(msg.data or {}).get('reason')}")
+    def end(code: int | None = None) -> None:
+        """Stop the driver (its final batch goes out) and end this Locust process."""
         g = state["greenlet"]
         if g is not None:
-            g.kill(block=False)
+            g.kill(block=True, timeout=5)
+        if code is not None:
+            environment.process_exit_code = code
+        runner.quit()
+
+    def on_stop(environment: Any, msg: Any, **_: Any) -> None:
+        _say(f"the master says stop: {(msg.data or {}).get('reason')}")
+        gevent.spawn(end)
+
+    def watch_master() -> None:
+        # Locust's own worker waits 60 s for a silent master; a run that is over (or a
+        # master that died) should free this machine sooner.
+        while True:
+            gevent.sleep(1.0)
+            last = runner.last_heartbeat_timestamp
+            if last and time.time() - last > MASTER_SILENCE_S:
+                _say(f"no heartbeat from the master for {MASTER_SILENCE_S:g} s: it is gone; stopping")
+                end(3)
+                return
 
     runner.register_message(MSG_ASSIGN, on_assign)
     runner.register_message(MSG_REJECT, on_reject)
     runner.register_message(MSG_STOP, on_stop)
+    gevent.spawn(watch_master)
     host = local_address(opts.master_host, int(opts.master_port))
     runner.send_message(MSG_HELLO, {"host": host, "hostname": socket.gethostname(),
                                     "pid": os.getpid(), "clock": time.time(),
