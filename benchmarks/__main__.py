@@ -9,6 +9,7 @@ import sys
 BENCHES = {
     "platform": ["benchmarks/bench_platform.py"],
     "load": ["benchmarks/bench_load.py"],
+    "remote": ["benchmarks/bench_remote.py"],
     "checker": ["-m", "benchmarks.bench_checker", "--orders", "1000000"],
 }
 

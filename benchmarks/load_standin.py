@@ -5,7 +5,7 @@ POST/GET /v1/invoices[/{order_id}] and refund, the platform's login and
 GET /v1/invoices/{no}. `--delay-ms` makes every answer slow (the benchmark's
 "deliberately slowed merchant"); `--pending-share` answers that share of issues
 202 pending (issued on the next GET). It is not the bundled fake: no ledger, no
-tax rules. Loopback only.
+tax rules. Loopback only (or `--host`: an address the caller made, e.g. a veth).
 
     python benchmarks/load_standin.py --role merchant --port 8081 --delay-ms 200
 """
@@ -118,11 +118,13 @@ def main() -> None:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--delay-ms", type=float, default=0.0)
     ap.add_argument("--pending-share", type=float, default=0.0)
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="listen address (bench_remote.py: the root side of its namespaces)")
     a = ap.parse_args()
     Handler.role, Handler.delay_s, Handler.pending_share = a.role, a.delay_ms / 1000, a.pending_share
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 1024
-    srv = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+    srv = ThreadingHTTPServer((a.host, a.port), Handler)
     try:
         srv.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

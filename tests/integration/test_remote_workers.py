@@ -157,10 +157,10 @@ def test_too_few_workers_exit_3_naming_who_came(tiny_scenario, tmp_path: Path) -
                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         proc = invoice_chaos("run", str(tiny_scenario()), "--remote-workers", "2", "--master-port", str(port),
-                             "--workers-timeout", "5s", "--out", str(tmp_path / "run"), timeout=120)
+                             "--workers-timeout", "15s", "--out", str(tmp_path / "run"), timeout=120)
         assert proc.returncode == 3, proc.stdout + proc.stderr
         text = proc.stdout + proc.stderr
-        assert "1 of 2 load workers joined within 5 s" in text, text
+        assert "1 of 2 load workers joined within 15 s" in text, text
         assert f"w0 (127.0.0.1, pid " in text
         assert worker.wait(timeout=30) is not None       # the run's end ends the worker
     finally:
