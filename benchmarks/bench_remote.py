@@ -40,6 +40,8 @@ from harness.load.runner import Distribution, start_load  # noqa: E402
 from harness.load.schedule import arrivals  # noqa: E402
 from netns import LoadHosts, clear_leftovers, unavailable  # noqa: E402
 
+from benchmarks.bench_load import check_pairs  # noqa: E402
+
 STANDIN = ROOT / "benchmarks" / "load_standin.py"
 MIX = {"checkout": 80, "query": 15, "refund": 5}
 
@@ -94,11 +96,11 @@ def one_run(tmp: Path, name: str, hosts: LoadHosts, rate: float, duration: float
         res = handle.wait()
         stats = json.loads(res.stats_path.read_text())
         scheduled = len(list(arrivals(LoadShape.of(cfg.curve, duration, rate), cfg.seed, MIX)))
-        lines = sum(len(f.read_text().splitlines()) for f in res.history_files)
+        pairs_ok, lines = check_pairs(res.history_files)
         return {"name": name, "scheduled": scheduled, "sent": res.arrivals, "unsent": res.unsent,
                 "late": stats.get("late", 0), "sent_per_s": res.arrivals / duration,
                 "per_worker": [w["achieved_rps"] for w in res.workers],
-                "history_lines": lines, "exit": res.exit_code,
+                "history_lines": lines, "pairs_ok": pairs_ok, "exit": res.exit_code,
                 "lag_p99_ms": stats.get("lag_p99_ms"), "cpu_max_pct": stats.get("cpu_max_pct")}
     finally:
         for w in workers:             # they end with the run; a straggler is killed
@@ -136,12 +138,13 @@ def main() -> int:
     print(f"rate {a.rate:g} arrivals/s for {a.duration:g} s; load average before "
           f"{load_before[0]:.1f}, after {load_after[0]:.1f} ({os.cpu_count()} cores)")
     print("| load generator | scheduled | sent | sent/s | per worker /s | unsent (late) | "
-          "history lines | vs one local |")
-    print("|---|---|---|---|---|---|---|---|")
+          "history lines | pairs ok | vs one local |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['name']} | {r['scheduled']} | {r['sent']} | {r['sent_per_s']:.0f} | "
               f"{', '.join(f'{x:.0f}' for x in r['per_worker'])} | {r['unsent']} ({r['late']}) | "
-              f"{r['history_lines']} | {r['sent_per_s'] / base:.2f}x |")
+              f"{r['history_lines']} | {'yes' if r['pairs_ok'] else 'NO'} | "
+              f"{r['sent_per_s'] / base:.2f}x |")
     print(json.dumps(rows), file=sys.stderr)
     return 0
 

@@ -84,8 +84,9 @@ def bind_problem(addr: str) -> str | None:
         return f"--bind {addr!r}: give an IP address of this machine (e.g. 10.0.0.5), not a name"
     if ip.is_unspecified:
         return f"--bind {addr}: a wildcard listens on every interface; give one address of this machine"
-    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
+    if ip.version != 4:
+        return f"--bind {addr}: give an IPv4 address of this machine (IPv6 is not supported yet)"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind((addr, 0))
         except OSError as e:

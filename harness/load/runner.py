@@ -154,7 +154,7 @@ class LoadHandle:
     def _start_distributed(self) -> None:
         cfg, d = self.config, self.distribution
         try:
-            with socket.socket(socket.AF_INET6 if ":" in d.bind else socket.AF_INET) as s:
+            with socket.socket() as s:
                 s.bind((d.bind, d.master_port))
         except OSError as e:
             raise StackError(f"the Locust master cannot listen on {d.bind}:{d.master_port} "
