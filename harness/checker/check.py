@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from harness.checker.evaluate import evaluate
+from harness.checker.compose import compose
 from harness.checker.fold import Fold
 from harness.checker.history import Event, event_fields
 from harness.checker.ledger import LedgerEntry, ledger_fields
@@ -39,4 +39,4 @@ def check(events: Iterable[Event | dict[str, Any]], ledger: Iterable[LedgerEntry
             fold.ledger(*ledger_fields(_as_dict(entry)), j)
         except ValueError as err:
             raise InputError(f"ledger[{j}]: {err}") from None
-    return evaluate(fold, opts, lambda i: _as_dict(evs[i]), lambda j: _as_dict(led[j]))
+    return compose(fold, opts, lambda i: _as_dict(evs[i]), lambda j: _as_dict(led[j]))

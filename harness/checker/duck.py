@@ -14,21 +14,22 @@ expected ones as text, no stale-read candidate, no refund answered (succeeded or
 miss naming it) and adds those orders' share of the counts and figures (each is requested
 and acknowledged, nothing else). Every other order - and every ledger line that is not a
 clean order's single blue (reds, orphans, duplicates) - goes through `Fold.event` /
-`Fold.ledger` / `evaluate` on just its own lines, read back by byte offset, so the
-semantics stay in fold.py/classify.py and the evidence is the sequential path's.
+`Fold.ledger` / `compose` on just its own lines, read back by byte offset, so the
+semantics stay in fold.py/classes.py and the evidence is the sequential path's.
 
 Figures that span all orders are computed over everything: request statistics (per-op
 counts in SQL, latencies fetched as a numpy array, the same nearest-rank percentile),
 acceptance delays (clean orders' delays fetched, rounded per distinct value) and time to
 consistency (the max of both parts' latest settle times).
 
-`check_files_duck` returns None whenever it cannot vouch for the answer, and the caller
-runs the Python reader, which reports the exact `file:line` InputError: DuckDB failing to
-read a file, any field of the wrong JSON type or missing, an unknown op/type/result, an
-invalid `order`, a completion without its invoke (checked with window functions per proc,
-or per (proc, order_id) for `drain`/`final`, in file order), a blue invoice number twice,
-an integer-typed time or latency (the Python path keeps ints; floats here), blank lines (row
-numbers would not be line numbers), or a crashed sub-check.
+`check_files_duck` returns (None, why) when it cannot vouch for the answer, and the caller
+runs the Python reader, which reports the exact `file:line` InputError and records `why` as
+the result's `fallback_reason`: DuckDB failing to read a file, any field of the wrong JSON
+type or missing, an unknown op/type/result, an invalid `order`, a completion without its
+invoke (checked with window functions per proc, in file order), a blue invoice number
+twice, or a crashed sub-check. Valid input never falls back: numbers are floats on both
+paths whether the JSON text is an integer or not (history.py converts them too), and blank
+lines, which both readers skip, are mapped out of the row numbers (`_nonblank_lines`).
 
 Located lines are read from a memory map whose pages are released chunk by chunk, so the
 files do not count as resident memory; DuckDB's own budget is MEMORY_LIMIT.
@@ -50,8 +51,8 @@ import numpy as np
 import orjson
 
 from harness.checker.amounts import spec_of
-from harness.checker.classify import own_numbers
-from harness.checker.evaluate import evaluate
+from harness.checker.classes import own_numbers
+from harness.checker.compose import compose
 from harness.checker.fold import Fold
 from harness.checker.history import _check_order, event_fields
 from harness.checker.ledger import ledger_fields
@@ -92,16 +93,14 @@ _LEDGER_KEYS = ("invoice_no", "kind", "request_id", "order_ref", "seller_tax_id"
                 "buyer_tax_id", "amount", "tax", "total", "issued_at", "original_invoice_no")
 
 #: SQL macros over a value's JSON text (VARCHAR): is it a string, its string value (the
-#: quotes cut off; unescaped by the JSON parser only when it holds a backslash), a float
-#: (a decimal point or exponent: an integer-typed time goes to the Python path, which keeps
-#: ints) and an integer.
+#: quotes cut off; unescaped by the JSON parser only when it holds a backslash), a number
+#: as a float (integer or not, as history.py reads it; a string or boolean gives NULL) and
+#: an integer.
 _MACROS = (
     """CREATE MACRO isstr(x) AS starts_with(x, '"')""",
     r"""CREATE MACRO jstr(x) AS
           CASE WHEN contains(x, '\') THEN x::JSON ->> '$' ELSE x[2:-2] END""",
-    """CREATE MACRO jdbl(x) AS
-          CASE WHEN contains(x, '.') OR contains(x, 'e') OR contains(x, 'E')
-          THEN TRY_CAST(x AS DOUBLE) END""",
+    """CREATE MACRO jdbl(x) AS TRY_CAST(x AS DOUBLE)""",
     """CREATE MACRO isint(x) AS
           NOT (contains(x, '.') OR contains(x, 'e') OR contains(x, 'E'))
           AND TRY_CAST(x AS BIGINT) IS NOT NULL""",
@@ -120,7 +119,8 @@ def available() -> bool:
 
 
 class _Unsure(Exception):
-    """The fast path cannot vouch for this input: the Python path decides."""
+    """The fast path cannot vouch for this input: the Python path decides (the message
+    says why; it becomes CheckResult.fallback_reason)."""
 
 
 class _Sorted(Sequence):
@@ -172,7 +172,7 @@ FROM (
   FROM read_json({_sql_str(path)}, format = 'newline_delimited', columns = {_HIST_COLS}))
 """)
     if con.execute("SELECT count(*) FROM e WHERE ok IS NOT TRUE").fetchone()[0]:
-        raise _Unsure("history lines need the precise reader")
+        raise _Unsure("a history line has a missing or ill-typed field")
 
 
 def _load_ledger(con: Any, path: Path) -> None:
@@ -201,8 +201,10 @@ FROM (SELECT *, jdbl(j10) AS issued_at FROM (
 SELECT count(*) FILTER (WHERE ok IS NOT TRUE),
   count(no) FILTER (WHERE NOT is_red) - count(DISTINCT no) FILTER (WHERE NOT is_red)
 FROM l""").fetchone()
-    if bad or dup:
-        raise _Unsure("ledger lines need the precise reader")
+    if bad:
+        raise _Unsure("a ledger line has a missing or ill-typed field")
+    if dup:
+        raise _Unsure("a blue invoice number appears twice in the ledger")
 
 
 def _specs(con: Any) -> None:
@@ -218,7 +220,7 @@ SELECT ord, hash(ord) FROM (SELECT DISTINCT ord FROM e WHERE ord IS NOT NULL)"""
         try:
             s = spec_of(_check_order(orjson.loads(text)))
         except (ValueError, orjson.JSONDecodeError):
-            raise _Unsure("an order needs the precise reader") from None
+            raise _Unsure("an issue invoke's order is invalid") from None
         out.append((h, s.seller_tax_id, s.buyer_tax_id or "", s.amount, s.tax, s.total))
     con.execute("CREATE TABLE specs (h UBIGINT, seller VARCHAR, buyer VARCHAR, "
                 "amount VARCHAR, tax VARCHAR, total VARCHAR)")
@@ -266,7 +268,7 @@ SELECT oid,
   bool_or(opc = 3 AND typc IN (1, 2) AND (resc = 4 OR (resc = 0 AND s404))) AS vmiss
 FROM w GROUP BY oid""")
     if con.execute("SELECT sum(broken) FROM o").fetchone()[0]:
-        raise _Unsure("pairing: the precise reader names the line")
+        raise _Unsure("an invoke and its completion do not pair")
     con.execute("""
 CREATE TABLE touched AS
 SELECT orig AS no FROM l WHERE is_red AND orig IS NOT NULL
@@ -351,6 +353,69 @@ def _locate(path: Path, rows: np.ndarray) -> tuple[list[int], list[bytes], int]:
     return offsets, texts, line0
 
 
+def _lines_of(path: Path, rows: np.ndarray, n_rows: int) -> tuple[list[int], list[bytes]]:
+    """Byte offsets and text of the DuckDB rows `rows` of a file DuckDB read as `n_rows`
+    rows. Row numbers are line numbers unless the file has blank lines, which DuckDB and
+    the Python reader both skip: then the non-blank lines are indexed first."""
+    offsets, texts, n_lines = _locate(path, rows)
+    if n_lines == n_rows:
+        return offsets, texts
+    starts, ends = _nonblank_lines(path)
+    if starts.size != n_rows:
+        raise _Unsure(f"{path.name}: {n_rows} rows read but {starts.size} non-blank lines")
+    offsets = starts[rows].tolist()
+    with open(path, "rb") as f:
+        texts = []
+        for s, e in zip(offsets, ends[rows].tolist()):
+            f.seek(s)
+            texts.append(f.read(e - s))
+    return offsets, texts
+
+
+def _nonblank_lines(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(start, end) byte offsets of every line that is not blank, in file order.
+
+    Only called on a file DuckDB has read as JSON objects, so a line is non-blank exactly
+    when it holds a `{`: the braces and newlines of each chunk (cut at its last newline)
+    are found with numpy and matched by binary search."""
+    import mmap
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    size = path.stat().st_size
+    if size == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        data = np.frombuffer(mm, dtype=np.uint8)
+        pos = released = 0
+        width = CHUNK
+        while pos < size:
+            block = data[pos:pos + width]
+            nl = np.flatnonzero(block == 10)
+            if pos + block.size < size:
+                if nl.size == 0:           # one line longer than the chunk: widen
+                    width *= 2
+                    continue
+                block = block[:int(nl[-1]) + 1]
+                e = nl
+            elif nl.size and int(nl[-1]) == block.size - 1:
+                e = nl
+            else:                          # an unterminated last line
+                e = np.append(nl, block.size)
+            s = np.concatenate((np.zeros(1, dtype=np.int64), e[:-1] + 1))
+            braces = np.flatnonzero(block == 123)
+            keep = np.searchsorted(braces, s) < np.searchsorted(braces, e)
+            starts.append(s[keep] + pos)
+            ends.append(e[keep] + pos)
+            pos += block.size
+            width = CHUNK
+            upto = pos // mmap.PAGESIZE * mmap.PAGESIZE      # madvise wants whole pages
+            if upto > released:
+                mm.madvise(mmap.MADV_DONTNEED, released, upto - released)
+                released = upto
+        del data, block
+    return np.concatenate(starts), np.concatenate(ends)
+
+
 def _rounded_delays(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(values, counts) of round(max(0, d), 6) over `raw`, exactly as stats.py rounds."""
     if raw.size == 0:
@@ -378,13 +443,14 @@ def connect() -> Any:
 
 
 def check_files_duck(history_path: Path, ledger_path: Path, opts: CheckOptions,
-                     event_at: Any, ledger_at: Any) -> CheckResult | None:
-    """The verdict of check_files, or None when the Python path must decide (see above)."""
+                     event_at: Any, ledger_at: Any) -> tuple[CheckResult | None, str | None]:
+    """(the verdict of check_files, None), or (None, why) when the Python path must decide
+    (see above)."""
     import duckdb
     try:
         con = connect()
-    except duckdb.Error:
-        return None
+    except duckdb.Error as e:
+        return None, f"duckdb: {e}"
     try:
         TIMINGS.clear()
         with _Stage("history"):
@@ -396,9 +462,11 @@ def check_files_duck(history_path: Path, ledger_path: Path, opts: CheckOptions,
         with _Stage("clean"):
             _classify_clean(con)
         with _Stage("finish"):
-            return _finish(con, history_path, ledger_path, opts, event_at, ledger_at)
-    except (_Unsure, duckdb.Error):
-        return None
+            return _finish(con, history_path, ledger_path, opts, event_at, ledger_at), None
+    except _Unsure as e:
+        return None, str(e)
+    except duckdb.Error as e:
+        return None, f"duckdb: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     finally:
         con.close()
 
@@ -414,10 +482,8 @@ SELECT rowid AS rn FROM e WHERE oid IN (SELECT oid FROM dirty) ORDER BY rn""").f
 SELECT rowid AS rn FROM l
 WHERE is_red OR oref IS NULL OR oref NOT IN (SELECT oid FROM clean)
 ORDER BY rn""").fetchnumpy()["rn"]
-    h_off, h_txt, h_lines = _locate(history_path, np.asarray(h_rows, dtype=np.int64))
-    l_off, l_txt, l_lines = _locate(ledger_path, np.asarray(l_rows, dtype=np.int64))
-    if h_lines != n_rows or l_lines != n_lrows:
-        raise _Unsure("blank lines: row numbers are not line numbers")
+    h_off, h_txt = _lines_of(history_path, np.asarray(h_rows, dtype=np.int64), n_rows)
+    l_off, l_txt = _lines_of(ledger_path, np.asarray(l_rows, dtype=np.int64), n_lrows)
     fold = Fold()
     try:
         for off, text in zip(h_off, h_txt):
@@ -425,17 +491,17 @@ ORDER BY rn""").fetchnumpy()["rn"]
         fold.end_of_history()
         for off, text in zip(l_off, l_txt):
             fold.ledger(*ledger_fields(orjson.loads(text)), off)
-    except (ValueError, orjson.JSONDecodeError):
-        raise _Unsure("the precise reader names the line") from None
+    except (ValueError, orjson.JSONDecodeError) as e:
+        raise _Unsure(f"the Python fold refused a line DuckDB read: {e}") from None
     # the read path is global: a verify may be filed under any order
     own = sorted({no for st in fold.orders.values() for no in own_numbers(st)})
     fold.seen_on_read = dict(con.execute("""
 SELECT inv, min(t) FROM e
 WHERE opc = 3 AND typc IN (1, 2) AND resc = 1 AND inv IN (SELECT unnest(?::VARCHAR[]))
 GROUP BY inv""", [own]).fetchall()) if own else {}
-    res = evaluate(fold, opts, event_at, ledger_at)
+    res = compose(fold, opts, event_at, ledger_at)
     if res.errors:
-        raise _Unsure("a sub-check crashed: the sequential path reports it")
+        raise _Unsure("a sub-check crashed: the Python path reports it")
     # --- the clean orders' share ------------------------------------------------------------
     n_clean, c_missing, c_latest = con.execute("""
 SELECT count(*), count(*) FILTER (WHERE settled IS NULL OR s.seen IS NULL),

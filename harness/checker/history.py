@@ -30,23 +30,6 @@ def is_harness_proc(proc: str) -> bool:
     traffic, so left out of the request figures."""
     return proc in LOAD_EXCLUDED_PROCS or proc.startswith(HARNESS_PREFIXES)
 
-_NUM = (int, float)
-
-
-def _num(d: dict[str, Any], key: str) -> float:
-    v = d[key]
-    if type(v) is not float and type(v) is not int:
-        raise ValueError(f"field {key!r} must be a number, got {v!r}")
-    return v
-
-
-def _opt_str(d: dict[str, Any], key: str) -> str | None:
-    v = d.get(key)
-    if v is None or type(v) is str:
-        return v
-    raise ValueError(f"field {key!r} must be a string or null, got {v!r}")
-
-
 def _check_order(order: Any) -> dict[str, Any]:
     """An issue invoke's `order` as sent; money must be decimal strings (never floats)."""
     if type(order) is not dict:
@@ -75,7 +58,8 @@ def _check_order(order: Any) -> dict[str, Any]:
 
 def event_fields(d: Any) -> tuple:
     """Validate one history line (already JSON-decoded) and return its fields as
-    (t, ts, proc, op, type, order_id, invoice_no, result, status, latency_ms, order).
+    (t, ts, proc, op, type, order_id, invoice_no, result, status, latency_ms, order);
+    `t`, `ts` and `latency_ms` as floats.
 
     Raises ValueError with a message naming the field; the caller adds `file:line`.
     """
@@ -118,6 +102,13 @@ def event_fields(d: Any) -> tuple:
     order = None
     if op == "issue" and typ == "invoke":
         order = _check_order(d.get("order"))
+    # numbers are floats whatever their JSON text (7 or 7.0), on this path and in duck.py
+    try:
+        t, ts = float(t), float(ts)
+        if latency is not None:
+            latency = float(latency)
+    except OverflowError:
+        raise ValueError("a time or latency is too large to be a number of seconds") from None
     return (t, ts, proc, op, typ, order_id, invoice_no, result, status, latency, order)
 
 

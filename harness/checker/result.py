@@ -77,6 +77,11 @@ class CheckOptions:
 
 @dataclass(slots=True)
 class CheckResult:
+    """The verdict. `path` is the reader that decided ("pure" for `check`, "duckdb" or
+    "python" for `check_files`) and `fallback_reason` why DuckDB did not, when it was asked
+    to; both go to summary.json's `checker` and the report, but not into `to_dict`, which is
+    the verdict itself and the same whichever path ran."""
+
     counts: dict[str, int]
     anomalies: dict[str, list[dict[str, Any]]]
     totals: dict[str, int]
@@ -85,6 +90,8 @@ class CheckResult:
     requests: dict[str, Any]
     valid: Valid
     errors: list[str] = field(default_factory=list)
+    path: str = "pure"
+    fallback_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

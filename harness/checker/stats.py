@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from harness.checker.classify import own_numbers
+from harness.checker.classes import own_numbers
 from harness.checker.fold import Fold
 
 __all__ = ["percentile", "request_stats", "request_figures", "acceptance_delay",

@@ -65,3 +65,14 @@ def red(no: str, of: dict[str, Any], t: float = 5.0, fraction: str = "1") -> dic
 
 def nonzero(counts: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in counts.items() if v}
+
+
+def write_files(d: Any, history: list, ledger: list) -> tuple[Any, Any]:
+    """history.jsonl and platform-ledger.jsonl in directory `d`, one orjson line per record
+    (records or their dicts)."""
+    import orjson
+    as_dict = lambda r: r if isinstance(r, dict) else r.to_dict()  # noqa: E731
+    h, led = d / "history.jsonl", d / "platform-ledger.jsonl"
+    h.write_bytes(b"".join(orjson.dumps(as_dict(e)) + b"\n" for e in history))
+    led.write_bytes(b"".join(orjson.dumps(as_dict(x)) + b"\n" for x in ledger))
+    return h, led

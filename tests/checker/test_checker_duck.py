@@ -1,29 +1,17 @@
-"""The DuckDB path (harness/checker/duck.py) gives exactly the Python path's CheckResult.
-
-Forced with INVOICE_CHAOS_CHECKER_PATH=duckdb whatever the size: on a generated run with
-planted anomalies of every class, on the Hypothesis histories of test_checker_property, on
-every literal history of the class/refusal tests (their `check` is wrapped so that each
-history also goes through both file paths), and the file:line errors of
-test_checker_files on the DuckDB path.
+"""The DuckDB path's own workings (harness/checker/duck.py): that it decides by itself
+(no silent fallback on valid input: integer numbers, blank lines, other writers' JSON text),
+that it really sets the clean orders aside, that it refuses ill-typed fields, and which
+path check_files picks. That it agrees with the Python reader on every checker test is
+tests/checker/conftest.py's job.
 """
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import orjson
 import pytest
-import test_checker_classes
-import test_checker_files
-import test_checker_property
-import test_checker_request_refusals
 from checker_build import blue, call, red
-# re-run these here, under this module's fixtures (the DuckDB path forced, `check` wrapped)
-from test_checker_classes import *  # noqa: F401,F403
-from test_checker_files import *  # noqa: F401,F403
-from test_checker_property import (test_clean_histories_have_no_anomalies,  # noqa: F401
-                                   test_planted_anomalies_are_counted_exactly)
-from test_checker_request_refusals import *  # noqa: F401,F403
+from checker_build import write_files as _write
 
 import harness.checker.files as files
 from harness.checker import CheckOptions, check, check_files
@@ -31,127 +19,31 @@ from harness.checker import duck
 from harness.checker.files import _LineAt
 
 pytestmark = pytest.mark.skipif(not duck.available(), reason="duckdb is not installed")
+#: this module tests the DuckDB path itself (conftest.py)
+CHECKER_PATHS = ("duckdb",)
 
 _pure_check = check
 
 
-def _write(d: Path, history: list, ledger: list) -> tuple[Path, Path]:
-    h, led = d / "history.jsonl", d / "platform-ledger.jsonl"
-    h.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in history))
-    led.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in ledger))
-    return h, led
-
-
 def _duck_direct(h: Path, led: Path, opts: CheckOptions):
+    """DuckDB's verdict, or None where it hands over to Python."""
     ev, lg = _LineAt(h), _LineAt(led)
     try:
-        return duck.check_files_duck(h, led, opts, ev, lg)
+        return duck.check_files_duck(h, led, opts, ev, lg)[0]
     finally:
         ev.close()
         lg.close()
 
 
-def _python_files(h: Path, led: Path, opts: CheckOptions, monkeypatch=None):
+def _python_files(h: Path, led: Path, opts: CheckOptions):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(files.PATH_ENV, "python")
         return check_files(h, led, opts)
 
 
-def _dual_check(events, ledger, opts=None):
-    """check(), plus the same history through the DuckDB and the Python file paths: all
-    three must agree exactly (the DuckDB path must decide, not fall back)."""
-    opts = opts or CheckOptions()
-    events, ledger = list(events), list(ledger)
-    pure = _pure_check(events, ledger, opts)
-    with tempfile.TemporaryDirectory() as tmp:
-        h, led = _write(Path(tmp), [e if isinstance(e, dict) else e.to_dict() for e in events],
-                        [x if isinstance(x, dict) else x.to_dict() for x in ledger])
-        py = _python_files(h, led, opts)
-        dk = _duck_direct(h, led, opts)
-    if pure.errors:
-        # a crashed sub-check: DuckDB hands it to the sequential path, which reports it
-        assert dk is None
-        assert py.to_dict() == pure.to_dict()
-        return pure
-    assert dk is not None, "the DuckDB path fell back on a valid history"
-    assert dk.to_dict() == py.to_dict() == pure.to_dict()
-    assert list(dk.totals) == list(py.totals)
-    assert list(dk.anomalies) == list(py.anomalies)
-    return pure
-
-
-@pytest.fixture(autouse=True)
-def _duck_everywhere(monkeypatch):
-    monkeypatch.setenv(files.PATH_ENV, "duckdb")
-    for mod in (test_checker_classes, test_checker_property, test_checker_request_refusals):
-        monkeypatch.setattr(mod, "check", _dual_check)
-
-
-def _generate():
-    import importlib.util
-    src = Path(__file__).resolve().parents[2] / "benchmarks" / "gen_history.py"
-    spec = importlib.util.spec_from_file_location("gen_history", src)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.generate
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> tuple[Path, dict]:
-    """3,000 generated orders with every planted class, plus refunds and reds, a pending
-    answer before `issued`, a verify filed under another order, an orphan's red."""
-    d = tmp_path_factory.mktemp("gen")
-    expected = _generate()(d, orders=3000, plant_every=40, procs=50)
-    h, led = d / "history.jsonl", d / "platform-ledger.jsonl"
-    n = [f"2900000000000000000{i}" for i in range(10)]
-    extra_h = (call(9000.0, "w0.0", "issue", "R1", result="issued", no=n[1])
-               + call(9001.0, "w0.0", "refund", "R1", result="issued", no=n[9])
-               + call(9002.0, "w1.1", "issue", "R2", result="issued", no=n[2])
-               + call(9003.0, "w1.1", "issue", "R3", result="pending")
-               + call(9004.0, "drain", "query", "R3", result="issued", no=n[3])
-               + call(9005.0, "c1", "verify", "R1", result="issued", no=n[3])
-               + call(9006.0, "w0.0", "refund", "R4", result="issued", no=n[8]))
-    b1, b2, b3 = blue(n[1], "R1"), blue(n[2], "R2"), blue(n[3], "R3", t=9003.5)
-    orphan = blue(n[5], "ZZ")
-    extra_l = [b1, red(n[9], b1), b2, red("29000000000000000010", b2), b3, orphan,
-               red("29000000000000000011", orphan)]
-    with open(h, "ab") as f:
-        f.write(b"".join(orjson.dumps(e) + b"\n" for e in extra_h))
-    with open(led, "ab") as f:
-        f.write(b"".join(orjson.dumps(e) + b"\n" for e in extra_l))
-    return d, expected
-
-
-@pytest.mark.parametrize("max_evidence", [3, 1000])
-def test_duck_equals_python_on_a_generated_run(run_dir, max_evidence):
-    d, expected = run_dir
-    h, led = d / "history.jsonl", d / "platform-ledger.jsonl"
-    faults = [{"id": "f1", "kind": "latency", "start_s": 1.0, "end_s": 2.0}]
-    opts = CheckOptions(max_evidence=max_evidence, faults=faults)
-    dk = _duck_direct(h, led, opts)
-    assert dk is not None                        # decided by DuckDB, not a fallback
-    py = _python_files(h, led, opts).to_dict()
-    got = dk.to_dict()
-    assert got == py
-    assert list(got["totals"]) == list(py["totals"])
-    assert list(got["anomalies"]) == list(py["anomalies"])
-    pure = check([orjson.loads(x) for x in h.read_bytes().splitlines()],
-                 [orjson.loads(x) for x in led.read_bytes().splitlines()], opts).to_dict()
-    assert got == pure
-    for k in ("lost", "duplicated", "phantom", "mismatched", "unresolved", "recovered",
-              "stale_reads"):
-        assert got["counts"][k] >= expected[k] > 0, k
-    assert got["counts"]["orphaned"] == expected["orphaned"] + 2      # ZZ's blue and red
-    assert got["counts"]["misreversed"] == 1                  # R2's red nobody asked for
-    assert got["requests"]["latency_ms"]["p99"] is not None
-    assert got["acceptance_delay_s"]["count"] > 2900
-    # and check_files picks it when forced
-    assert check_files(h, led, opts).to_dict() == py
-
-
-def test_the_clean_set_is_most_orders(run_dir):
+def test_the_clean_set_is_most_orders(generated_run):
     """The fast path really sets clean orders aside (else it would just be the slow one)."""
-    d, _ = run_dir
+    d, _ = generated_run
     con = duck.connect()
     duck._load_history(con, d / "history.jsonl")
     duck._load_ledger(con, d / "platform-ledger.jsonl")
@@ -161,18 +53,45 @@ def test_the_clean_set_is_most_orders(run_dir):
     assert 2800 < n_clean < 3000
 
 
-def test_integer_times_and_blank_lines_fall_back_exactly(tmp_path):
-    hist = call(1.0, "w0", "issue", "A", result="issued", no="26117000000000000001")
-    led = [blue("26117000000000000001", "A")]
-    h, lp = _write(tmp_path, hist, led)
-    assert _duck_direct(h, lp, CheckOptions()) is not None
-    ints = [dict(hist[0], t=1), hist[1]]
+def test_integer_numbers_and_blank_lines_are_decided_by_duckdb(tmp_path):
+    """Valid input never falls back: 7 and 7.0 are both numbers, blank lines are skipped
+    by both readers (design.md s.7 allows both)."""
+    hist = (call(1.0, "w0", "issue", "A", result="issued", no="26117000000000000001")
+            + call(2.0, "w0", "issue", "B", typ="info")
+            + call(3.0, "w0", "query", "B", result="pending"))
+    led = [blue("26117000000000000001", "A"), dict(blue("26117000000000000002", "B"), issued_at=1)]
+    ints = [dict(hist[0], t=1, ts=1_767_225_601), dict(hist[1], latency_ms=12)] + hist[2:]
     h, lp = _write(tmp_path, ints, led)
-    assert _duck_direct(h, lp, CheckOptions()) is None
-    assert check_files(h, lp).to_dict() == _pure_check(ints, led).to_dict()
-    h.write_bytes(orjson.dumps(hist[0]) + b"\n\n" + orjson.dumps(hist[1]) + b"\n")
-    assert _duck_direct(h, lp, CheckOptions()) is None
-    assert check_files(h, lp).counts["requested"] == 1
+    dk = _duck_direct(h, lp, CheckOptions())
+    assert dk is not None
+    assert dk.to_dict() == _python_files(h, lp, CheckOptions()).to_dict() \
+        == _pure_check(ints, led).to_dict()
+    assert dk.requests["latency_ms"]["max"] == 12.0
+    lines = [orjson.dumps(e) for e in ints]
+    h.write_bytes(b"\n\n".join(lines[:3]) + b"\n  \t\n" + b"\r\n".join(lines[3:]) + b"\n\n")
+    lp.write_bytes(b"\n" + b"\n\n".join(orjson.dumps(x) for x in led))
+    dk = _duck_direct(h, lp, CheckOptions())
+    assert dk is not None
+    assert dk.to_dict() == _python_files(h, lp, CheckOptions()).to_dict() \
+        == _pure_check(ints, led).to_dict()
+    res = check_files(h, lp)
+    assert (res.path, res.fallback_reason) == ("duckdb", None)
+
+
+def test_a_fallback_says_why(tmp_path):
+    hist = call(1.0, "w0", "issue", "A", result="issued", no="26117000000000000001")
+    h, lp = _write(tmp_path, [hist[1], hist[0]], [])
+    with pytest.raises(Exception, match=r"^history.jsonl:1: proc w0 completed"):
+        check_files(h, lp)
+    h, lp = _write(tmp_path, hist, [])
+    lp.write_bytes(b'{"invoice_no": 1}\n')
+    ev, lg = _LineAt(h), _LineAt(lp)
+    try:
+        res, why = duck.check_files_duck(h, lp, CheckOptions(), ev, lg)
+    finally:
+        ev.close()
+        lg.close()
+    assert res is None and "ledger line" in why
 
 
 def test_strings_that_look_like_numbers_are_refused(tmp_path):
@@ -250,7 +169,7 @@ def test_null_is_not_a_missing_ledger_key(tmp_path):
 
 
 def test_default_path_is_duckdb_for_large_runs(monkeypatch):
-    monkeypatch.delenv(files.PATH_ENV, raising=False)
+    monkeypatch.setenv(files.PATH_ENV, "auto")
     big, small = Path("/b"), Path("/s")
     sizes = {big: files.DUCK_MIN_BYTES, small: 1}
 
@@ -258,5 +177,7 @@ def test_default_path_is_duckdb_for_large_runs(monkeypatch):
         def __init__(self, n): self.st_size = n
 
     monkeypatch.setattr(Path, "stat", lambda self, **kw: _St(sizes[self]))
-    assert files._use_duck(big, small) is True
-    assert files._use_duck(small, small) is False
+    assert files._choice(big, small) == (True, None)
+    assert files._choice(small, small) == (False, None)
+    monkeypatch.setattr(duck, "available", lambda: False)
+    assert files._choice(big, small) == (False, "duckdb is not installed")

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from harness.checker.classify import (Collector, check_orders, check_orphans,
+from harness.checker.classes import (Collector, check_orders, check_orphans,
                                       check_reversals, check_stale_reads, link_reds)
 from harness.checker.fold import Fold
 from harness.checker.result import (ANOMALY_CLASSES, COUNT_KEYS, CheckOptions, CheckResult,
                                     Valid, merge_valid)
 from harness.checker.stats import acceptance_delay, request_stats, time_to_consistency
 
-__all__ = ["evaluate", "active_faults", "list_anomalies"]
+__all__ = ["compose", "list_anomalies"]
 
 Resolver = Callable[[Any], dict[str, Any]]
 
@@ -50,7 +50,7 @@ def list_anomalies(kept: dict[str, list[tuple[Any, str, list[Any], list[Any]]]],
     return anomalies
 
 
-def evaluate(fold: Fold, opts: CheckOptions, event_at: Resolver, ledger_at: Resolver) -> CheckResult:
+def compose(fold: Fold, opts: CheckOptions, event_at: Resolver, ledger_at: Resolver) -> CheckResult:
     col = Collector(opts.max_evidence)
     counts: dict[str, int] = {}
     errors: list[str] = []

@@ -7,7 +7,7 @@ stale_reads are counted per invoice / per answer, independently of the order's c
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from harness.checker.fold import Blue, Fold, OrderState
 
@@ -25,10 +25,7 @@ class Collector:
         self.kept: dict[str, list[tuple[str | None, str, list[Any], list[Any]]]] = {}
 
     def add(self, cls: str, order_id: str | None, reason: Callable[[], str] | str,
-            event_refs: list[Any], ledger_refs: Callable[[], list[Any]] | list[Any],
-            at: Any = None) -> None:
-        """`at` is where the sequential checker meets this anomaly (a sortable key); only
-        the parallel checker's KeyedCollector uses it, to merge partitions in that order."""
+            event_refs: list[Any], ledger_refs: Callable[[], list[Any]] | list[Any]) -> None:
         n = self.totals.get(cls, 0)
         self.totals[cls] = n + 1
         if n < self.limit:
@@ -133,8 +130,7 @@ def check_orders(fold: Fold, col: Collector, counts: dict[str, int]) -> None:
                 continue
         cls, reason = classify_order(st)
         if cls != "ok":
-            col.add(cls, oid, reason, st.refs, lambda st=st: _ledger_refs(st),
-                    (1, 0, st.refs[0], 0))
+            col.add(cls, oid, reason, st.refs, lambda st=st: _ledger_refs(st))
     counts.update(requested=requested, acknowledged=acknowledged, failed=failed,
                   indeterminate=indeterminate)
 
@@ -144,14 +140,14 @@ def check_orphans(fold: Fold, col: Collector) -> None:
     for order_ref, invoice_no, ref in fold.orphans:
         st = fold.orders.get(order_ref) if order_ref is not None else None
         col.add("orphaned", order_ref, f"invoice {invoice_no}: no customer ever sent order "
-                f"{order_ref}", st.refs if st else [], [ref], (2, 0, ref, 0))
+                f"{order_ref}", st.refs if st else [], [ref])
     for red in fold.reds:
         blue = fold.blues.get(red.original)
         ref_ = red.order_ref if red.order_ref is not None else (blue.order_ref if blue else None)
         st = fold.orders.get(ref_) if ref_ is not None else None
         if ref_ is not None and (st is None or st.invokes == 0):
             col.add("orphaned", ref_, f"red invoice {red.invoice_no}: no customer ever sent "
-                    f"order {ref_}", st.refs if st else [], [red.ref], (2, 1, red.ref, 0))
+                    f"order {ref_}", st.refs if st else [], [red.ref])
 
 
 def _expected_invoices(st: OrderState) -> int:
@@ -176,24 +172,21 @@ def check_reversals(fold: Fold, col: Collector) -> None:
             if running > limit:
                 col.add("misreversed", blue.order_ref,
                         f"red invoice {red.invoice_no} reverses {running} of {blue.invoice_no}, "
-                        f"more than its total {blue.total}", st.refs, [blue.ref, red.ref],
-                        (3, 0, blue.ref, red.ref))
+                        f"more than its total {blue.total}", st.refs, [blue.ref, red.ref])
             elif not st.refund_invoked:
                 extra = (live_after >= _expected_invoices(st)
                          and blue.invoice_no not in own)
                 if not extra:
                     col.add("misreversed", blue.order_ref,
                             f"red invoice {red.invoice_no} reverses {blue.invoice_no} of an "
-                            "order nobody refunded", st.refs, [blue.ref, red.ref],
-                            (3, 0, blue.ref, red.ref))
+                            "order nobody refunded", st.refs, [blue.ref, red.ref])
     for red in fold.reds:
         if red.original not in fold.blues:
             st = fold.orders.get(red.order_ref) if red.order_ref is not None else None
             if st is None or st.invokes == 0:
                 continue                 # orphaned
             col.add("misreversed", red.order_ref, f"red invoice {red.invoice_no} reverses "
-                    f"{red.original}, which the platform does not hold", st.refs, [red.ref],
-                    (3, 1, red.ref, 0))
+                    f"{red.original}, which the platform does not hold", st.refs, [red.ref])
     for oid, st in fold.orders.items():
         if not st.refund_told or st.invokes == 0:
             continue
@@ -201,7 +194,7 @@ def check_reversals(fold: Fold, col: Collector) -> None:
         if not any(b.reds for b in st.blues or () if b.invoice_no in own):
             col.add("misreversed", oid, "the customer was told the refund succeeded, but no red "
                     f"invoice reverses {', '.join(sorted(own)) or 'any invoice of the order'}",
-                    st.refs, lambda st=st: _ledger_refs(st), (3, 2, st.refs[0], 0))
+                    st.refs, lambda st=st: _ledger_refs(st))
 
 
 def check_stale_reads(fold: Fold, col: Collector, allowed_lag_s: float,
@@ -216,7 +209,7 @@ def check_stale_reads(fold: Fold, col: Collector, allowed_lag_s: float,
             if inv_t > st.issued_min_t:
                 col.add("stale_reads", oid, f"asked at t={inv_t} after the merchant had said "
                         f"issued at t={st.issued_min_t}, got pending/not_found",
-                        st.refs, lambda st=st: _ledger_refs(st), (4, 0, st.refs[0], 0))
+                        st.refs, lambda st=st: _ledger_refs(st))
     for vm in fold.verify_misses:
         blue = fold.blues.get(vm.invoice_no) if vm.invoice_no is not None else None
         if blue is None:
@@ -230,10 +223,4 @@ def check_stale_reads(fold: Fold, col: Collector, allowed_lag_s: float,
             st = fold.orders.get(vm.order_id)
             col.add("stale_reads", vm.order_id, f"verify of {vm.invoice_no} answered not_found "
                     f"{age:.3f}s after the platform stored it (allowed lag {allowed}s)",
-                    st.refs if st else [], [blue.ref], (4, 1, vm.ref, 0))
-
-
-def iter_requested(fold: Fold) -> Iterator[tuple[str, OrderState]]:
-    for oid, st in fold.orders.items():
-        if st.invokes:
-            yield oid, st
+                    st.refs if st else [], [blue.ref])
