@@ -154,7 +154,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .worker import run_worker
         return run_worker(args.master, args.processes)
     if args.command == "check":
-        from .evaluate import evaluate_run, print_verdict
+        from .verdict import evaluate_run, print_verdict
         run_dir = Path(args.run_dir)
         summary, code = evaluate_run(run_dir, render=not args.no_report)
         if args.no_report:

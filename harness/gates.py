@@ -1,6 +1,6 @@
 """Gates: thresholds from the scenario applied to a run's figures -> verdict -> exit code.
 
-Pure: `evaluate(gates, summary)` reads the figures already in the summary. An anomaly gate
+Pure: `apply_gates(gates, summary)` reads the figures already in the summary. An anomaly gate
 passes when the count is at most the limit; a latency/error gate when the figure is at most
 the limit; `min_acknowledged`, `min_requested` and the `answered_share` gates when at least.
 A figure that could not be measured (None) fails its gate: a gate must never pass on
@@ -16,10 +16,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .checker.result import ANOMALY_CLASSES
 from .scenario.model import GateSpec
-from .scenario.parse import ANOMALY_GATES
+from .summary import Summary
 
-__all__ = ["GateResult", "evaluate", "verdict", "figure", "AT_LEAST", "EVIDENCE_GATES"]
+__all__ = ["GateResult", "apply_gates", "verdict", "figure", "AT_LEAST", "EVIDENCE_GATES"]
 
 #: Gates whose figure must be at least the limit.
 AT_LEAST = frozenset({"min_acknowledged", "min_requested", "answered_share",
@@ -41,34 +42,36 @@ class GateResult:
         return asdict(self)
 
 
-def figure(name: str, summary: dict[str, Any]) -> Any:
-    """The value a gate compares, from a summary dict (None when it was not measured)."""
-    if name in ANOMALY_GATES:
-        return summary.get("invoices", {}).get(name)
-    req = summary.get("requests", {})
+def figure(name: str, summary: Summary) -> Any:
+    """The value a gate compares (None when it was not measured)."""
+    if name in ANOMALY_CLASSES:
+        return summary.count(name)
+    req = summary.requests
     if name.endswith("_ms"):
-        return req.get("latency_ms", {}).get(name[:-3])
+        return (req.get("latency_ms") or {}).get(name[:-3])
     if name == "error_rate":
         return req.get("error_rate")
     if name == "time_to_consistency_s":
-        return summary.get("time_to_consistency_s")
+        return summary.time_to_consistency_s
     if name == "min_acknowledged":
-        return summary.get("invoices", {}).get("acknowledged")
+        return summary.count("acknowledged")
     if name == "min_requested":
-        return summary.get("invoices", {}).get("requested")
+        return summary.count("requested")
     if name in ("recovery_s", "answered_share", "answered_share_overall",
                 "answered_share_in_faults", "answered_share_after_faults"):
-        return (summary.get("recovery") or {}).get(name)
+        return summary.recovery.get(name)
     if name == "final_unanswered":
-        return (summary.get("final_read") or {}).get("unanswered")
+        return summary.final_read.get("unanswered")
     if name == "unsent_rate":
-        load = summary.get("load", {})
+        load = summary.load
         arrivals = load.get("arrivals") or 0
         return (load.get("unsent", 0) / arrivals) if arrivals else 0.0
     raise KeyError(name)
 
 
-def evaluate(gates: list[GateSpec], summary: dict[str, Any]) -> list[GateResult]:
+def apply_gates(gates: list[GateSpec], summary: Summary | dict[str, Any]) -> list[GateResult]:
+    """One GateResult per gate with a limit, in the scenario's order."""
+    summary = Summary.coerce(summary)
     out = []
     for g in gates:
         if g.limit is None:
@@ -80,8 +83,8 @@ def evaluate(gates: list[GateSpec], summary: dict[str, Any]) -> list[GateResult]
             text = f">= {limit}"
         else:
             passed = value is not None and value <= g.limit
-            text = (f"== {limit}" if (g.name in ANOMALY_GATES or g.name in EVIDENCE_GATES) and g.limit == 0
-                    else f"<= {limit}")
+            text = (f"== {limit}" if (g.name in ANOMALY_CLASSES or g.name in EVIDENCE_GATES)
+                    and g.limit == 0 else f"<= {limit}")
         if isinstance(value, float):
             value = round(value, 4)
         out.append(GateResult(g.name, text, value, bool(passed)))

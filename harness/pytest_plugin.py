@@ -10,7 +10,6 @@ not share the pytest process) and fails with the gate table, not a traceback.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -19,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from harness.errors import EXIT_STACK, EXIT_USAGE, InputError
+from harness.rundir import REPORT, SUMMARY
+from harness.summary import Summary
 
 __all__ = ["ScenarioFile", "ScenarioItem", "ScenarioFailed"]
 
@@ -47,7 +50,7 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
 class ScenarioFailed(Exception):
     """The run finished and a gate failed (exit 1), or it could not run (exit 2/3)."""
 
-    def __init__(self, code: int, summary: dict | None, output: str, run_dir: Path):
+    def __init__(self, code: int, summary: Summary | None, output: str, run_dir: Path):
         super().__init__(f"exit {code}")
         self.code, self.summary, self.output, self.run_dir = code, summary, output, run_dir
 
@@ -81,8 +84,11 @@ class ScenarioItem(pytest.Item):
                 cmd += [flag, str(value)]
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
         summary = None
-        if (run_dir / "summary.json").is_file():
-            summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        if (run_dir / SUMMARY).is_file():
+            try:
+                summary = Summary.read(run_dir)
+            except InputError:
+                summary = None
         self.user_properties.append(("run_dir", str(run_dir)))
         if proc.returncode != 0:
             raise ScenarioFailed(proc.returncode, summary, proc.stdout + proc.stderr, run_dir)
@@ -91,18 +97,18 @@ class ScenarioItem(pytest.Item):
         if not isinstance(excinfo.value, ScenarioFailed):
             return super().repr_failure(excinfo)
         e = excinfo.value
-        if e.code in (2, 3) or e.summary is None:
+        if e.code in (EXIT_USAGE, EXIT_STACK) or e.summary is None:
             tail = "\n".join(e.output.strip().splitlines()[-25:])
             return f"scenario {self.path} could not run (exit {e.code}):\n{tail}"
-        lines = [f"scenario {self.name}: verdict {e.summary['verdict'].upper()} (exit {e.code})",
-                 f"{'gate':<24}{'value':>12}  limit"]
-        for g in e.summary.get("gates", []):
+        lines = [f"scenario {self.name}: verdict {(e.summary.verdict or 'unknown').upper()} "
+                 f"(exit {e.code})", f"{'gate':<24}{'value':>12}  limit"]
+        for g in e.summary.gates:
             mark = "" if g["passed"] else "   <-- FAILED"
             lines.append(f"{g['name']:<24}{str(g['value']):>12}  {g['limit']}{mark}")
-        for cls, items in (e.summary.get("anomalies") or {}).items():
+        for cls, items in e.summary.anomalies.items():
             for a in items[:3]:
                 lines.append(f"  {cls}: order {a.get('order_id')}: {a.get('reason')}")
-        lines.append(f"report: {e.run_dir / 'report.html'}")
+        lines.append(f"report: {e.run_dir / REPORT}")
         return "\n".join(lines)
 
     def reportinfo(self) -> tuple[Path, int, str]:

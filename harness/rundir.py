@@ -1,16 +1,57 @@
-"""The run directory (design.md s.4): naming, small JSON files, merging history parts."""
+"""The run directory (design.md s.4, docs/internals.md): its file names, naming a new one,
+reading and writing its small files, merging history parts, and when a fault was active.
+
+Two ways to read, one parameter: `strict=True` (the checker, `check`, `run`): a file that
+cannot be read is an InputError naming `file:line`; `strict=False` (the report, which must
+render any run that got far enough to write summary.json, interrupted ones included): a
+missing or broken file gives the default, broken lines are counted in `SkippedLines`.
+"""
 from __future__ import annotations
 
 import json
+import math
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from .errors import InputError
+from .errors import InputError, UsageError
+from .scenario.durations import DurationError, parse_duration
 
-__all__ = ["new_run_dir", "write_json", "read_json", "read_jsonl", "merge_history", "utc_stamp"]
+__all__ = ["SUMMARY", "HISTORY", "HISTORY_PARTS", "LEDGER", "FAULTS", "FAULTS_PLAN", "RUN",
+           "LOAD_STATS", "SCENARIO", "SELLERS", "LOAD_CONFIG", "REPORT", "JUNIT", "TIMESERIES",
+           "LATENCY_CSV", "PLOTS", "LOGS",
+           "new_run_dir", "utc_stamp", "write_json", "read_json", "read_jsonl", "iter_jsonl",
+           "merge_history", "history_paths", "iter_history", "SkippedLines", "RunFiles",
+           "load_run_files", "duration_s", "fault_end", "fault_window", "active_at",
+           "active_faults", "run_time_s", "INSTANT_FAULT_S"]
+
+# -- file names (design.md s.4 and docs/internals.md) ----------------------------------------
+SUMMARY = "summary.json"
+HISTORY = "history.jsonl"
+HISTORY_PARTS = "history"              # history/<proc>.jsonl before the merge
+LEDGER = "platform-ledger.jsonl"
+FAULTS = "faults.jsonl"
+FAULTS_PLAN = "faults-plan.json"
+RUN = "run.json"
+LOAD_STATS = "load-stats.json"
+SCENARIO = "scenario.yaml"
+SELLERS = "sellers.json"
+LOAD_CONFIG = "load-config.json"
+REPORT = "report.html"
+JUNIT = "junit.xml"
+TIMESERIES = "timeseries.json"
+LATENCY_CSV = "latency.csv"
+PLOTS = "plots"
+LOGS = "logs"
+
+#: How long a fault without an end (a kill, a token revocation) counts as active when it
+#: names no `restart_after`.
+INSTANT_FAULT_S = 1.0
 
 
 def utc_stamp(ts: float | None = None) -> str:
@@ -23,7 +64,6 @@ def new_run_dir(scenario_name: str, out: str | Path | None, base: Path = Path("r
         d = Path(out)
         d.mkdir(parents=True, exist_ok=True)
         if any(d.iterdir()):
-            from .errors import UsageError
             raise UsageError(f"--out {d}: the directory is not empty; give a new or empty directory")
         return d.name, d
     run_id = f"{scenario_name}-{utc_stamp()}"
@@ -36,35 +76,83 @@ def new_run_dir(scenario_name: str, out: str | Path | None, base: Path = Path("r
     return d.name, d
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)          # money stays exact: "123.45", never a float
+    return str(value)
+
+
 def write_json(path: Path, data: Any) -> None:
+    """Atomically (a temporary file renamed); UTF-8 with Chinese kept readable, Decimal and
+    Path as strings."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default) + "\n",
+                   encoding="utf-8")
     tmp.replace(path)
 
 
-def read_json(path: Path, default: Any = None) -> Any:
+def read_json(path: Path, default: Any = None, strict: bool = True) -> Any:
+    """A JSON file's content; `default` when it is missing (and, lenient, unreadable)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return default
-    except ValueError as e:
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        if not strict:
+            return default
         raise InputError(f"{path}:1: not valid JSON ({e})") from None
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """Small JSONL files (faults.jsonl); a broken line is an InputError with file:line."""
-    out = []
+@dataclass(slots=True)
+class SkippedLines:
+    """Lines a lenient reader could not read; shown in the report, never fatal."""
+
+    count: int = 0
+    first: str | None = None        # "history.jsonl:12: not JSON" for the first one
+
+    def add(self, where: str) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = where
+
+
+def iter_jsonl(path: Path, strict: bool = True,
+               skipped: SkippedLines | None = None) -> Iterator[dict[str, Any]]:
+    """Each JSON object of a JSONL file; blank lines are skipped. Strict: a missing file
+    yields nothing, a broken line is an InputError with `file:line`; lenient: broken lines
+    and lines that are not objects go to `skipped`."""
+    path = Path(path)
     try:
-        with open(path, "rb") as fh:
-            for n, raw in enumerate(fh, 1):
-                if raw.strip():
-                    try:
-                        out.append(orjson.loads(raw))
-                    except orjson.JSONDecodeError as e:
-                        raise InputError(f"{path}:{n}: not valid JSON ({e})") from None
+        fh = open(path, "rb")
     except FileNotFoundError:
-        return []
-    return out
+        return
+    except OSError:
+        if strict:
+            raise
+        return
+    with fh:
+        for n, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError as e:
+                if strict:
+                    raise InputError(f"{path}:{n}: not valid JSON ({e})") from None
+                if skipped is not None:
+                    skipped.add(f"{path.name}:{n}: not JSON")
+                continue
+            if isinstance(obj, dict):
+                yield obj
+            elif strict:
+                raise InputError(f"{path}:{n}: not a JSON object")
+            elif skipped is not None:
+                skipped.add(f"{path.name}:{n}: not a JSON object")
+
+
+def read_jsonl(path: Path, strict: bool = True, skipped: SkippedLines | None = None) -> list[dict]:
+    """Small JSONL files (faults.jsonl) as a list; see `iter_jsonl`."""
+    return list(iter_jsonl(path, strict, skipped))
 
 
 def merge_history(parts_dir: Path, out: Path) -> int:
@@ -91,3 +179,119 @@ def merge_history(parts_dir: Path, out: Path) -> int:
         for _, _, raw in events:
             fh.write(raw.rstrip(b"\r") + b"\n")
     return len(events)
+
+
+def history_paths(run_dir: Path) -> list[Path]:
+    """The merged `history.jsonl`, or the per-process parts when a run stopped before merging."""
+    merged = run_dir / HISTORY
+    if merged.exists():
+        return [merged]
+    parts = run_dir / HISTORY_PARTS
+    return sorted(parts.glob("*.jsonl")) if parts.is_dir() else []
+
+
+def iter_history(run_dir: Path, skipped: SkippedLines | None = None) -> Iterator[dict[str, Any]]:
+    """Every history event of a run, leniently, in file order (not necessarily time order)."""
+    for path in history_paths(Path(run_dir)):
+        yield from iter_jsonl(path, strict=False, skipped=skipped)
+
+
+# -- time ----------------------------------------------------------------------------------
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def duration_s(value: Any) -> float | None:
+    """Seconds from a number or a scenario duration ("500ms", "5s", "1m"); None otherwise."""
+    n = _number(value)
+    if n is not None:
+        return n if n >= 0 else None
+    try:
+        return parse_duration(value)
+    except DurationError:
+        return None
+
+
+def fault_end(fault: dict[str, Any]) -> float | None:
+    """A fault's end time, or None for an instantaneous one (a kill) or a bad value."""
+    return _number(fault.get("end_s"))
+
+
+def fault_window(fault: dict[str, Any]) -> tuple[float, float] | None:
+    """When a fault of faults.jsonl counts as active: [start, end), or for an instantaneous
+    one such as a kill, until its `restart_after` (else INSTANT_FAULT_S). None without a
+    start. The one definition: the checker's evidence, the report's timelines and its
+    per-fault figures all use it."""
+    start = _number(fault.get("start_s"))
+    if start is None:
+        return None
+    end = fault_end(fault)
+    if end is None:
+        params = fault.get("params") if isinstance(fault.get("params"), dict) else {}
+        end = start + (duration_s(params.get("restart_after")) or INSTANT_FAULT_S)
+    return start, end
+
+
+def active_at(fault: dict[str, Any], t: Any) -> bool:
+    """Was the fault active at run time `t`?"""
+    window = fault_window(fault)
+    t = _number(t)
+    return window is not None and t is not None and window[0] <= t < window[1]
+
+
+def active_faults(faults: list[dict[str, Any]], times: list[float]) -> list[dict[str, Any]]:
+    """The faults active at any of `times`."""
+    return [f for f in faults if any(active_at(f, t) for t in times)]
+
+
+def run_time_s(run: dict[str, Any] | None, key: str) -> float | None:
+    """A time of run.json (`load_end_t`, `drain_end_t`) in run seconds since t0; an epoch
+    value is converted with `t0`. None when absent or not a number."""
+    value, t0 = _number((run or {}).get(key)), _number((run or {}).get("t0"))
+    if value is None:
+        return None
+    if value > 1e8 and t0 is not None:
+        value -= t0
+    return value if 0 <= value < 1e8 else None
+
+
+# -- what the report reads -------------------------------------------------------------------
+@dataclass(slots=True)
+class RunFiles:
+    """Everything the report reads besides the history."""
+
+    run_dir: Path
+    summary: Any                    # harness.summary.Summary
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    load_stats: dict[str, Any] | None = None
+    run: dict[str, Any] | None = None
+    faults_plan: list[dict[str, Any]] | None = None
+
+
+def load_run_files(run_dir: Path, summary: Any = None) -> RunFiles:
+    """Read (leniently) the summary (unless given), faults, load stats, run.json and the
+    fault plan."""
+    from .summary import Summary
+    run_dir = Path(run_dir)
+    if summary is None:
+        summary = Summary.read(run_dir)
+    elif isinstance(summary, dict):
+        summary = Summary.from_dict(summary)
+    load_stats = read_json(run_dir / LOAD_STATS, strict=False)
+    run = read_json(run_dir / RUN, strict=False)
+    plan = read_json(run_dir / FAULTS_PLAN, strict=False)
+    if isinstance(plan, dict):          # tolerate {"faults": [...]} as well as a bare list
+        plan = plan.get("faults")
+    faults = read_jsonl(run_dir / FAULTS, strict=False)
+    if not faults:                      # faults as applied, else the summary's copy
+        faults = [f for f in summary.faults if isinstance(f, dict)]
+    return RunFiles(
+        run_dir=run_dir,
+        summary=summary,
+        faults=faults,
+        load_stats=load_stats if isinstance(load_stats, dict) else None,
+        run=run if isinstance(run, dict) else None,
+        faults_plan=[p for p in plan if isinstance(p, dict)] if isinstance(plan, list) else None,
+    )

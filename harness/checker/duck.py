@@ -243,7 +243,7 @@ WITH w AS (
     {_ANS} AS ans,
     lag(typc) OVER k AS ptyp, lag(opc) OVER k AS pop, lag(oid) OVER k AS poid,
     lag(t) OVER k AS pt, lead(typc) OVER k IS NULL AS last_in_key
-  FROM (SELECT rowid, *, (proc IN ('drain', 'final') OR prefix(proc, 'drain.') OR prefix(proc, 'final.')) AS excl FROM e)
+  FROM (SELECT rowid, *, split_part(proc, '.', 1) IN ('drain', 'final') AS excl FROM e)
   WINDOW k AS (PARTITION BY proc, CASE WHEN excl THEN oid END ORDER BY rowid))
 SELECT oid,
   count(*) FILTER (WHERE (typc = 0 AND ptyp = 0)
@@ -523,7 +523,7 @@ ON s.inv = clean.no""").fetchone()
     else:
         latest = max(d_latest, c_latest)
     load = con.execute("""
-SELECT min(t), max(t) FROM e WHERE NOT (proc IN ('drain', 'final') OR prefix(proc, 'drain.') OR prefix(proc, 'final.'))""").fetchone()
+SELECT min(t), max(t) FROM e WHERE split_part(proc, '.', 1) NOT IN ('drain', 'final')""").fetchone()
     load_first_t, load_last_t = load
     load_end = opts.load_end_t if opts.load_end_t is not None else load_last_t
     # request statistics over every load proc's requests (open invokes count as info)
@@ -533,7 +533,7 @@ SELECT min(t), max(t) FROM e WHERE NOT (proc IN ('drain', 'final') OR prefix(pro
     for opc, total, ok, fail, info in con.execute("""
 SELECT opc, count(*), count(*) FILTER (WHERE typc = 1), count(*) FILTER (WHERE typc = 2),
   count(*) FILTER (WHERE typc = 3)
-FROM e WHERE NOT (proc IN ('drain', 'final') OR prefix(proc, 'drain.') OR prefix(proc, 'final.')) AND typc <> 0 GROUP BY opc""").fetchall():
+FROM e WHERE split_part(proc, '.', 1) NOT IN ('drain', 'final') AND typc <> 0 GROUP BY opc""").fetchall():
         by_op[names[opc]] = [total, ok, fail, info]
     for opc, n in enumerate(opens):
         if n:
@@ -541,7 +541,7 @@ FROM e WHERE NOT (proc IN ('drain', 'final') OR prefix(proc, 'drain.') OR prefix
             c[0] += int(n)
             c[3] += int(n)
     lat = con.execute("""
-SELECT lat FROM e WHERE NOT (proc IN ('drain', 'final') OR prefix(proc, 'drain.') OR prefix(proc, 'final.')) AND typc <> 0 AND lat IS NOT NULL""").fetchnumpy()["lat"]
+SELECT lat FROM e WHERE split_part(proc, '.', 1) NOT IN ('drain', 'final') AND typc <> 0 AND lat IS NOT NULL""").fetchnumpy()["lat"]
     lat = np.sort(np.asarray(lat, dtype=np.float64))
     # acceptance delays: the precise part's (rounded) plus the clean orders'
     raw = con.execute("SELECT issued_at - fat AS d FROM clean").fetchnumpy()["d"]

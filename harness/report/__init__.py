@@ -5,7 +5,6 @@
     compute_timeseries(history_path, faults) -> dict   per-second throughput, per-5 s latency
     write_plots(run_dir, summary, timeseries, faults, load_stats) -> list[Path]
     compare(run_a, run_b) -> str                       two runs side by side
-    write_summary(run_dir, summary) -> Path            summary.json (Decimal-safe, UTF-8)
 
 The report only reads the run directory, so it can be re-rendered on a finished
 run without the services (`invoice-chaos report RUN_DIR`).
@@ -16,7 +15,6 @@ from harness.report.compare import compare
 from harness.report.junit import write_junit
 from harness.report.plots import write_plots
 from harness.report.timeseries import compute_timeseries
-from harness.report.write import write_report, write_summary
+from harness.report.write import write_report
 
-__all__ = ["write_report", "write_junit", "compute_timeseries", "write_plots", "compare",
-           "write_summary"]
+__all__ = ["write_report", "write_junit", "compute_timeseries", "write_plots", "compare"]

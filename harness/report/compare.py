@@ -12,13 +12,14 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from harness.report._rundir import load_summary
+from harness.checker.result import COUNT_KEYS
+from harness.summary import Summary
 
 __all__ = ["compare", "compare_summaries"]
 
-_INVOICE_KEYS = ("requested", "acknowledged", "failed", "indeterminate", "recovered", "lost",
-                 "duplicated", "phantom", "mismatched", "orphaned", "unresolved", "misreversed",
-                 "stale_reads")
+#: summary.json's `invoices`, `recovered` next to the outcomes it belongs with
+_INVOICE_KEYS = COUNT_KEYS[:4] + ("recovered",) + tuple(k for k in COUNT_KEYS[4:]
+                                                         if k != "recovered")
 
 
 def _num(value: Any) -> float | None:
@@ -114,11 +115,12 @@ def _rows(a: dict[str, Any], b: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def compare_summaries(a: dict[str, Any], b: dict[str, Any], name_a: str = "A",
-                      name_b: str = "B") -> str:
+def compare_summaries(a: Summary | dict[str, Any], b: Summary | dict[str, Any],
+                      name_a: str = "A", name_b: str = "B") -> str:
     """The side-by-side table of two summaries (pure)."""
     table = [("figure", name_a, name_b, "B - A")]
-    for label, va, vb, raw_a, raw_b in _rows(a, b):
+    da, db = Summary.coerce(a).to_dict(), Summary.coerce(b).to_dict()
+    for label, va, vb, raw_a, raw_b in _rows(da, db):
         table.append((label, _cell(va), _cell(vb), _diff(raw_a, raw_b)))
     widths = [max(_width(r[i]) for r in table) for i in range(4)]
     lines = []
@@ -132,7 +134,7 @@ def compare_summaries(a: dict[str, Any], b: dict[str, Any], name_a: str = "A",
 
 def compare(run_a: Path, run_b: Path) -> str:
     """Compare two run directories; `InputError` if either has no readable summary.json."""
-    a, b = load_summary(Path(run_a)), load_summary(Path(run_b))
-    name_a = f"A: {a.get('run_id') or Path(run_a).name}"
-    name_b = f"B: {b.get('run_id') or Path(run_b).name}"
+    a, b = Summary.read(Path(run_a)), Summary.read(Path(run_b))
+    name_a = f"A: {a.run_id or Path(run_a).name}"
+    name_b = f"B: {b.run_id or Path(run_b).name}"
     return compare_summaries(a, b, name_a, name_b)

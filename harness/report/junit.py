@@ -16,6 +16,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from harness.rundir import JUNIT
+from harness.summary import Summary
+
 __all__ = ["write_junit", "junit_xml", "MAX_LISTED"]
 
 MAX_LISTED = 10     # anomalies quoted in a failure's text
@@ -26,10 +29,10 @@ def _text(value: Any) -> str:
     return _NOT_XML.sub("\ufffd", "" if value is None else str(value))
 
 
-def _gate_failure_text(gate: dict[str, Any], summary: dict[str, Any]) -> str:
+def _gate_failure_text(gate: dict[str, Any], summary: Summary) -> str:
     name = str(gate.get("name"))
-    listed = (summary.get("anomalies") or {}).get(name) or []
-    total = (summary.get("anomaly_totals") or {}).get(name, len(listed))
+    listed = summary.anomalies.get(name) or []
+    total = summary.anomaly_totals.get(name, len(listed))
     lines = [f"gate {name}: value {gate.get('value')}, limit {gate.get('limit')}"]
     if listed:
         lines.append(f"{total} {name} anomal{'y' if total == 1 else 'ies'}; first:")
@@ -42,15 +45,16 @@ def _gate_failure_text(gate: dict[str, Any], summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def junit_xml(summary: dict[str, Any]) -> ET.Element:
+def junit_xml(summary: Summary | dict[str, Any]) -> ET.Element:
     """The `<testsuite>` element for a summary (pure; `write_junit` writes it)."""
-    scenario = str(summary.get("scenario") or "unnamed")
+    summary = Summary.coerce(summary)
+    scenario = str(summary.scenario or "unnamed")
     suite_name = f"invoice-chaos.{scenario}"
     suite = ET.Element("testsuite", name=_text(suite_name))
     props = ET.SubElement(suite, "properties")
     for key in ("run_id", "seed", "verdict", "started_at"):
-        if summary.get(key) is not None:
-            ET.SubElement(props, "property", name=key, value=_text(summary[key]))
+        if getattr(summary, key) is not None:
+            ET.SubElement(props, "property", name=key, value=_text(getattr(summary, key)))
     tests = failures = errors = 0
 
     def case(name: str) -> ET.Element:
@@ -59,9 +63,7 @@ def junit_xml(summary: dict[str, Any]) -> ET.Element:
         return ET.SubElement(suite, "testcase", classname=_text(suite_name),
                              name=_text(name), time="0")
 
-    for gate in summary.get("gates") or []:
-        if not isinstance(gate, dict):
-            continue
+    for gate in summary.gates:
         tc = case(f"gate: {gate.get('name')}")
         if not gate.get("passed"):
             failures += 1
@@ -69,11 +71,10 @@ def junit_xml(summary: dict[str, Any]) -> ET.Element:
                 f"{gate.get('name')} = {gate.get('value')}, limit {gate.get('limit')}"))
             fail.text = _text(_gate_failure_text(gate, summary))
 
-    checker = summary.get("checker") or {}
+    checker = summary.checker
     tc = case("checker")
-    valid = checker.get("valid", "unknown") if isinstance(checker, dict) else "unknown"
-    problems = "\n".join(_text(e) for e in (checker.get("errors") or [])) \
-        if isinstance(checker, dict) else ""
+    valid = "unknown" if checker.valid is None else checker.valid
+    problems = "\n".join(_text(e) for e in checker.errors)
     if valid == "unknown":
         errors += 1
         err = ET.SubElement(tc, "error", type="CheckerUnknown",
@@ -85,28 +86,28 @@ def junit_xml(summary: dict[str, Any]) -> ET.Element:
         out.text = _text("the checker found anomalies; the gates above decide the verdict"
                          + (f"\n{problems}" if problems else ""))
 
-    verdict = summary.get("verdict")
-    if verdict in ("interrupted", "error") or summary.get("interrupted"):
+    verdict = summary.verdict
+    if verdict in ("interrupted", "error") or summary.interrupted:
         tc = case("run")
         errors += 1
         err = ET.SubElement(tc, "error", type="RunIncomplete",
                             message=_text(f"the run ended with verdict {verdict}"))
-        err.text = _text("\n".join(str(n) for n in summary.get("notes") or []))
+        err.text = _text("\n".join(str(n) for n in summary.notes))
 
     suite.set("tests", str(tests))
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
     suite.set("skipped", "0")
-    duration = summary.get("duration_s")
+    duration = summary.duration_s
     suite.set("time", f"{float(duration):.3f}" if isinstance(duration, (int, float)) else "0")
-    if summary.get("started_at"):
-        suite.set("timestamp", _text(summary["started_at"]))
+    if summary.started_at:
+        suite.set("timestamp", _text(summary.started_at))
     return suite
 
 
-def write_junit(run_dir: Path, summary: dict[str, Any]) -> Path:
+def write_junit(run_dir: Path, summary: Summary | dict[str, Any]) -> Path:
     """Write `run_dir/junit.xml` (UTF-8, one `<testsuite>`) and return its path."""
-    path = Path(run_dir) / "junit.xml"
+    path = Path(run_dir) / JUNIT
     root = junit_xml(summary)
     ET.indent(root)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)

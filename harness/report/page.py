@@ -19,12 +19,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.report._rundir import RunFiles, fault_end, fault_window, run_time_s
+from harness.checker.result import ANOMALY_CLASSES
+from harness.rundir import RunFiles, active_at, fault_end, run_time_s
+from harness.summary import Summary
 
 __all__ = ["render_html", "CLASS_MEANINGS", "ANOMALY_ORDER"]
 
-ANOMALY_ORDER = ("lost", "duplicated", "phantom", "mismatched", "orphaned", "unresolved",
-                 "misreversed", "stale_reads", "recovered")
+#: the checker's anomaly classes, then `recovered` (counted, not an anomaly)
+ANOMALY_ORDER = ANOMALY_CLASSES + ("recovered",)
 
 # design.md s.7, in the words a reader of a failed run needs.
 CLASS_MEANINGS = {
@@ -146,44 +148,49 @@ def _kv_table(pairs: list[tuple[str, Any]], bad: frozenset[str] = frozenset()) -
 
 def _header(files: RunFiles) -> str:
     s, run = files.summary, files.run or {}
-    verdict = str(s.get("verdict") or "unknown").lower()
-    if s.get("interrupted") and verdict == "pass":
+    verdict = str(s.verdict or "unknown").lower()
+    if s.interrupted and verdict == "pass":
         verdict = "interrupted"
-    merchant = s.get("merchant") or run.get("merchant") or {}
+    merchant = s.merchant or run.get("merchant") or {}
     if isinstance(merchant, dict):
         who = (f"SUT <code>{_e(merchant['sut_cmd'])}</code>" if merchant.get("sut_cmd")
                else f"bundled, mode <b>{_e(merchant.get('mode') or '—')}</b>")
     else:
         who = _e(merchant)
-    duration = s.get("duration_s")
+    duration = s.duration_s
     if not _is_num(duration):   # load start to the end of the drain, as run.json recorded it
         duration = run_time_s(run, "drain_end_t") or run_time_s(run, "load_end_t")
     meta = [
-        f"seed <b>{_e(_fmt(s.get('seed', run.get('seed'))))}</b>",
+        f"seed <b>{_e(_fmt(s.seed if s.seed is not None else run.get('seed')))}</b>",
         f"duration <b>{_e(_fmt(duration, 1))} s</b>" if _is_num(duration) else "duration —",
         f"merchant {who}",
-        f"run <b>{_e(s.get('run_id') or run.get('run_id') or files.run_dir.name)}</b>",
-        f"started <b>{_e(s.get('started_at') or run.get('started_at') or '—')}</b>",
+        f"run <b>{_e(s.run_id or run.get('run_id') or files.run_dir.name)}</b>",
+        f"started <b>{_e(s.started_at or run.get('started_at') or '—')}</b>",
     ]
     if run.get("backend"):
         meta.append(f"backend <b>{_e(run['backend'])}</b>")
-    desc = f'<div class="meta">{_e(s["description"])}</div>' if s.get("description") else ""
+    desc = f'<div class="meta">{_e(s.description)}</div>' if s.description else ""
     return (f'<header><div class="badge {_e(verdict)}">{_e(verdict.upper())}</div><div>'
-            f'<h1>{_e(s.get("scenario") or "unnamed scenario")}</h1>{desc}'
+            f'<h1>{_e(s.scenario or "unnamed scenario")}</h1>{desc}'
             f'<div class="meta">{" · ".join(meta)}</div></div></header>')
 
 
 def _notes(files: RunFiles, timeseries: dict[str, Any]) -> str:
-    items = [_e(n) for n in files.summary.get("notes") or []]
-    for why in reversed(files.summary.get("unknown_reasons") or []):
+    items = [_e(n) for n in files.summary.notes]
+    for why in reversed(files.summary.unknown_reasons):
         items.insert(0, f'<span class="warn">Not enough evidence to pass: {_e(why)}</span>')
-    checker = files.summary.get("checker") or {}
-    if isinstance(checker, dict) and checker.get("valid") == "unknown":
+    checker = files.summary.checker
+    if checker.valid == "unknown":
         items.insert(0, '<span class="warn">The checker could not decide (valid = unknown): '
-                        + _e("; ".join(map(str, checker.get("errors") or []))) + "</span>")
-    elif isinstance(checker, dict):
-        items += [f'<span class="warn">checker: {_e(e)}</span>'
-                  for e in checker.get("errors") or []]
+                        + _e("; ".join(checker.errors)) + "</span>")
+    else:
+        items += [f'<span class="warn">checker: {_e(e)}</span>' for e in checker.errors]
+    if checker.path:
+        how = f"The checker read the history with its {_e(checker.path)} reader"
+        if checker.fallback_reason:
+            how = (f'<span class="warn">{how}: DuckDB handed over because '
+                   f"{_e(checker.fallback_reason)}</span>")
+        items.append(how + ("" if checker.fallback_reason else "."))
     if timeseries.get("skipped_lines"):
         items.append(f'<span class="warn">{timeseries["skipped_lines"]} history line(s) could '
                      f'not be read and were left out of the plots; first: '
@@ -194,9 +201,9 @@ def _notes(files: RunFiles, timeseries: dict[str, Any]) -> str:
     return f"<section><h2>Notes</h2><ul>{listed}</ul></section>"
 
 
-def _harness(summary: dict[str, Any]) -> str:
+def _harness(summary: Summary) -> str:
     """First screen: was the load generator the bottleneck? (harness/load/saturation.py)"""
-    load = summary.get("load") or {}
+    load = summary.load
     h = load.get("harness") if isinstance(load.get("harness"), dict) else {}
     if not load.get("harness_saturated"):
         if not h:
@@ -216,8 +223,8 @@ def _harness(summary: dict[str, Any]) -> str:
             f"<ul>{reasons}</ul></section>")
 
 
-def _gates(summary: dict[str, Any]) -> str:
-    gates = [g for g in summary.get("gates") or [] if isinstance(g, dict)]
+def _gates(summary: Summary) -> str:
+    gates = summary.gates
     if not gates:
         return '<section><h2>Gates</h2><p class="note">No gates were set.</p></section>'
     rows, classes = [], []
@@ -236,23 +243,23 @@ def _gates(summary: dict[str, Any]) -> str:
 
 def _figures(files: RunFiles) -> str:
     s = files.summary
-    inv = s.get("invoices") or {}
+    inv = s.invoices
     inv_pairs = [(k.replace("_", " "), inv.get(k)) for k in
                  ("requested", "acknowledged", "failed", "indeterminate", "recovered", "lost",
                   "duplicated", "phantom", "mismatched", "orphaned", "unresolved",
                   "misreversed", "stale_reads")]
     inv_pairs += [(k, v) for k, v in inv.items() if k.replace("_", " ") not in dict(inv_pairs)]
-    req = s.get("requests") or {}
+    req = s.requests
     lat = req.get("latency_ms") or {}
     err = req.get("error_rate")
     req_pairs = [("total", req.get("total")), ("rps", req.get("rps")),
                  ("error rate", f"{err * 100:.2f} %" if _is_num(err) else None),
                  ("latency p50 (ms)", lat.get("p50")), ("latency p95 (ms)", lat.get("p95")),
                  ("latency p99 (ms)", lat.get("p99")), ("latency max (ms)", lat.get("max"))]
-    delay = s.get("acceptance_delay_s") or {}
-    load = s.get("load") or {}
+    delay = s.acceptance_delay_s
+    load = s.load
     stats = files.load_stats or {}
-    cons_pairs = [("time to consistency (s)", s.get("time_to_consistency_s")),
+    cons_pairs = [("time to consistency (s)", s.time_to_consistency_s),
                   ("acceptance delay p50 (s)", delay.get("p50")),
                   ("acceptance delay p95 (s)", delay.get("p95")),
                   ("acceptance delay max (s)", delay.get("max")),
@@ -277,11 +284,11 @@ def _figures(files: RunFiles) -> str:
     return "".join(out)
 
 
-def _recovery(summary: dict[str, Any]) -> str:
+def _recovery(summary: Summary) -> str:
     """Answered share per fault window and after the last, and each fault's recovery time
     (harness/recovery.py)."""
-    rec = summary.get("recovery")
-    if not isinstance(rec, dict) or not rec:
+    rec = summary.recovery
+    if not rec:
         return ""
 
     def pct(v: Any) -> str:
@@ -397,12 +404,7 @@ def _fault_label(f: dict[str, Any]) -> str:
 def _active(faults: list[dict[str, Any]], t: Any) -> list[str]:
     if not _is_num(t):
         return []
-    names = []
-    for f in faults:
-        window = fault_window(f)
-        if window is not None and window[0] <= t < window[1]:
-            names.append(_fault_label(f))
-    return names
+    return [_fault_label(f) for f in faults if active_at(f, t)]
 
 
 def _utc(ts: Any, t0: Any = None) -> Any:
@@ -456,8 +458,8 @@ def _anomaly(anomaly: dict[str, Any], run_faults: list[dict[str, Any]], t0: Any 
 
 def _anomalies(files: RunFiles) -> str:
     s = files.summary
-    listed = s.get("anomalies") or {}
-    totals = s.get("anomaly_totals") or {}
+    listed = s.anomalies
+    totals = s.anomaly_totals
     classes = [c for c in ANOMALY_ORDER if listed.get(c) or totals.get(c)]
     classes += sorted(c for c in set(listed) | set(totals)
                       if c not in ANOMALY_ORDER and (listed.get(c) or totals.get(c)))
@@ -498,8 +500,8 @@ def _how_to_read() -> str:
 
 def render_html(files: RunFiles, timeseries: dict[str, Any], plots: list[Path]) -> str:
     """The whole page as a string (pure apart from reading the PNG files)."""
-    title = f"invoice-chaos · {files.summary.get('scenario') or 'run'} · " \
-            f"{str(files.summary.get('verdict') or 'unknown').upper()}"
+    title = f"invoice-chaos · {files.summary.scenario or 'run'} · " \
+            f"{str(files.summary.verdict or 'unknown').upper()}"
     body = [_header(files), _harness(files.summary), _notes(files, timeseries),
             _gates(files.summary),
             _figures(files), _recovery(files.summary), _plots(plots), _faults(files, timeseries),

@@ -12,13 +12,14 @@ import math
 from pathlib import Path
 from typing import Any
 
-from harness.report._rundir import fault_end
+from harness.checker.result import ANOMALY_CLASSES
+from harness.rundir import PLOTS, fault_end
+from harness.summary import Summary
 
 __all__ = ["write_plots", "OUTCOME_BARS", "ANOMALY_CLASSES"]
 
 OUTCOME_BARS = ("acknowledged", "failed", "indeterminate", "recovered")
-ANOMALY_CLASSES = ("lost", "duplicated", "phantom", "mismatched", "orphaned", "unresolved",
-                   "misreversed", "stale_reads")
+
 _COLOURS = {"ok": "#2e7d32", "fail": "#c62828", "info": "#8e8e8e"}
 _FAULT_COLOURS = ("#ff9800", "#7e57c2", "#26a69a", "#ec407a", "#5c6bc0", "#8d6e63")
 _DPI = 100
@@ -182,9 +183,9 @@ def _count(value: Any) -> float:
         else 0.0
 
 
-def _outcomes(path: Path, summary: dict[str, Any]) -> Path:
+def _outcomes(path: Path, summary: Summary) -> Path:
     fig, (ax,) = _new_figure(1)
-    invoices = summary.get("invoices") or {}
+    invoices = summary.invoices
     names = list(OUTCOME_BARS) + list(ANOMALY_CLASSES)
     values = [_count(invoices.get(n)) for n in names]
     colours = ["#2e7d32", "#8e8e8e", "#f9a825", "#1565c0"] + \
@@ -200,14 +201,14 @@ def _outcomes(path: Path, summary: dict[str, Any]) -> Path:
     top = max(values) if values and max(values) > 0 else 1
     ax.set_ylim(0, top * 1.15 + (1 if top < 5 else 0))
     ax.set_ylabel("orders / invoices")
-    ax.set_title(f"Outcomes of {_ascii(summary.get('scenario') or 'the run')}: "
+    ax.set_title(f"Outcomes of {_ascii(summary.scenario or 'the run')}: "
                  f"{_count(invoices.get('requested')):g} requested "
                  "(anomalies right of the line)")
     fig.savefig(path, format="png")
     return path
 
 
-def write_plots(run_dir: Path, summary: dict[str, Any], timeseries: dict[str, Any],
+def write_plots(run_dir: Path, summary: Summary | dict[str, Any], timeseries: dict[str, Any],
                 faults: list[dict[str, Any]], load_stats: dict[str, Any] | None,
                 load_end_s: float | None = None) -> list[Path]:
     """Draw throughput.png, latency.png and outcomes.png into `run_dir/plots/`.
@@ -217,7 +218,8 @@ def write_plots(run_dir: Path, summary: dict[str, Any], timeseries: dict[str, An
     """
     if load_end_s is not None and not math.isfinite(load_end_s):
         load_end_s = None
-    plots = Path(run_dir) / "plots"
+    summary = Summary.coerce(summary)
+    plots = Path(run_dir) / PLOTS
     plots.mkdir(parents=True, exist_ok=True)
     faults = [f for f in faults or [] if isinstance(f, dict)]
     return [

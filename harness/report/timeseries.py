@@ -11,30 +11,19 @@ from __future__ import annotations
 import csv
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from harness.report._rundir import (SkippedLines, fault_end, fault_window, iter_history,
-                                    read_jsonl)
+from harness.checker.history import is_harness_proc
+from harness.checker.stats import percentile
+from harness.rundir import SkippedLines, fault_end, fault_window, iter_history, iter_jsonl
 
 __all__ = ["compute_timeseries", "timeseries_from_events", "percentile", "write_latency_csv",
            "WINDOW_S", "OUTCOMES"]
 
 WINDOW_S = 5
 OUTCOMES = ("ok", "fail", "info")
-
-
-#: procs of the harness itself (docs/internals.md "History"), left out of the traffic figures
-HARNESS_PROCS = ("drain", "final")
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile `q` (0-100) of an ascending sequence; None when empty."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 def _number(value: Any) -> float | None:
@@ -60,7 +49,7 @@ def timeseries_from_events(events: Iterable[dict[str, Any]], faults: list[dict[s
         if t is None or kind not in ("invoke", *OUTCOMES):
             skipped.add(f"event without a numeric 't' or a known 'type': {str(ev)[:80]}")
             continue
-        if str(ev.get("proc") or "").split(".")[0] in HARNESS_PROCS:
+        if is_harness_proc(str(ev.get("proc") or "")):
             continue        # the harness's own drain and final read are not customer traffic
         if kind == "invoke":
             invokes += 1
@@ -121,7 +110,7 @@ def compute_timeseries(history_path: Path, faults: list[dict[str, Any]]) -> dict
     if history_path.is_dir():
         events: Iterable[dict[str, Any]] = iter_history(history_path, skipped)
     else:
-        events = read_jsonl(history_path, skipped)
+        events = iter_jsonl(history_path, strict=False, skipped=skipped)
     return timeseries_from_events(events, faults or [], skipped)
 
 

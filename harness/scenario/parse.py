@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ScenarioError
+from ..checker.result import ANOMALY_CLASSES
 from .durations import DurationError, format_duration, parse_duration
 from .model import (DrainSpec, FaultSpec, GateSpec, LoadSpec, Loc, MerchantSpec, PlatformSpec,
                     Scenario, SutSpec)
@@ -19,8 +20,8 @@ from .yamlloc import YamlSyntaxError, load_with_lines
 __all__ = ["load_scenario", "parse_scenario_text", "GATE_NAMES", "ANOMALY_GATES", "DEDUP_MODES",
            "DEFAULT_GATES"]
 
-ANOMALY_GATES = ("lost", "duplicated", "phantom", "mismatched", "orphaned", "unresolved",
-                 "misreversed", "stale_reads")
+#: one gate per anomaly class of the checker (their one home: harness/checker/result.py)
+ANOMALY_GATES = ANOMALY_CLASSES
 FIGURE_GATES = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "time_to_consistency_s",
                 "min_acknowledged", "min_requested", "unsent_rate", "recovery_s",
                 "answered_share", "answered_share_overall", "answered_share_in_faults",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.gates import evaluate, verdict
+from harness.gates import apply_gates as evaluate, verdict
 from harness.scenario.durations import DurationError, format_duration, parse_duration
 from harness.scenario.model import GateSpec
 
@@ -57,7 +57,7 @@ def test_verdict():
 
 
 def test_a_run_that_sent_nothing_fails_by_default():
-    from harness.evaluate import default_gates
+    from harness.verdict import default_gates
     res = {r.name: r for r in evaluate(default_gates(), {"invoices": {"requested": 0, "lost": 0}})}
     assert not res["min_requested"].passed and res["min_requested"].limit == ">= 1"
     res = {r.name: r for r in evaluate(default_gates(), {"invoices": {"requested": 3, "lost": 0}})}

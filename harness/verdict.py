@@ -1,23 +1,25 @@
 """From a finished run directory to the verdict: checker -> gates -> summary.json -> report.
 
 Used by `run` after the stack is down and by `check` on any recorded run, so both give
-the same answer from the same files.
+the same answer from the same files. (The checker's own `compose` joins its sub-checks;
+`gates.apply_gates` applies the thresholds; this module is the run-level stage.)
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Callable
 
-from .checker import CheckOptions, check_files
+from .checker import ANOMALY_CLASSES, CheckOptions, check_files
 from .errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_PASS, InputError, ScenarioError
-from .gates import EVIDENCE_GATES, GateResult, evaluate, verdict
+from .gates import EVIDENCE_GATES, GateResult, apply_gates, verdict
 from .recovery import measure, scan_history
-from .rundir import read_json, read_jsonl, write_json
+from .rundir import FAULTS, HISTORY, LEDGER, LOAD_STATS, RUN, SCENARIO, read_json, read_jsonl
 from .scenario import GateSpec, Scenario, load_scenario
-from .scenario.parse import ANOMALY_GATES, DEFAULT_GATES
+from .scenario.parse import DEFAULT_GATES
+from .summary import CheckerInfo, Summary
 
 __all__ = ["evaluate_run", "scenario_of_run", "default_gates", "unknown_reasons",
-           "final_read_figures"]
+           "final_read_figures", "print_verdict"]
 
 #: Below this share of answered final reads the run shows too little to pass (issue: "most
 #: final reads went unanswered"), whatever the gates say.
@@ -27,12 +29,12 @@ MIN_FINAL_ANSWERED = 0.5
 def default_gates() -> list[GateSpec]:
     """Without a scenario every anomaly class must be 0 (design.md s.7), and the default
     gates of any scenario hold (harness/scenario/parse.py DEFAULT_GATES)."""
-    return ([GateSpec(g, 0.0) for g in ANOMALY_GATES]
+    return ([GateSpec(g, 0.0) for g in ANOMALY_CLASSES]
             + [GateSpec(g, v) for g, v in DEFAULT_GATES.items()])
 
 
 def scenario_of_run(run_dir: Path) -> Scenario | None:
-    path = run_dir / "scenario.yaml"
+    path = run_dir / SCENARIO
     if not path.is_file():
         return None
     try:
@@ -68,12 +70,12 @@ def final_read_figures(drain_outcome: dict | None, counts: dict[str, int],
             "unasked": unasked}
 
 
-def unknown_reasons(summary: dict[str, Any], gates: list[GateResult], valid: Any) -> list[str]:
+def unknown_reasons(summary: Summary, gates: list[GateResult], valid: Any) -> list[str]:
     """Why the run cannot vouch for the system (each makes the verdict `unknown` unless a
     gate on the system failed): failed evidence gates, most final reads unanswered, a
     checker that could not decide."""
     reasons: list[str] = []
-    fr = summary.get("final_read") or {}
+    fr = summary.final_read
     for g in gates:
         if g.passed or g.name not in EVIDENCE_GATES:
             continue
@@ -87,61 +89,60 @@ def unknown_reasons(summary: dict[str, Any], gates: list[GateResult], valid: Any
         reasons.append(f"most final reads went unanswered ({answered} of {orders} answered): "
                        "the merchant's last word on most orders is unknown")
     if valid == "unknown":
-        reasons.append("the checker could not decide: "
-                       + "; ".join(summary.get("checker", {}).get("errors", [])))
+        reasons.append("the checker could not decide: " + "; ".join(summary.checker.errors))
     return list(dict.fromkeys(reasons))
 
 
 def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
-                 say: Callable[[str], None] = print, render: bool = True) -> tuple[dict, int]:
+                 say: Callable[[str], None] = print, render: bool = True) -> tuple[Summary, int]:
     """Check, gate and report one run directory; returns (summary, exit code)."""
-    history = run_dir / "history.jsonl"
-    ledger = run_dir / "platform-ledger.jsonl"
+    history = run_dir / HISTORY
+    ledger = run_dir / LEDGER
     for f in (history, ledger):
         if not f.is_file():
-            raise InputError(f"{f}:1: missing; a run directory needs history.jsonl and platform-ledger.jsonl")
+            raise InputError(f"{f}:1: missing; a run directory needs {HISTORY} and {LEDGER}")
     if scenario is None:
         scenario = scenario_of_run(run_dir)
-    meta = read_json(run_dir / "run.json", {}) or {}
-    faults = read_jsonl(run_dir / "faults.jsonl")
+    meta = read_json(run_dir / RUN, {}) or {}
+    faults = read_jsonl(run_dir / FAULTS)
     opts = CheckOptions(allowed_lag_s=scenario.platform.replica_lag_s if scenario else 0.5,
                         load_end_t=meta.get("load_end_t"), faults=faults, t0=meta.get("t0"))
     result = check_files(history, ledger, opts)
     gates_spec = scenario.gates if scenario else default_gates()
-    summary: dict[str, Any] = {
-        "scenario": scenario.name if scenario else meta.get("scenario", run_dir.name),
-        "description": scenario.description if scenario else "",
-        "seed": meta.get("seed", scenario.seed if scenario else None),
-        "verdict": "pending",
-        "run_id": meta.get("run_id", run_dir.name),
-        "started_at": meta.get("started_at"),
-        "duration_s": meta.get("duration_s"),
-        "merchant": meta.get("merchant", {}),
-        "invoices": dict(result.counts),
-        "time_to_consistency_s": result.time_to_consistency_s,
-        "acceptance_delay_s": result.acceptance_delay_s,
-        "requests": result.requests,
-        "load": _summarise_load(read_json(run_dir / "load-stats.json", None)),
-        "gates": [],
-        "faults": [{"kind": f.get("kind"), "target": f.get("target"), "start_s": f.get("start_s"),
-                    "end_s": f.get("end_s"), "params": f.get("params", {}), "ok": f.get("ok", True),
-                    "error": f.get("error")} for f in faults],
-        "anomalies": result.anomalies,
-        "anomaly_totals": result.totals,
-        "checker": {"valid": result.valid, "errors": list(result.errors)},
-        "interrupted": bool(meta.get("interrupted")),
-        "notes": list(meta.get("notes", [])),
-    }
     seconds = scan_history(history)
-    summary["recovery"] = measure(seconds, faults, meta.get("load_end_t")).to_json()
-    summary["final_read"] = final_read_figures(meta.get("final_read"), result.counts,
-                                               len(seconds.final_answered))
-    gate_results = evaluate(gates_spec, summary)
-    summary["gates"] = [g.to_json() for g in gate_results]
-    summary["unknown_reasons"] = unknown_reasons(summary, gate_results, result.valid)
-    summary["verdict"] = ("interrupted" if summary["interrupted"] else
-                          verdict(gate_results, result.valid, summary["unknown_reasons"]))
-    write_json(run_dir / "summary.json", summary)
+    summary = Summary(
+        scenario=scenario.name if scenario else meta.get("scenario", run_dir.name),
+        description=scenario.description if scenario else "",
+        seed=meta.get("seed", scenario.seed if scenario else None),
+        verdict="pending",
+        run_id=meta.get("run_id", run_dir.name),
+        started_at=meta.get("started_at"),
+        duration_s=meta.get("duration_s"),
+        merchant=meta.get("merchant", {}),
+        invoices=dict(result.counts),
+        time_to_consistency_s=result.time_to_consistency_s,
+        acceptance_delay_s=result.acceptance_delay_s,
+        requests=result.requests,
+        load=_summarise_load(read_json(run_dir / LOAD_STATS, None)),
+        faults=[{"kind": f.get("kind"), "target": f.get("target"), "start_s": f.get("start_s"),
+                 "end_s": f.get("end_s"), "params": f.get("params", {}), "ok": f.get("ok", True),
+                 "error": f.get("error")} for f in faults],
+        anomalies=result.anomalies,
+        anomaly_totals=result.totals,
+        checker=CheckerInfo(valid=result.valid, errors=list(result.errors), path=result.path,
+                            fallback_reason=result.fallback_reason),
+        interrupted=bool(meta.get("interrupted")),
+        notes=list(meta.get("notes", [])),
+        recovery=measure(seconds, faults, meta.get("load_end_t")).to_json(),
+        final_read=final_read_figures(meta.get("final_read"), result.counts,
+                                      len(seconds.final_answered)),
+    )
+    gate_results = apply_gates(gates_spec, summary)
+    summary.gates = [g.to_json() for g in gate_results]
+    summary.unknown_reasons = unknown_reasons(summary, gate_results, result.valid)
+    summary.verdict = ("interrupted" if summary.interrupted else
+                       verdict(gate_results, result.valid, summary.unknown_reasons))
+    summary.write(run_dir)
     if render:
         from .report import write_report
         try:
@@ -150,34 +151,34 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
             say(f"warning: the report could not be fully rendered: {type(e).__name__}: {e}")
             from .report import write_junit
             write_junit(run_dir, summary)
-    if summary["interrupted"]:
+    if summary.interrupted:
         return summary, EXIT_INTERRUPTED
-    return summary, EXIT_PASS if summary["verdict"] == "pass" else EXIT_GATE_FAILED
+    return summary, EXIT_PASS if summary.verdict == "pass" else EXIT_GATE_FAILED
 
 
-def print_verdict(summary: dict, run_dir: Path, say: Callable[[str], None] = print) -> None:
-    inv = summary["invoices"]
-    req = summary.get("requests") or {}
+def print_verdict(summary: Summary, run_dir: Path, say: Callable[[str], None] = print) -> None:
+    inv = summary.invoices
+    req = summary.requests
     lat = req.get("latency_ms") or {}
     say("")
-    say(f"verdict: {summary['verdict'].upper()}   ({summary['scenario']}, seed {summary['seed']})")
+    say(f"verdict: {(summary.verdict or 'unknown').upper()}   ({summary.scenario}, seed {summary.seed})")
     say(f"  invoices: requested {inv.get('requested', 0)}, acknowledged {inv.get('acknowledged', 0)}, "
         f"failed {inv.get('failed', 0)}, indeterminate {inv.get('indeterminate', 0)}, "
         f"recovered {inv.get('recovered', 0)}")
-    anomalies = {k: inv.get(k, 0) for k in ANOMALY_GATES}
+    anomalies = {k: inv.get(k, 0) for k in ANOMALY_CLASSES}
     say("  anomalies: " + ", ".join(f"{k} {v}" for k, v in anomalies.items()))
     if req:
         say(f"  requests: {req.get('total', 0)} at {req.get('rps', 0):.1f}/s, error rate "
             f"{req.get('error_rate', 0):.1%}, latency p50 {lat.get('p50')} ms, p95 {lat.get('p95')} ms, "
             f"p99 {lat.get('p99')} ms")
-    load = summary.get("load") or {}
+    load = summary.load
     if load.get("harness_saturated"):
         from .load.saturation import ADVICE
         say(f"  HARNESS SATURATED: {'; '.join((load.get('harness') or {}).get('reasons') or [])}")
         say(f"    the figures above partly measure the load generator, not the system: {ADVICE}")
-    ttc = summary.get("time_to_consistency_s")
+    ttc = summary.time_to_consistency_s
     say(f"  time to consistency: {'never (within the drain)' if ttc is None else f'{ttc:.1f} s'}")
-    rec = summary.get("recovery") or {}
+    rec = summary.recovery
     if rec:
         def pct(v: Any) -> str:
             return "n/a" if v is None else f"{v:.1%}"
@@ -186,14 +187,17 @@ def print_verdict(summary: dict, run_dir: Path, say: Callable[[str], None] = pri
             f"windows, {pct(rec.get('answered_share_in_faults'))} in the worst fault window, "
             f"{pct(rec.get('answered_share_after_faults'))} after the last; recovery "
             f"{'never' if worst is None else f'{worst:g} s'} (worst)")
-    fr = summary.get("final_read") or {}
+    fr = summary.final_read
     if fr.get("answered") is not None:
         say(f"  final read: {fr['answered']} of {fr['orders']} orders answered")
-    for g in summary["gates"]:
+    for g in summary.gates:
         mark = "ok  " if g["passed"] else "FAIL"
         say(f"  [{mark}] {g['name']:<22} {str(g['value']):>10}  (limit {g['limit']})")
-    for err in summary.get("checker", {}).get("errors", []):
+    checker = summary.checker
+    if checker.fallback_reason:
+        say(f"  checker: {checker.path} reader (DuckDB handed over: {checker.fallback_reason})")
+    for err in checker.errors:
         say(f"  checker error: {err}")
-    for why in summary.get("unknown_reasons", []):
+    for why in summary.unknown_reasons:
         say(f"  unknown: {why}")
     say(f"report: {run_dir / 'report.html'}")
