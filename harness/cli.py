@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import EXIT_USAGE, HarnessError, ScenarioError
+from .errors import EXIT_INTERRUPTED, EXIT_USAGE, HarnessError, ScenarioError
 
 __all__ = ["main", "build_parser"]
 
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _dispatch(args: argparse.Namespace) -> int:

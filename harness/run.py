@@ -52,10 +52,6 @@ class RunOptions:
         return parse_duration(self.workers_timeout)
 
 
-class _Interrupted(Exception):
-    pass
-
-
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 

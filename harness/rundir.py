@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 
 from .errors import InputError, UsageError
-from .scenario.durations import DurationError, parse_duration
 
 __all__ = ["SUMMARY", "HISTORY", "HISTORY_PARTS", "LEDGER", "FAULTS", "FAULTS_PLAN", "RUN",
            "LOAD_STATS", "SCENARIO", "SELLERS", "LOAD_CONFIG", "REPORT", "JUNIT", "TIMESERIES",
@@ -205,6 +204,7 @@ def _number(value: Any) -> float | None:
 
 def duration_s(value: Any) -> float | None:
     """Seconds from a number or a scenario duration ("500ms", "5s", "1m"); None otherwise."""
+    from .scenario.durations import DurationError, parse_duration   # (scenario imports the checker)
     n = _number(value)
     if n is not None:
         return n if n >= 0 else None

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from harness.checker.check import check
 from harness.checker.files import check_files
-from harness.checker.history import Event
-from harness.checker.ledger import LedgerEntry
 from harness.checker.result import (ANOMALY_CLASSES, COUNT_KEYS, ORDER_CLASSES, CheckOptions,
                                     CheckResult)
 
-__all__ = ["check", "check_files", "Event", "LedgerEntry", "CheckOptions", "CheckResult",
+__all__ = ["check", "check_files", "CheckOptions", "CheckResult",
            "COUNT_KEYS", "ANOMALY_CLASSES", "ORDER_CLASSES"]

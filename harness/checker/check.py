@@ -5,24 +5,21 @@ from typing import Any, Iterable, Sequence
 
 from harness.checker.compose import compose
 from harness.checker.fold import Fold
-from harness.checker.history import Event, event_fields
-from harness.checker.ledger import LedgerEntry, ledger_fields
+from harness.checker.history import event_fields
+from harness.checker.ledger import ledger_fields
 from harness.checker.result import CheckOptions, CheckResult
 from harness.errors import InputError
 
 __all__ = ["check"]
 
 
-def _as_dict(rec: Any) -> dict[str, Any]:
-    return rec if isinstance(rec, dict) else rec.to_dict()
-
-
-def check(events: Iterable[Event | dict[str, Any]], ledger: Iterable[LedgerEntry | dict[str, Any]],
+def check(events: Iterable[dict[str, Any]], ledger: Iterable[dict[str, Any]],
           opts: CheckOptions | None = None) -> CheckResult:
     """Reconcile a history with the platform ledger (design.md s.7).
 
-    Events and ledger lines may be the records or their dicts; a malformed one raises
-    InputError naming its position (`history[3]: ...`).
+    Events and ledger lines are the decoded JSON objects of history.jsonl and
+    platform-ledger.jsonl; a malformed one raises InputError naming its position
+    (`history[3]: ...`).
     """
     opts = opts or CheckOptions()
     evs: Sequence[Any] = events if isinstance(events, Sequence) else list(events)
@@ -30,13 +27,13 @@ def check(events: Iterable[Event | dict[str, Any]], ledger: Iterable[LedgerEntry
     fold = Fold()
     for i, e in enumerate(evs):
         try:
-            fold.event(*event_fields(_as_dict(e)), i)
+            fold.event(*event_fields(e), i)
         except ValueError as err:
             raise InputError(f"history[{i}]: {err}") from None
     fold.end_of_history()
     for j, entry in enumerate(led):
         try:
-            fold.ledger(*ledger_fields(_as_dict(entry)), j)
+            fold.ledger(*ledger_fields(entry), j)
         except ValueError as err:
             raise InputError(f"ledger[{j}]: {err}") from None
-    return compose(fold, opts, lambda i: _as_dict(evs[i]), lambda j: _as_dict(led[j]))
+    return compose(fold, opts, lambda i: evs[i], lambda j: led[j])

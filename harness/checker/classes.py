@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Callable
 
-from harness.checker.fold import Blue, Fold, OrderState
+from harness.checker.fold import Blue, Fold, OrderFacts
 
 __all__ = ["Collector", "link_reds", "is_cancelled", "classify_order", "check_orders",
            "check_orphans", "check_reversals", "check_stale_reads", "own_numbers"]
@@ -55,7 +55,7 @@ def is_cancelled(blue: Blue) -> bool:
     return blue.reds is not None and _reversed_total(blue) >= abs(Decimal(blue.total))
 
 
-def own_numbers(st: OrderState) -> set[str]:
+def own_numbers(st: OrderFacts) -> set[str]:
     """Invoice numbers the customer was given for the order."""
     nos = set(st.given_more or ())
     if st.given is not None:
@@ -63,7 +63,7 @@ def own_numbers(st: OrderState) -> set[str]:
     return nos
 
 
-def _ledger_refs(st: OrderState) -> list[Any]:
+def _ledger_refs(st: OrderFacts) -> list[Any]:
     refs = []
     for b in st.blues or ():
         refs.append(b.ref)
@@ -71,7 +71,7 @@ def _ledger_refs(st: OrderState) -> list[Any]:
     return refs
 
 
-def classify_order(st: OrderState) -> tuple[str, str]:
+def classify_order(st: OrderFacts) -> tuple[str, str]:
     """(class, reason) of one requested order."""
     blues = st.blues or []
     live = [b for b in blues if not is_cancelled(b)] if blues else []
@@ -150,7 +150,7 @@ def check_orphans(fold: Fold, col: Collector) -> None:
                     f"order {ref_}", st.refs if st else [], [red.ref])
 
 
-def _expected_invoices(st: OrderState) -> int:
+def _expected_invoices(st: OrderFacts) -> int:
     return 0 if (st.last == "failed" and st.first_accept_ts is None) else 1
 
 

@@ -13,23 +13,11 @@ from harness.checker.fold import Fold
 from harness.checker.result import (ANOMALY_CLASSES, COUNT_KEYS, CheckOptions, CheckResult,
                                     Valid, merge_valid)
 from harness.checker.stats import acceptance_delay, request_stats, time_to_consistency
+from harness.rundir import active_faults
 
 __all__ = ["compose", "list_anomalies"]
 
 Resolver = Callable[[Any], dict[str, Any]]
-
-
-def active_faults(faults: list[dict[str, Any]], times: list[float]) -> list[dict[str, Any]]:
-    """Faults whose window [start_s, end_s] contains any of `times` (end_s null: still on)."""
-    out = []
-    for f in faults:
-        start = f.get("start_s", f.get("planned_start_s"))
-        if start is None:
-            continue
-        end = f.get("end_s")
-        if any(start <= t and (end is None or t <= end) for t in times):
-            out.append(f)
-    return out
 
 
 def list_anomalies(kept: dict[str, list[tuple[Any, str, list[Any], list[Any]]]],

@@ -11,10 +11,10 @@ from typing import Any
 from harness.checker.amounts import Spec, mismatch_reason, spec_of
 from harness.checker.history import Pairing, is_harness_proc
 
-__all__ = ["OrderState", "Blue", "Red", "VerifyMiss", "Fold"]
+__all__ = ["OrderFacts", "Blue", "Red", "VerifyMiss", "Fold"]
 
 
-class OrderState:
+class OrderFacts:
     """What the history says about one order_id (customer-side view)."""
 
     __slots__ = (
@@ -107,7 +107,7 @@ class Fold:
     """Accumulates events, then ledger lines. Raises ValueError on a broken history."""
 
     def __init__(self) -> None:
-        self.orders: dict[str, OrderState] = {}
+        self.orders: dict[str, OrderFacts] = {}
         self.pairing = Pairing()
         self.seen_on_read: dict[str, float] = {}     # invoice_no -> first verify `issued` t
         self.verify_misses: list[VerifyMiss] = []
@@ -135,7 +135,7 @@ class Fold:
                 self.load_last_t = t
         st = self.orders.get(oid)
         if st is None:
-            st = self.orders[oid] = OrderState()
+            st = self.orders[oid] = OrderFacts()
         st.refs.append(ref)
 
         if typ == "invoke":

@@ -1,18 +1,12 @@
-"""History events (design.md s.7): validation, the Event record, invoke/completion pairing.
-
-The hot path (check_files on millions of lines) validates plain dicts with
-`event_fields` and never builds Event objects; `Event` is the typed record that callers
-of the pure `check` pass in. Both go through the same validation, so a field that the
-file reader refuses is refused for an Event too.
+"""History events (design.md s.7): validation of one line, the harness's own procs, and the
+invoke/completion pairing. Lines stay plain dicts (millions of them): `event_fields`
+validates one and returns its fields for `Fold.event`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-import orjson
-
-__all__ = ["Event", "OPS", "TYPES", "RESULTS", "HARNESS_PROCS", "is_harness_proc",
+__all__ = ["OPS", "TYPES", "RESULTS", "HARNESS_PROCS", "is_harness_proc",
            "event_fields", "Pairing"]
 
 OPS = frozenset({"issue", "query", "refund", "verify"})
@@ -108,56 +102,6 @@ def event_fields(d: Any) -> tuple:
     except OverflowError:
         raise ValueError("a time or latency is too large to be a number of seconds") from None
     return (t, ts, proc, op, typ, order_id, invoice_no, result, status, latency, order)
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One history line, fields exactly as design.md s.7."""
-
-    t: float
-    ts: float
-    proc: str
-    op: Literal["issue", "query", "refund", "verify"]
-    type: Literal["invoke", "ok", "fail", "info"]
-    order_id: str
-    invoice_no: str | None = None
-    result: Literal["issued", "pending", "failed", "not_found"] | None = None
-    status: int | None = None
-    latency_ms: float | None = None
-    error: str | None = None
-    order: dict[str, Any] | None = None
-
-    @classmethod
-    def from_dict(cls, d: Any) -> Event:
-        f = event_fields(d)
-        return cls(t=f[0], ts=f[1], proc=f[2], op=f[3], type=f[4], order_id=f[5],
-                   invoice_no=f[6], result=f[7], status=f[8], latency_ms=f[9],
-                   error=d.get("error"), order=f[10])
-
-    @classmethod
-    def from_json(cls, line: bytes | str, path: str = "history.jsonl", lineno: int = 0) -> Event:
-        """Parse one line; errors name `path:lineno`."""
-        from harness.errors import InputError
-        try:
-            return cls.from_dict(orjson.loads(line))
-        except orjson.JSONDecodeError as e:
-            raise InputError(f"{path}:{lineno}: not valid JSON (truncated line?): {e}") from None
-        except ValueError as e:
-            raise InputError(f"{path}:{lineno}: {e}") from None
-
-    def fields(self) -> tuple:
-        """The validated field tuple of `event_fields` (validation included)."""
-        return event_fields(self.to_dict())
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "t": self.t, "ts": self.ts, "proc": self.proc, "op": self.op, "type": self.type,
-            "order_id": self.order_id, "invoice_no": self.invoice_no, "result": self.result,
-            "status": self.status, "latency_ms": self.latency_ms, "error": self.error,
-        }
-        if self.order is not None:
-            d["order"] = self.order
-        return d
 
 
 class Pairing:

@@ -1,12 +1,9 @@
-"""Platform ledger lines (design.md s.5): validation and the LedgerEntry record."""
+"""Platform ledger lines (design.md s.5): validation of one line."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-import orjson
-
-__all__ = ["LedgerEntry", "LEDGER_KEYS", "ledger_fields"]
+__all__ = ["LEDGER_KEYS", "ledger_fields"]
 
 LEDGER_KEYS: tuple[str, ...] = (
     "invoice_no", "kind", "request_id", "order_ref", "seller_tax_id", "buyer_tax_id",
@@ -47,39 +44,3 @@ def ledger_fields(d: Any) -> tuple:
         except OverflowError:
             raise ValueError("field 'issued_at' is too large to be epoch seconds") from None
     return f
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    invoice_no: str
-    kind: Literal["blue", "red"]
-    request_id: str | None
-    order_ref: str | None
-    seller_tax_id: str | None
-    buyer_tax_id: str | None
-    amount: str
-    tax: str
-    total: str
-    issued_at: float
-    original_invoice_no: str | None = None
-
-    @classmethod
-    def from_dict(cls, d: Any) -> LedgerEntry:
-        return cls(*ledger_fields(d))
-
-    @classmethod
-    def from_json(cls, line: bytes | str, path: str = "platform-ledger.jsonl",
-                  lineno: int = 0) -> LedgerEntry:
-        from harness.errors import InputError
-        try:
-            return cls.from_dict(orjson.loads(line))
-        except orjson.JSONDecodeError as e:
-            raise InputError(f"{path}:{lineno}: not valid JSON (truncated line?): {e}") from None
-        except ValueError as e:
-            raise InputError(f"{path}:{lineno}: {e}") from None
-
-    def fields(self) -> tuple:
-        return ledger_fields(self.to_dict())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in LEDGER_KEYS}

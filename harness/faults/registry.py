@@ -13,11 +13,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, ClassVar
 
 from ..scenario.durations import DurationError, parse_duration
+from ..links import LINKS
 
 __all__ = ["Attr", "FaultKind", "register", "KINDS", "kinds_of", "LINKS", "TARGETS",
            "check_attrs", "COMMON_KEYS"]
 
-LINKS = ("client->merchant", "merchant->taxplatform", "client->taxplatform")
 TARGETS = ("taxplatform", "merchant")
 COMMON_KEYS = {"at", "for", "link", "target", "toxic", "action", "name", "repeat", "random",
                "description"}

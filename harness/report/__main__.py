@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from harness.errors import HarnessError
+from harness.errors import EXIT_USAGE, HarnessError
 from harness.report import compare, write_report
 
 
@@ -19,7 +19,7 @@ def main(argv: list[str]) -> int:
         else:
             print("usage: python -m harness.report RUN_DIR | compare RUN_A RUN_B",
                   file=sys.stderr)
-            return 2
+            return EXIT_USAGE
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

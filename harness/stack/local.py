@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import StackError
+from ..links import LINKS
 from .leftovers import Registry, clear_leftovers
 from .ports import LOOPBACK, free_ports
 import httpx
@@ -28,7 +29,6 @@ from .toxiproxy_api import ToxiproxyClient, find_toxiproxy_server, toxiproxy_ver
 
 __all__ = ["StackConfig", "LocalStack", "LINKS", "SERVICES"]
 
-LINKS = ("client->merchant", "merchant->taxplatform", "client->taxplatform")
 SERVICES = ("taxplatform", "merchant")
 #: The links customers use: with `run --bind ADDR` they listen on ADDR, so remote load machines
 #: reach the system through the fault proxies (design.md s.10); everything else stays on loopback.
