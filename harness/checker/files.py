@@ -20,7 +20,7 @@ from __future__ import annotations
 import gc
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import orjson
 
@@ -109,24 +109,24 @@ def _records(path: Path) -> Iterator[tuple[int, int, Any]]:
                 raise InputError(f"{name}:{lineno}: not valid JSON: {e}") from None
 
 
-def read_history(path: Path, fold: Fold) -> None:
-    """Fold every event of history.jsonl; refs are byte offsets."""
-    event = fold.event
+def _fold_file(path: Path, fields: Callable[[Any], tuple], fold_line: Callable[..., None]) -> None:
+    """Validate every line with `fields` and fold it with `fold_line(*fields, ref)`; refs
+    are byte offsets."""
     for lineno, ref, d in _records(path):
         try:
-            event(*event_fields(d), ref)
+            fold_line(*fields(d), ref)
         except ValueError as e:
             raise InputError(f"{path.name}:{lineno}: {e}") from None
+
+
+def read_history(path: Path, fold: Fold) -> None:
+    """Fold every event of history.jsonl."""
+    _fold_file(path, event_fields, fold.event)
 
 
 def read_ledger(path: Path, fold: Fold) -> None:
-    """Fold every line of platform-ledger.jsonl; refs are byte offsets."""
-    ledger = fold.ledger
-    for lineno, ref, d in _records(path):
-        try:
-            ledger(*ledger_fields(d), ref)
-        except ValueError as e:
-            raise InputError(f"{path.name}:{lineno}: {e}") from None
+    """Fold every line of platform-ledger.jsonl (after the history)."""
+    _fold_file(path, ledger_fields, fold.ledger)
 
 
 def _choice(history_path: Path, ledger_path: Path) -> tuple[bool, str | None]:

@@ -92,3 +92,26 @@ def test_the_harness_drain_and_final_read_are_not_customer_traffic(tmp_path):
     plain = compute_timeseries(_write(tmp_path / "p.jsonl", HISTORY), [])
     assert ts["completions"] == plain["completions"] and ts["invokes"] == plain["invokes"]
     assert ts["seconds"] == plain["seconds"]
+
+
+def test_the_fast_reader_gives_the_same_figures(tmp_path, monkeypatch):
+    """Large histories are read by DuckDB (`_timeseries_duckdb`): on the same lines it gives
+    exactly the stdlib loop's timeseries, and hands over on a line that loop would skip."""
+    import harness.report.timeseries as ts_mod
+    extra = [{"t": 20.0 + i / 10, "proc": f"{role}.O7-{i}", "op": "query", "type": typ,
+              "order_id": f"O7-{i}", "latency_ms": 1.0 if typ == "ok" else None}
+             for i, role in enumerate(("drain", "final", "w1")) for typ in ("invoke", "ok")]
+    extra += [{"t": 21, "proc": "w2", "type": "invoke"}, {"t": 21.5, "proc": "w2", "type": "ok",
+              "latency_ms": 7}, {"t": 22.5, "proc": "w2", "op": "", "type": "fail",
+              "latency_ms": "slow"}, {"t": 3.7, "proc": "w3", "op": "verify", "type": "ok",
+              "latency_ms": 1e3}]
+    h = _write(tmp_path / "h.jsonl", HISTORY + extra, extra="\n\n")
+    monkeypatch.setattr(ts_mod, "FAST_MIN_BYTES", 1 << 60)
+    slow = compute_timeseries(h, FAULTS)
+    assert ts_mod._timeseries_duckdb(h, FAULTS) == slow
+    assert slow["seconds"][21]["by_op"] == {"?": {"ok": 1, "fail": 0, "info": 0}}
+    monkeypatch.setattr(ts_mod, "FAST_MIN_BYTES", 0)
+    assert compute_timeseries(h, FAULTS) == slow
+    bad = _write(tmp_path / "b.jsonl", HISTORY + [{"t": "soon", "type": "ok"}])
+    assert ts_mod._timeseries_duckdb(bad, FAULTS) is None
+    assert compute_timeseries(bad, FAULTS)["skipped_lines"] == 1
