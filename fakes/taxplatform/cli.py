@@ -33,8 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def build_platform(data: Path, sellers_file: Path | None, config_arg: str | None):
-    """(Platform, sellers list, generated?) -- no server yet; tests use it in-process."""
+def build_platform(data: Path, sellers_file: Path | None, config_arg: str | None,
+                   clock=None):
+    """(Platform, sellers list, generated?) -- no server yet; tests use it in-process, with
+    a `clock.ManualClock` where time matters."""
     from fakes.common.sellers import generate_sellers, read_sellers, write_sellers
 
     from .config import parse_config
@@ -50,7 +52,8 @@ def build_platform(data: Path, sellers_file: Path | None, config_arg: str | None
             write_sellers(sellers_file, generate_sellers(3, random.randrange(1 << 30)))
             generated = True
     sellers = read_sellers(sellers_file)
-    store = Store(data / DB_NAME, cfg.synchronous)
+    store = Store(data / DB_NAME, cfg.synchronous) if clock is None else \
+        Store(data / DB_NAME, cfg.synchronous, clock)
     platform = Platform(store, {s["seller_tax_id"]: s["secret"] for s in sellers}, cfg)
     return platform, sellers, sellers_file, generated
 

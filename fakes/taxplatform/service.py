@@ -58,6 +58,7 @@ class _InFlight:
 class Platform:
     def __init__(self, store: Store, sellers: dict[str, str], config: PlatformConfig) -> None:
         self.store = store
+        self.clock = store.clock             # one clock for commit stamps and the replica
         self.config = config
         self.sellers = sellers
         self.faults = Faults()
@@ -74,7 +75,7 @@ class Platform:
         self._numbers: set[str] = set()        # merchant numbers in flight
         self._reversing: set[str] = set()      # blue numbers with a red in flight
         self.stats: Counter[str] = Counter()
-        self.started = time.time()
+        self.started = self.clock()
 
     # --- shared gates --------------------------------------------------------------------
     def throttle(self) -> None:
@@ -125,7 +126,7 @@ class Platform:
 
     def quota(self, seller: str) -> Outcome:
         self.throttle()
-        month = china_month(time.time())
+        month = china_month(self.clock())
         used = self._used_map(month).get(seller, Decimal(0))
         limit = self.quota_limit()
         return Outcome(200, {"seller_tax_id": seller, "month": month, "limit": money_str(limit),
@@ -182,7 +183,7 @@ class Platform:
         if order.seller_tax_id != seller:
             raise ApiError(403, "seller_mismatch", f"seller_tax_id: this token acts for seller "
                            f"{seller}, not {order.seller_tax_id}", field="seller_tax_id")
-        now = time.time()
+        now = self.clock()
         if dedup == "invoice_number":
             number = self._check_own_number(seller, order)
             seq_next = 0
@@ -234,7 +235,7 @@ class Platform:
     async def _ack_without_commit(self, row: InvoiceRow, seq_next: int) -> Outcome:
         """The seeds' storage defect: a 201 with a number for an invoice never stored. The
         number is still burnt (persisted sequence), so it can never name another invoice."""
-        ts = await self.committer.submit(Bump(seq_next)) if seq_next else time.time()
+        ts = await self.committer.submit(Bump(seq_next)) if seq_next else self.clock()
         row.issued_at = ts
         self.stats["injected_ack_without_commit"] += 1
         return Outcome(201, row.to_json())
@@ -300,7 +301,7 @@ class Platform:
             raise ApiError(409, "already_reversed", f"invoice {blue_no} is already fully "
                            "reversed; the reversed total cannot exceed the original",
                            invoice_no=blue_no, red_invoice_no=self.store.red_of(blue_no))
-        now = time.time()
+        now = self.clock()
         month = china_month(now)
         gives_back = blue.quota_month == month
         seq = self._take_seq()
@@ -342,7 +343,7 @@ class Platform:
     # --- read path (replica) ------------------------------------------------------------
     def read(self, invoice_no: str) -> Outcome:
         self.throttle()
-        row = self.store.replica_get(invoice_no, time.time() - self._lag_s())
+        row = self.store.replica_get(invoice_no, self.clock() - self._lag_s())
         if row is None:
             self.stats["read_not_found"] += 1
             raise ApiError(404, "not_found", "未找到相关记录")
@@ -355,7 +356,7 @@ class Platform:
                           "missing_field")
         column, value = ("request_id", request_id) if request_id is not None else (
             "order_ref", order_ref)
-        rows = self.store.replica_search(seller, column, value or "", time.time() - self._lag_s())
+        rows = self.store.replica_search(seller, column, value or "", self.clock() - self._lag_s())
         return Outcome(200, {"items": [r.to_json() for r in rows]})
 
     # --- admin ------------------------------------------------------------------------------
@@ -366,7 +367,7 @@ class Platform:
 
     def stats_json(self) -> dict[str, Any]:
         counts = self.store.counts()
-        up = time.time() - self.started
+        up = self.clock() - self.started
         c = self.committer
         return {"uptime_s": round(up, 3), "invoices": counts, "events": dict(self.stats),
                 "issued_per_s": round((self.stats["issued_blue"] + self.stats["issued_red"])

@@ -25,6 +25,8 @@ from typing import Any
 
 import orjson
 
+from .clock import SYSTEM_CLOCK, Clock
+
 __all__ = ["Store", "GroupCommitter", "InvoiceRow", "Bump", "RangeGrant", "LEDGER_FIELDS"]
 
 SCHEMA = """
@@ -142,8 +144,9 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
 class Store:
     """Reads of the primary and the replica; writes only through `commit` (writer thread)."""
 
-    def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: Path, synchronous: str = "NORMAL", clock: Clock = SYSTEM_CLOCK) -> None:
         self.path = Path(path)
+        self.clock = clock
         self.synchronous = synchronous
         self._w = _connect(self.path, synchronous)
         self._w.executescript(SCHEMA)
@@ -160,7 +163,7 @@ class Store:
             try:
                 if delay_s > 0:
                     time.sleep(delay_s)      # slow_commit_ms: the lock is held meanwhile
-                ts = time.time()
+                ts = self.clock()
                 seq_next = 0
                 rows = []
                 for op in ops:

@@ -12,12 +12,13 @@ from fakes.taxplatform.cli import build_platform
 
 
 class InProc:
-    def __init__(self, tmp: Path, config: dict | None = None, n_sellers: int = 3) -> None:
+    def __init__(self, tmp: Path, config: dict | None = None, n_sellers: int = 3,
+                 clock=None) -> None:
         self.sellers = generate_sellers(n_sellers, seed=5)
         sf = tmp / "sellers.json"
         write_sellers(sf, self.sellers)
         self.platform, *_ = build_platform(tmp / "data", sf,
-                                           json.dumps(config) if config else None)
+                                           json.dumps(config) if config else None, clock)
         self.app = create_app(self.platform)
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
                                         base_url="http://platform")

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from fakes.taxplatform.clock import ManualClock
+
 from .inproc import InProc
 from .procs import order
 
 
-def run(tmp: Path, fn: Callable[[InProc], Awaitable[None]], config: dict | None = None) -> None:
+def run(tmp: Path, fn: Callable[[InProc], Awaitable[None]], config: dict | None = None,
+        clock: ManualClock | None = None) -> None:
     async def main() -> None:
-        p = InProc(tmp, config)
+        p = InProc(tmp, config, clock=clock)
         try:
             await fn(p)
         finally:
@@ -105,6 +108,10 @@ def test_red_letter_rules(tmp_path: Path) -> None:
 
 
 def test_replica_lag_on_read_path(tmp_path: Path) -> None:
+    """On a clock moved by hand: the read path lags exactly the configured 300 ms, however
+    slow the machine is."""
+    clock = ManualClock()
+
     async def body(p: InProc) -> None:
         h = await p.token()
         inv = (await p.client.post("/v1/invoices", json=order(p.sid(), "l1"), headers=h)).json()
@@ -113,7 +120,10 @@ def test_replica_lag_on_read_path(tmp_path: Path) -> None:
                                                      "message": "未找到相关记录"}
         s = await p.client.get("/v1/invoices", params={"order_ref": "O-l1"}, headers=h)
         assert s.json() == {"items": []}
-        await asyncio.sleep(0.45)
+        clock.advance(0.299)
+        r = await p.client.get(f"/v1/invoices/{inv['invoice_no']}", headers=h)
+        assert r.status_code == 404                    # still inside the lag
+        clock.advance(0.002)
         r = await p.client.get(f"/v1/invoices/{inv['invoice_no']}", headers=h)
         assert r.status_code == 200 and r.json()["invoice_no"] == inv["invoice_no"]
         s = await p.client.get("/v1/invoices", params={"request_id": "l1"}, headers=h)
@@ -123,7 +133,7 @@ def test_replica_lag_on_read_path(tmp_path: Path) -> None:
         inv2 = (await p.client.post("/v1/invoices", json=order(p.sid(), "l2"), headers=h)).json()
         assert (await p.client.get(f"/v1/invoices/{inv2['invoice_no']}",
                                    headers=h)).status_code == 200
-    run(tmp_path, body, {"replica_lag_ms": 300})
+    run(tmp_path, body, {"replica_lag_ms": 300}, clock)
 
 
 def test_faults_errors_throttle_ack_and_revoke(tmp_path: Path) -> None:
