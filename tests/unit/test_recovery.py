@@ -1,8 +1,8 @@
 """Recovery figures (harness/recovery.py) from literal histories, and their gates."""
 from __future__ import annotations
 
-from harness.evaluate import default_gates
-from harness.gates import evaluate, verdict
+from harness.verdict import default_gates
+from harness.gates import apply_gates as evaluate, verdict
 from harness.recovery import Seconds, add_events, measure
 from harness.scenario.parse import ANOMALY_GATES
 
