@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--platform-url", metavar="URL",
                    help="merchant only: the tax platform's base URL (else $TAX_PLATFORM_URL)")
     s.add_argument("--mode", metavar="MODE", help="merchant only: robust or a defect mode (else $MERCHANT_MODE)")
+    s.add_argument("--profile", choices=("clearance", "direct"), default=None,
+                   help="the platform's profile (both services): clearance (the platform numbers "
+                        "each invoice, design.md s.5) or direct (number ranges and batched "
+                        "uploads, s.12)")
     return p
 
 
@@ -238,6 +242,8 @@ def _serve(args: argparse.Namespace) -> int:
         argv += ["--data", args.data]
     if args.sellers:
         argv += ["--sellers", args.sellers]
+    if args.profile:
+        argv += ["--profile", args.profile]
     if args.service == "merchant":
         if args.platform_url:
             argv += ["--platform-url", args.platform_url]

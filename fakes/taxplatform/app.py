@@ -52,7 +52,11 @@ async def _body(request: Request) -> Any:
 def create_app(platform: Platform) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if platform.direct is not None:
+            platform.direct.start()
         yield
+        if platform.direct is not None:
+            await platform.direct.stop()
         platform.committer.close()
         platform.store.close()
 
@@ -134,6 +138,44 @@ def create_app(platform: Platform) -> FastAPI:
     async def ranges(request: Request) -> Response:
         who = seller(request)
         return _out(await p.grant_range(who, await _body(request)))
+
+    def direct() -> Any:
+        if p.direct is None:
+            raise ApiError(409, "direct_profile_only",
+                           "number ranges and uploads exist only in the direct profile "
+                           "(--profile direct, design.md s.12); this platform runs the "
+                           f"{p.config.profile} profile")
+        return p.direct
+
+    _write_errors = (400, 401, 403, 409, 413, 422, 429, 500, 502, 503, 504)
+
+    @app.post("/v1/number-ranges", tags=["direct"], openapi_extra={
+        **S.body("NumberRangeRequest"), "security": _AUTH,
+        **S.responses({201: "NumberRange", 200: "NumberRange"}, _write_errors)})
+    async def number_ranges(request: Request) -> Response:
+        who = seller(request)
+        return _out(await direct().number_range(who, await _body(request)))
+
+    @app.post("/v1/uploads", tags=["direct"], openapi_extra={
+        **S.body("UploadRequest"), "security": _AUTH,
+        **S.responses({202: "UploadReceipt", 200: "UploadReceipt"}, _write_errors)})
+    async def uploads(request: Request) -> Response:
+        who = seller(request)
+        return _out(await direct().upload(who, await _body(request)))
+
+    @app.get("/v1/uploads/{upload_id}", tags=["direct"], openapi_extra={
+        "security": _AUTH, **S.responses({200: "UploadResult"}, (401, 404, 409, 429))})
+    async def upload_result(upload_id: str, request: Request) -> Response:
+        who = seller(request)
+        return _out(direct().upload_status(who, upload_id))
+
+    @app.get("/_admin/uploads", tags=["admin"], openapi_extra={"responses": {"200": {
+        "description": "NDJSON, one line per received upload (direct profile; empty otherwise)",
+        "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}}})
+    async def admin_uploads() -> Response:
+        if p.direct is None:
+            return Response(b"", media_type="application/x-ndjson")
+        return StreamingResponse(p.direct.iter_uploads(), media_type="application/x-ndjson")
 
     @app.get("/v1/quota", tags=["quota"], openapi_extra={
         "security": _AUTH, **S.responses({200: "Quota"}, (401, 429))})

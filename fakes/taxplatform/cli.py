@@ -28,13 +28,18 @@ def _parser() -> argparse.ArgumentParser:
                     help="SELLERS_FILE: JSON list of {seller_tax_id, name, secret}")
     ap.add_argument("--config", default=None,
                     help="JSON object or a path to one: replica_lag_ms, dedup, "
-                         "quota_per_seller, token_ttl_s, synchronous, seed")
+                         "quota_per_seller, token_ttl_s, synchronous, seed, profile, "
+                         "upload_delay_ms, upload_deadline_s")
+    ap.add_argument("--profile", choices=("clearance", "direct"), default=None,
+                    help="clearance (default: the platform numbers invoices, design.md s.5) or "
+                         "direct (number ranges and batched uploads, s.12); overrides the "
+                         "config's profile")
     ap.add_argument("--log-level", default="warning")
     return ap
 
 
 def build_platform(data: Path, sellers_file: Path | None, config_arg: str | None,
-                   clock=None):
+                   clock=None, profile: str | None = None):
     """(Platform, sellers list, generated?) -- no server yet; tests use it in-process, with
     a `clock.ManualClock` where time matters."""
     from fakes.common.sellers import generate_sellers, read_sellers, write_sellers
@@ -44,6 +49,8 @@ def build_platform(data: Path, sellers_file: Path | None, config_arg: str | None
     from .store import Store
 
     cfg = parse_config(config_arg)
+    if profile:
+        cfg.profile = profile
     data.mkdir(parents=True, exist_ok=True)
     generated = False
     if sellers_file is None:
@@ -66,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     data = args.data or Path(tempfile.mkdtemp(prefix="taxplatform-"))
     try:
         platform, sellers, sellers_file, generated = build_platform(
-            data, args.sellers, args.config)
+            data, args.sellers, args.config, profile=args.profile)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -77,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_app(platform)
     url = f"http://127.0.0.1:{args.port}"
-    print(f"taxplatform: {url}  data={data}  dedup={platform.config.dedup}  "
+    print(f"taxplatform: {url}  data={data}  profile={platform.config.profile}  "
+          f"dedup={platform.config.dedup}  "
           f"replica_lag_ms={platform.config.replica_lag_ms}  sellers={sellers_file}", flush=True)
     if args.sellers is None:
         s = sellers[0]

@@ -12,9 +12,10 @@ from fakes.common.money import parse_decimal
 
 from .errors import ApiError, invalid
 
-__all__ = ["PlatformConfig", "Faults", "DEDUP_MODES", "parse_config"]
+__all__ = ["PlatformConfig", "Faults", "DEDUP_MODES", "PROFILES", "parse_config"]
 
 DEDUP_MODES = ("request_id", "invoice_number", "none")
+PROFILES = ("clearance", "direct")       # design.md s.5 / s.12 (direct-connect, 乐企)
 
 
 @dataclass(slots=True)
@@ -25,6 +26,9 @@ class PlatformConfig:
     token_ttl_s: float = 600.0
     synchronous: str = "NORMAL"          # NORMAL survives kill -9 (WAL); FULL also power loss
     seed: int | None = None              # for the fault dice
+    profile: str = "clearance"           # direct: number ranges + batched uploads (s.12)
+    upload_delay_ms: int = 2000          # direct: how long an upload stays `processing`
+    upload_deadline_s: float = 172800.0  # direct: the oldest issued_at accepted (48 h)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -72,6 +76,20 @@ def parse_config(text_or_path: str | None) -> PlatformConfig:
         cfg.synchronous = str(data["synchronous"]).upper()
     if data.get("seed") is not None:
         cfg.seed = int(data["seed"])
+    if "profile" in data:
+        if data["profile"] not in PROFILES:
+            raise ValueError(f"--config: profile must be one of {PROFILES}")
+        cfg.profile = data["profile"]
+    if "upload_delay_ms" in data:
+        v = data["upload_delay_ms"]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError("--config: upload_delay_ms must be an integer >= 0")
+        cfg.upload_delay_ms = v
+    if "upload_deadline_s" in data:
+        v = data["upload_deadline_s"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            raise ValueError("--config: upload_deadline_s must be a number > 0")
+        cfg.upload_deadline_s = float(v)
     return cfg
 
 
@@ -99,6 +117,8 @@ class Faults:
     replica_lag_ms: float | None = None
     quota_per_seller: Decimal | None = None
     ack_without_commit: float = 0.0
+    upload_loss: float = 0.0             # direct: share of received uploads that never finish
+    upload_stall: bool = False           # direct: no upload finishes while set
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -114,7 +134,8 @@ class Faults:
         if unknown:
             raise invalid(unknown[0], f"unknown fault field; known: {sorted(allowed)}")
         new = Faults(**{f.name: getattr(self, f.name) for f in fields(Faults)})
-        for key in ("error_rate", "error_after_commit", "throttle_rate", "ack_without_commit"):
+        for key in ("error_rate", "error_after_commit", "throttle_rate", "ack_without_commit",
+                    "upload_loss"):
             if key in body:
                 setattr(new, key, _share(body[key], key))
         if "error_status" in body:
@@ -138,6 +159,10 @@ class Faults:
                     raise invalid("quota_per_seller", str(exc)) from None
                 if new.quota_per_seller < 0:
                     raise invalid("quota_per_seller", "must be >= 0")
+        if "upload_stall" in body:
+            if not isinstance(body["upload_stall"], bool):
+                raise invalid("upload_stall", "must be true or false")
+            new.upload_stall = body["upload_stall"]
         revoke = body.get("revoke_tokens", False)
         if not isinstance(revoke, bool):
             raise invalid("revoke_tokens", "must be true or false")

@@ -76,6 +76,10 @@ class Platform:
         self._reversing: set[str] = set()      # blue numbers with a red in flight
         self.stats: Counter[str] = Counter()
         self.started = self.clock()
+        self.direct = None
+        if config.profile == "direct":          # design.md s.12: ranges and batched uploads
+            from .direct import DirectDesk
+            self.direct = DirectDesk(self)
 
     # --- shared gates --------------------------------------------------------------------
     def throttle(self) -> None:
@@ -211,8 +215,7 @@ class Platform:
 
     def _check_own_number(self, seller: str, order: IssueOrder) -> str:
         number = order.invoice_no or ""
-        prefix, seq = numbering.parse_number(number)
-        if not any(p == prefix and a <= seq <= b for p, a, b in self._ranges.get(seller, ())):
+        if not self.in_range(seller, number):
             raise invalid("invoice_no", f"{number} is not in a range downloaded by seller "
                           f"{seller} (POST /v1/invoice-numbers/ranges)", "invoice_no_not_allocated")
         if number in self._numbers or self.store.exists(number):
@@ -220,6 +223,15 @@ class Platform:
             raise ApiError(409, "invoice_exists", f"发票号码{number}在数据库中已存在",
                            invoice_no=number)
         return number
+
+    def in_range(self, seller: str, number: str) -> bool:
+        """Whether `number` lies in a range this seller downloaded (either range call): the
+        one rule for "allocated", shared by dedup=invoice_number and the direct profile."""
+        try:
+            prefix, seq = numbering.parse_number(number)
+        except ValueError:
+            return False
+        return any(p == prefix and a <= seq <= b for p, a, b in self._ranges.get(seller, ()))
 
     def _row(self, order: IssueOrder, number: str, h: str, month: str,
              seq_next: int) -> InvoiceRow:
@@ -375,7 +387,8 @@ class Platform:
                 "commits": {"batches": c.batches, "ops": c.ops, "max_batch": c.max_batch,
                             "mean_batch": round(c.ops / c.batches, 2) if c.batches else 0.0},
                 "logins": self.tokens.logins, "next_seq": self.next_seq,
-                "config": self.config.to_json(), "faults": self.faults.to_json()}
+                "config": self.config.to_json(), "faults": self.faults.to_json(),
+                "direct": self.direct.stats_json() if self.direct is not None else None}
 
 
 def _neg(s: str) -> str:

@@ -27,7 +27,8 @@ import orjson
 
 from .clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["Store", "GroupCommitter", "InvoiceRow", "Bump", "RangeGrant", "LEDGER_FIELDS"]
+__all__ = ["Store", "GroupCommitter", "InvoiceRow", "Bump", "RangeGrant", "Exec", "LEDGER_FIELDS",
+           "INSERT_INVOICE"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS invoices (
@@ -64,7 +65,7 @@ COLUMNS = ("invoice_no", "kind", "request_id", "order_ref", "seller_tax_id", "bu
            "buyer_tax_id", "invoice_type", "amount", "tax", "total", "issued_at",
            "original_invoice_no", "reason", "quota_month", "body_hash", "lines")
 _SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM invoices"
-_INSERT = (f"INSERT INTO invoices ({', '.join(COLUMNS)}) VALUES "
+INSERT_INVOICE = _INSERT = (f"INSERT INTO invoices ({', '.join(COLUMNS)}) VALUES "
            f"({', '.join('?' for _ in COLUMNS)})")
 LEDGER_FIELDS = ("invoice_no", "kind", "request_id", "order_ref", "seller_tax_id",
                  "buyer_tax_id", "amount", "tax", "total", "issued_at", "original_invoice_no")
@@ -130,7 +131,15 @@ class RangeGrant:
     granted_at: float = field(default_factory=time.time)
 
 
-WriteOp = InvoiceRow | Bump | RangeGrant
+@dataclass(slots=True)
+class Exec:
+    """Statements of another module's tables (the direct profile), written in the same group
+    commit as everything else; `seq_next` advances the persisted number sequence too."""
+    statements: list[tuple[str, tuple[Any, ...]]]
+    seq_next: int = 0
+
+
+WriteOp = InvoiceRow | Bump | RangeGrant | Exec
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
@@ -151,6 +160,12 @@ class Store:
         self._w = _connect(self.path, synchronous)
         self._w.executescript(SCHEMA)
         self._w.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('next_seq', 1)")
+        # accepted_at: when an uploaded (direct-profile) invoice was accepted; the replica
+        # shows a row from max(issued_at, accepted_at) on, so an upload decided later is not
+        # visible "in the past". NULL for the clearance profile's rows.
+        cols = {r[1] for r in self._w.execute("PRAGMA table_info(invoices)")}
+        if "accepted_at" not in cols:
+            self._w.execute("ALTER TABLE invoices ADD COLUMN accepted_at REAL")
         self._r = _connect(self.path, synchronous)
         self._lock = threading.Lock()
 
@@ -176,6 +191,9 @@ class Store:
                                    op.granted_at))
                         seq_next = max(seq_next, op.end_seq + 1)
                         continue
+                    elif isinstance(op, Exec):
+                        for sql, args in op.statements:
+                            c.execute(sql, args)
                     seq_next = max(seq_next, op.seq_next)
                 if rows:
                     c.executemany(_INSERT, rows)
@@ -229,7 +247,8 @@ class Store:
 
     # --- replica reads ----------------------------------------------------------------
     def replica_get(self, invoice_no: str, cutoff: float) -> InvoiceRow | None:
-        row = self._r.execute(_SELECT + " WHERE invoice_no=? AND issued_at<=?",
+        row = self._r.execute(_SELECT + " WHERE invoice_no=? "
+                              "AND COALESCE(accepted_at, issued_at)<=?",
                               (invoice_no, cutoff)).fetchone()
         return InvoiceRow.from_db(row) if row else None
 
@@ -237,7 +256,7 @@ class Store:
                        cutoff: float) -> list[InvoiceRow]:
         assert column in ("request_id", "order_ref")
         rows = self._r.execute(_SELECT + f" WHERE seller_tax_id=? AND {column}=? "
-                               "AND issued_at<=? ORDER BY rowid LIMIT 100",
+                               "AND COALESCE(accepted_at, issued_at)<=? ORDER BY rowid LIMIT 100",
                                (seller, value, cutoff)).fetchall()
         return [InvoiceRow.from_db(r) for r in rows]
 
