@@ -144,6 +144,7 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
                             "scale": opts.scale, "workers": opts.local_workers,
                             "remote_workers": opts.remote_workers, "backend": opts.backend,
                             "merchant": merchant_desc, "status": "starting", "interrupted": False,
+                            "platform": {"profile": scenario.platform.profile},
                             "notes": []}
     write_json(run_dir / "run.json", meta)
 
@@ -164,11 +165,17 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
                     "quota_per_seller": str(scenario.platform.quota_per_seller
                                             if scenario.platform.quota_per_seller is not None
                                             else "10000000.00")}
+    if scenario.platform.profile == "direct":
+        platform_cfg.update(profile="direct",
+                            upload_delay_ms=round(scenario.platform.upload_delay_s * 1000),
+                            upload_deadline_s=scenario.platform.upload_deadline_s)
     sut = scenario.merchant.sut
     stack = LocalStack(StackConfig(
         run_id=run_id, run_dir=run_dir, sellers_file=sellers_file, platform_config=platform_cfg,
         merchant_mode=scenario.merchant.mode,
         merchant_env={"PLATFORM_DEDUP": scenario.platform.dedup,
+                      "PLATFORM_PROFILE": scenario.platform.profile,
+                      "PLATFORM_UPLOAD_DEADLINE_S": f"{scenario.platform.upload_deadline_s:g}",
                       "PLATFORM_TIMEOUT_S": f"{scenario.merchant.platform_timeout_s:g}"},
         sut_command=sut.command if sut else None, sut_health=sut.health if sut else "/healthz",
         sut_startup_timeout_s=sut.startup_timeout_s if sut else 30.0,
@@ -220,6 +227,9 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
                 meta["notes"].append(f"heal: {p}")
             _drain(stack, sellers, history_dir, t0, scenario, meta, say)
             _collect_ledger(stack.platform_direct, run_dir / "platform-ledger.jsonl")
+            if scenario.platform.profile == "direct":
+                from .report.uploads import UPLOADS_FILE, collect_uploads
+                collect_uploads(stack.platform_direct, run_dir / UPLOADS_FILE)
             meta["status"] = "finished"
         except KeyboardInterrupt:
             interrupted = True

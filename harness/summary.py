@@ -59,6 +59,7 @@ class Summary:
     started_at: str | None = None
     duration_s: float | None = None
     merchant: dict[str, Any] = field(default_factory=dict)
+    platform: dict[str, Any] = field(default_factory=dict)       # {profile} (design.md s.12)
     invoices: dict[str, int] = field(default_factory=dict)
     time_to_consistency_s: float | None = None
     acceptance_delay_s: dict[str, Any] = field(default_factory=dict)
@@ -74,6 +75,7 @@ class Summary:
     recovery: dict[str, Any] = field(default_factory=dict)       # harness/recovery.py
     final_read: dict[str, Any] = field(default_factory=dict)     # verdict.final_read_figures
     unknown_reasons: list[str] = field(default_factory=list)     # why the verdict is unknown
+    upload_pipeline: dict[str, Any] = field(default_factory=dict)  # direct profile: report/uploads.py
     extra: dict[str, Any] = field(default_factory=dict)   # keys this version does not know
 
     # -- reading ------------------------------------------------------------------------------
@@ -83,11 +85,12 @@ class Summary:
         kinds: dict[str, tuple[type, ...]] = {
             "scenario": (str,), "description": (str,), "seed": (int,), "verdict": (str,),
             "run_id": (str,), "started_at": (str,), "duration_s": _NUM,
-            "merchant": (dict,), "invoices": (dict,), "time_to_consistency_s": _NUM,
+            "merchant": (dict,), "platform": (dict,), "invoices": (dict,), "time_to_consistency_s": _NUM,
             "acceptance_delay_s": (dict,), "requests": (dict,), "load": (dict,),
             "gates": (list,), "faults": (list,), "anomalies": (dict,),
             "anomaly_totals": (dict,), "interrupted": (bool,), "notes": (list,),
             "recovery": (dict,), "final_read": (dict,), "unknown_reasons": (list,),
+            "upload_pipeline": (dict,),
         }
         kw: dict[str, Any] = {}
         for name, types in kinds.items():

@@ -13,6 +13,7 @@ from .checker import ANOMALY_CLASSES, CheckOptions, check_files
 from .errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_PASS, InputError, ScenarioError
 from .gates import EVIDENCE_GATES, GateResult, apply_gates, verdict
 from .recovery import measure, scan_history
+from .report.uploads import summarise_uploads, verdict_lines
 from .rundir import FAULTS, HISTORY, LEDGER, LOAD_STATS, RUN, SCENARIO, read_json, read_jsonl
 from .scenario import GateSpec, Scenario, load_scenario
 from .scenario.parse import DEFAULT_GATES
@@ -93,6 +94,20 @@ def unknown_reasons(summary: Summary, gates: list[GateResult], valid: Any) -> li
     return list(dict.fromkeys(reasons))
 
 
+def allowed_lag_s(scenario: Scenario | None) -> float:
+    """How long after an invoice's `issued_at` the platform's read path may still say
+    not-found. In the direct profile (design.md s.12) the invoice is dated at checkout and
+    reaches the platform only when its upload is decided: up to `upload_deadline` later,
+    then `upload_delay`, then the replica lag; a late upload is judged by the platform's
+    `upload_overdue` (then lost), not as a stale read."""
+    if scenario is None:
+        return 0.5
+    p = scenario.platform
+    if p.profile == "direct":
+        return p.replica_lag_s + p.upload_delay_s + p.upload_deadline_s
+    return p.replica_lag_s
+
+
 def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
                  say: Callable[[str], None] = print, render: bool = True) -> tuple[Summary, int]:
     """Check, gate and report one run directory; returns (summary, exit code)."""
@@ -105,7 +120,7 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
         scenario = scenario_of_run(run_dir)
     meta = read_json(run_dir / RUN, {}) or {}
     faults = read_jsonl(run_dir / FAULTS)
-    opts = CheckOptions(allowed_lag_s=scenario.platform.replica_lag_s if scenario else 0.5,
+    opts = CheckOptions(allowed_lag_s=allowed_lag_s(scenario),
                         load_end_t=meta.get("load_end_t"), faults=faults, t0=meta.get("t0"))
     result = check_files(history, ledger, opts)
     gates_spec = scenario.gates if scenario else default_gates()
@@ -119,6 +134,8 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
         started_at=meta.get("started_at"),
         duration_s=meta.get("duration_s"),
         merchant=meta.get("merchant", {}),
+        platform={"profile": scenario.platform.profile if scenario else
+                  (meta.get("platform") or {}).get("profile", "clearance")},
         invoices=dict(result.counts),
         time_to_consistency_s=result.time_to_consistency_s,
         acceptance_delay_s=result.acceptance_delay_s,
@@ -136,6 +153,7 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
         recovery=measure(seconds, faults, meta.get("load_end_t")).to_json(),
         final_read=final_read_figures(meta.get("final_read"), result.counts,
                                       len(seconds.final_answered)),
+        upload_pipeline=summarise_uploads(run_dir) or {},
     )
     gate_results = apply_gates(gates_spec, summary)
     summary.gates = [g.to_json() for g in gate_results]
@@ -176,6 +194,8 @@ def print_verdict(summary: Summary, run_dir: Path, say: Callable[[str], None] = 
         from .load.saturation import ADVICE
         say(f"  HARNESS SATURATED: {'; '.join((load.get('harness') or {}).get('reasons') or [])}")
         say(f"    the figures above partly measure the load generator, not the system: {ADVICE}")
+    for line in verdict_lines(summary):
+        say(line)
     ttc = summary.time_to_consistency_s
     say(f"  time to consistency: {'never (within the drain)' if ttc is None else f'{ttc:.1f} s'}")
     rec = summary.recovery

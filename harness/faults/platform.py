@@ -120,3 +120,28 @@ class AckWithoutCommit(PlatformKind):
     @classmethod
     def fields(cls, p: dict[str, Any]) -> dict[str, Any]:
         return {"ack_without_commit": p["rate"]}
+
+
+@register
+class UploadLoss(PlatformKind):
+    kind = "upload_loss"
+    doc = ("direct profile: a share of the uploads received in the window never finish "
+           "(status stays processing, nothing reaches the ledger: uploaded, never received)")
+    attrs = {"rate": Attr("float", 1.0, "share of received uploads, 0..1", lo=0.0, hi=1.0)}
+    neutral = {"upload_loss": 0.0}
+
+    @classmethod
+    def fields(cls, p: dict[str, Any]) -> dict[str, Any]:
+        return {"upload_loss": p["rate"]}
+
+
+@register
+class UploadStall(PlatformKind):
+    kind = "upload_stall"
+    doc = "direct profile: no upload finishes during the window; they all finish after it"
+    attrs: dict = {}
+    neutral = {"upload_stall": False}
+
+    @classmethod
+    def fields(cls, p: dict[str, Any]) -> dict[str, Any]:
+        return {"upload_stall": True}

@@ -55,6 +55,9 @@ class PlatformSpec:
     quota_per_seller: Decimal | None = None
     dedup: str = "request_id"
     token_ttl_s: float = 600.0
+    profile: str = "clearance"              # or direct (design.md s.12)
+    upload_delay_s: float = 2.0             # direct: an upload stays `processing` this long
+    upload_deadline_s: float = 172800.0     # direct: the oldest issued_at accepted (48 h)
 
 
 @dataclass(slots=True)

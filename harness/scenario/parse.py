@@ -40,7 +40,9 @@ _LOAD = {"curve", "points", "compress", "peak_rps", "mix", "max_in_flight", "tim
          "retry_unknown", "poll_interval", "poll_limit"}
 _MERCHANT = {"mode", "sellers", "sut", "platform_timeout"}
 _SUT = {"command", "health", "startup_timeout"}
-_PLATFORM = {"replica_lag", "quota_per_seller", "dedup", "token_ttl"}
+_PLATFORM = {"replica_lag", "quota_per_seller", "dedup", "token_ttl", "profile", "upload_delay",
+             "upload_deadline"}
+PROFILES = ("clearance", "direct")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -163,6 +165,7 @@ def parse_scenario_text(text: str, file: str = "<scenario>", base_dir: Path | No
     merchant = _merchant(c, data.get("merchant"))
     platform = _platform(c, data.get("platform"))
     faults = _faults(c, data.get("faults"), duration or 60.0)
+    _direct_faults(c, faults, platform.profile)
     dm = c.mapping(data.get("drain"), ("drain",), {"timeout"})
     drain = DrainSpec(timeout_s=c.duration(dm, "timeout", ("drain",), default=60.0) or 60.0)
     gates = _gates(c, data.get("gates"))
@@ -313,8 +316,34 @@ def _platform(c: _Ctx, raw: Any) -> PlatformSpec:
         c.problem(path + ("dedup",), f"unknown de-duplication {dedup!r}; one of {', '.join(DEDUP_MODES)}")
         dedup = "request_id"
     lag = c.duration(m, "replica_lag", path, default=0.5, positive=False)
+    profile, delay, deadline = _direct_keys(c, m, path)
     return PlatformSpec(replica_lag_s=0.5 if lag is None else lag, quota_per_seller=quota,
-                        dedup=dedup, token_ttl_s=c.duration(m, "token_ttl", path, default=600.0) or 600.0)
+                        dedup=dedup, token_ttl_s=c.duration(m, "token_ttl", path, default=600.0) or 600.0,
+                        profile=profile, upload_delay_s=delay, upload_deadline_s=deadline)
+
+
+def _direct_keys(c: _Ctx, m: dict, path: tuple) -> tuple[str, float, float]:
+    """profile, upload_delay, upload_deadline (design.md s.12); the upload keys only mean
+    something in the direct profile, so elsewhere they are an error, not silently ignored."""
+    profile = m.get("profile", "clearance")
+    if profile not in PROFILES:
+        c.problem(path + ("profile",), f"unknown profile {profile!r}; one of {', '.join(PROFILES)}")
+        profile = "clearance"
+    for key in ("upload_delay", "upload_deadline"):
+        if key in m and profile != "direct":
+            c.problem(path + (key,), "only with 'profile: direct' (uploads exist only there)")
+    if profile == "direct" and m.get("dedup", "request_id") != "request_id":
+        c.problem(path + ("dedup",), "the direct profile has its own rules (numbers from ranges, "
+                  "uploads replayed by request_id): leave dedup out")
+    delay = c.duration(m, "upload_delay", path, default=2.0, positive=False)
+    deadline = c.duration(m, "upload_deadline", path, default=172800.0)
+    delay = 2.0 if delay is None else delay
+    deadline = deadline or 172800.0
+    if "upload_delay" in m and delay > 600:
+        c.problem(path + ("upload_delay",), "at most 10m: a run would end before any upload is decided")
+    if "upload_deadline" in m and "upload_delay" in m and deadline <= delay:
+        c.problem(path + ("upload_deadline",), "must be longer than upload_delay")
+    return profile, delay, deadline
 
 
 def _faults(c: _Ctx, raw: Any, duration: float) -> list[FaultSpec]:
@@ -330,6 +359,16 @@ def _faults(c: _Ctx, raw: Any, duration: float) -> list[FaultSpec]:
         check_fault(entry, duration, lambda key, msg, base=base: c.problem(base + ((key,) if key else ()), msg))
         out.append(FaultSpec(raw=entry if isinstance(entry, dict) else {}, loc=c.loc(base), index=i))
     return out
+
+
+def _direct_faults(c: _Ctx, faults: list[FaultSpec], profile: str) -> None:
+    """upload_loss / upload_stall act on uploads, which only the direct profile has."""
+    if profile == "direct":
+        return
+    for f in faults:
+        if f.raw.get("action") in ("upload_loss", "upload_stall"):
+            c.problem(("faults", f.index, "action"), f"{f.raw['action']} needs "
+                      "'platform: {profile: direct}' (uploads exist only in the direct profile)")
 
 
 def _gates(c: _Ctx, raw: Any) -> list[GateSpec]:
