@@ -46,7 +46,8 @@ def create_app(cfg: MerchantConfig, secrets: dict[str, str]) -> Starlette:
             await merchant.stop()
 
     async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "mode": cfg.mode, "dedup": cfg.dedup})
+        return JSONResponse({"status": "ok", "mode": cfg.mode, "dedup": cfg.dedup,
+                             "profile": cfg.profile})
 
     async def issue(request: Request) -> JSONResponse:
         raw = await request.body()
@@ -79,7 +80,10 @@ def create_app(cfg: MerchantConfig, secrets: dict[str, str]) -> Starlette:
 
     async def admin_orders(request: Request) -> JSONResponse:
         """Debug view for tests and people: counts by status."""
-        return JSONResponse(m().store.counts())
+        counts: dict = m().store.counts()
+        if m().direct is not None:
+            counts["direct"] = m().direct.counts()
+        return JSONResponse(counts)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)

@@ -13,6 +13,7 @@ from .modes import MODES
 __all__ = ["MerchantConfig", "DEDUP_MODES", "parse_config"]
 
 DEDUP_MODES = ("request_id", "invoice_number", "none")
+PROFILES = ("clearance", "direct")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,15 @@ class MerchantConfig:
     # stale-status-cache: TTL of each instance's status cache.
     cache_ttl_s: float = 25.0
     sqlite_sync: str = "NORMAL"
+    # direct profile (design.md s.12): ranges, batched uploads, polling
+    profile: str = "clearance"
+    upload_batch: int = 100              # invoices per upload (the platform's maximum)
+    upload_wait_s: float = 0.5           # how long the outbox gathers before a smaller batch
+    upload_poll_s: float = 0.5           # how often a sent upload is polled
+    upload_stuck_s: float = 8.0          # no result within this -> upload the invoices again
+    range_size: int = 1000               # numbers per range call
+    range_low: int = 300                 # fetch the next range when fewer remain
+    upload_deadline_s: float = 172800.0  # the platform's deadline (PLATFORM_UPLOAD_DEADLINE_S)
 
 
 def _float(env: Mapping[str, str], key: str, default: float) -> float:
@@ -62,6 +72,7 @@ def parse_config(argv: Sequence[str] | None = None,
     p.add_argument("--mode", help=f"MERCHANT_MODE: {', '.join(MODES)}")
     p.add_argument("--dedup", choices=DEDUP_MODES, help="PLATFORM_DEDUP")
     p.add_argument("--platform-timeout", type=float, help="PLATFORM_TIMEOUT_S")
+    p.add_argument("--profile", choices=PROFILES, help="PLATFORM_PROFILE: clearance or direct")
     args = p.parse_args(argv)
 
     port = args.port if args.port is not None else env.get("PORT")
@@ -86,6 +97,10 @@ def parse_config(argv: Sequence[str] | None = None,
     dedup = args.dedup or env.get("PLATFORM_DEDUP") or "request_id"
     if dedup not in DEDUP_MODES:
         raise ValueError(f"unknown PLATFORM_DEDUP {dedup!r}; known: {', '.join(DEDUP_MODES)}")
+    profile = args.profile or env.get("PLATFORM_PROFILE") or "clearance"
+    if profile not in PROFILES:
+        raise ValueError(f"unknown PLATFORM_PROFILE {profile!r}; known: {', '.join(PROFILES)}")
+    deadline = _float(env, "PLATFORM_UPLOAD_DEADLINE_S", 172800.0)
     timeout = (args.platform_timeout if args.platform_timeout is not None
                else _float(env, "PLATFORM_TIMEOUT_S", 2.0))
     return MerchantConfig(
@@ -97,4 +112,13 @@ def parse_config(argv: Sequence[str] | None = None,
         lazy_flush_s=_float(env, "MERCHANT_LAZY_FLUSH_S", 3.0),
         cache_ttl_s=_float(env, "MERCHANT_CACHE_TTL_S", 25.0),
         sqlite_sync=env.get("MERCHANT_SQLITE_SYNC") or "NORMAL",
+        profile=profile,
+        upload_batch=max(1, min(100, int(_float(env, "MERCHANT_UPLOAD_BATCH", 100)))),
+        upload_wait_s=_float(env, "MERCHANT_UPLOAD_WAIT_S", 0.5),
+        upload_poll_s=_float(env, "MERCHANT_UPLOAD_POLL_S", 0.5),
+        # a stuck upload is re-sent well inside the platform's deadline
+        upload_stuck_s=_float(env, "MERCHANT_UPLOAD_STUCK_S", min(8.0, deadline / 4)),
+        range_size=max(1, min(5000, int(_float(env, "MERCHANT_RANGE_SIZE", 1000)))),
+        range_low=int(_float(env, "MERCHANT_RANGE_LOW", 300)),
+        upload_deadline_s=deadline,
     )

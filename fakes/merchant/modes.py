@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MODES", "ANOMALY", "Behaviour", "behaviour_for"]
+__all__ = ["MODES", "ANOMALY", "DIRECT_MODES", "Behaviour", "behaviour_for"]
 
 MODES: dict[str, str] = {
     "robust": "reference merchant: durable outbox, one serial per order, query before re-issue, settler",
@@ -21,7 +21,15 @@ MODES: dict[str, str] = {
     "shared-state-race": "a module-level 'current order' read after an await -> another order's buyer/lines (mismatched)",
     "swallow-errors": "any upload exception (timeout, 5xx) answered as 'failed' and forgotten -> phantom",
     "drop-refunds": "a refund answered 202 'pending' and never sent to the platform -> unresolved",
+    # direct profile (design.md s.12): the merchant numbers invoices and uploads them in batches
+    "trust-upload-ack": "direct profile: an upload's 202 taken as accepted, never polled -> lost under upload_loss",
+    "reuse-range-after-restart": "direct profile: the range cursor lives in memory; after a crash numbers are handed out again -> lost",
+    "renumber-on-retry": "direct profile: a stuck upload's invoices re-issued under new numbers -> duplicated when both land",
+    "late-upload": "direct profile: the outbox drains only when checkouts stop -> lost by upload_overdue",
 }
+
+# Modes that act only when the platform runs the direct profile (the others only in clearance).
+DIRECT_MODES = ("trust-upload-ack", "reuse-range-after-restart", "renumber-on-retry", "late-upload")
 
 # The checker class each mode is built to trip (robust: none).
 ANOMALY: dict[str, str | None] = {
@@ -35,6 +43,10 @@ ANOMALY: dict[str, str | None] = {
     "shared-state-race": "mismatched",
     "swallow-errors": "phantom",
     "drop-refunds": "unresolved",
+    "trust-upload-ack": "lost",
+    "reuse-range-after-restart": "lost",
+    "renumber-on-retry": "duplicated",
+    "late-upload": "lost",
 }
 
 
@@ -51,6 +63,10 @@ class Behaviour:
     shared_current_order: bool = False     # shared-state-race
     unknown_is_failure: bool = False       # swallow-errors
     forget_refunds: bool = False           # drop-refunds
+    trust_upload_ack: bool = False         # trust-upload-ack (direct)
+    volatile_range_cursor: bool = False    # reuse-range-after-restart (direct)
+    renumber_on_retry: bool = False        # renumber-on-retry (direct)
+    late_upload: bool = False              # late-upload (direct)
 
 
 _FLAGS = {
@@ -64,6 +80,10 @@ _FLAGS = {
     "shared-state-race": {"shared_current_order": True},
     "swallow-errors": {"unknown_is_failure": True},
     "drop-refunds": {"forget_refunds": True},
+    "trust-upload-ack": {"trust_upload_ack": True},
+    "reuse-range-after-restart": {"volatile_range_cursor": True},
+    "renumber-on-retry": {"renumber_on_retry": True},
+    "late-upload": {"late_upload": True},
 }
 
 

@@ -74,10 +74,16 @@ class Merchant:
         self._range_locks: dict[str, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self.direct = None
+        if cfg.profile == "direct":           # design.md s.12: own numbers, batched uploads
+            from .direct import DirectPipeline
+            self.direct = DirectPipeline(self)
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._settler(), name="settler"))
+        if self.direct is not None:
+            self._tasks.extend(self.direct.tasks())
         if self.b.lazy_persist:
             self._tasks.append(asyncio.create_task(self._flusher(), name="flusher"))
 
@@ -134,6 +140,8 @@ class Merchant:
 
     async def submit(self, order: Order) -> Answer:
         """POST /v1/invoices: the same order_id never yields a second invoice (robust)."""
+        if self.direct is not None:
+            return await self.direct.submit(order)
         row = self.store.get(order.order_id)
         if row is not None and not self.b.no_order_dedup:
             await self._await_inflight(order.order_id)

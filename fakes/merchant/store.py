@@ -11,7 +11,7 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 __all__ = ["OrderRow", "Store"]
 
@@ -102,16 +102,21 @@ class Store:
         hit = cur.fetchone()
         return OrderRow.from_json(hit[0]) if hit else None
 
-    def put(self, row: OrderRow) -> None:
-        """Insert or replace the whole row; durable on return unless the store is lazy."""
-        if self.lazy:
+    def put(self, row: OrderRow, also: Sequence[tuple[str, tuple[Any, ...]]] = ()) -> None:
+        """Insert or replace the whole row; durable on return unless the store is lazy.
+        `also`: statements of another table (the direct profile's outbox) committed in the
+        same transaction, so the order and its upload can never be found apart."""
+        if self.lazy and not also:
             self._dirty[row.order_id] = dataclasses.replace(row)
             return
-        self._write([row])
+        self._write([row], also)
 
-    def _write(self, rows: list[OrderRow]) -> None:
+    def _write(self, rows: list[OrderRow],
+               also: Sequence[tuple[str, tuple[Any, ...]]] = ()) -> None:
         self.db.execute("BEGIN IMMEDIATE")
         try:
+            for sql, args in also:
+                self.db.execute(sql, args)
             self.db.executemany(
                 "INSERT INTO orders(order_id, data, status, refund_status, next_try_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(order_id) DO UPDATE SET data=excluded.data, "
