@@ -47,8 +47,9 @@ CREATE TABLE IF NOT EXISTS dc_ranges (
 CREATE TABLE IF NOT EXISTS dc_range_requests (
   seller_tax_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS dc_outbox (
-  invoice_no TEXT PRIMARY KEY, order_id TEXT NOT NULL, seller_tax_id TEXT NOT NULL,
-  item TEXT NOT NULL, state TEXT NOT NULL, upload TEXT, created_at REAL NOT NULL, error TEXT);
+  invoice_no TEXT NOT NULL, order_id TEXT NOT NULL, seller_tax_id TEXT NOT NULL,
+  item TEXT NOT NULL, state TEXT NOT NULL, upload TEXT, created_at REAL NOT NULL, error TEXT,
+  PRIMARY KEY (invoice_no, order_id));
 CREATE INDEX IF NOT EXISTS dc_outbox_state ON dc_outbox(state, seller_tax_id, created_at);
 CREATE TABLE IF NOT EXISTS dc_uploads (
   request_id TEXT PRIMARY KEY, seller_tax_id TEXT NOT NULL, body TEXT NOT NULL,
@@ -56,6 +57,8 @@ CREATE TABLE IF NOT EXISTS dc_uploads (
   next_at REAL NOT NULL DEFAULT 0, resent INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS dc_uploads_state ON dc_uploads(state, next_at);
 """
+# An outbox row is (number, order): one number per order for the robust merchant; keyed by
+# both so that a defect mode that hands a number out twice is not stopped by its own table.
 # outbox states: queued -> inflight (in an undecided upload) -> accepted | rejected
 #                (renumber-on-retry only: abandoned)
 # upload states:  sending (no receipt yet) -> sent (polling) -> done | gone
@@ -308,20 +311,20 @@ class DirectPipeline:
             if res.get("result") == "accepted":
                 self.db.execute("UPDATE dc_outbox SET state='accepted', error=NULL "
                                 "WHERE invoice_no=?", (no,))
-            elif res.get("result") == "rejected":
+            elif res.get("result") == "rejected":      # applies to this upload's own rows
                 self._reject(rid, no, str(res.get("error") or "rejected"),
                              str(res.get("message") or ""))
 
     def _reject(self, rid: str, number: str | None, code: str, message: str) -> None:
         """A definitive rejection: the customer is told `failed`, unless some upload already
         got that number accepted (acceptance is final)."""
-        where, args = (("invoice_no=?", (number,)) if number is not None
+        where, args = (("invoice_no=? AND upload=?", (number, rid)) if number is not None
                        else ("upload=?", (rid,)))
         rows = self.db.execute(f"SELECT invoice_no, order_id FROM dc_outbox WHERE {where} "
                                "AND state NOT IN ('accepted', 'rejected')", args).fetchall()
         for no, order_id in rows:
-            self.db.execute("UPDATE dc_outbox SET state='rejected', error=? WHERE invoice_no=?",
-                            (code, no))
+            self.db.execute("UPDATE dc_outbox SET state='rejected', error=? WHERE invoice_no=? "
+                            "AND order_id=?", (code, no, order_id))
             row = self.m.store.get(order_id)
             if row is not None and row.invoice_no == no and row.status != "failed":
                 row.status, row.error, row.message = "failed", code, message
@@ -349,7 +352,8 @@ class DirectPipeline:
             data["invoice_no"] = number
             data["issued_at"] = time.time()
             row.invoice_no = row.assigned_no = number
-            self.db.execute("UPDATE dc_outbox SET state='abandoned' WHERE invoice_no=?", (old,))
+            self.db.execute("UPDATE dc_outbox SET state='abandoned' WHERE invoice_no=? AND "
+                            "order_id=?", (old, order_id))
             self.m.store.put(row, also=[
                 ("INSERT INTO dc_outbox (invoice_no, order_id, seller_tax_id, item, state, "
                  "created_at) VALUES (?, ?, ?, ?, 'queued', ?)",

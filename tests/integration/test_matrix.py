@@ -39,6 +39,11 @@ DETECTION = {
     "shared-state-race":  ("login_storm",          "mismatched"),
     "swallow-errors":     ("tax_platform_outage",  "phantom"),
     "drop-refunds":       ("sync_delay",           "unresolved"),
+    # the direct-connect profile (design.md s.12)
+    "trust-upload-ack":          ("direct_smoke", "lost"),
+    "reuse-range-after-restart": ("direct_smoke", "lost"),
+    "renumber-on-retry":         ("direct_smoke", "duplicated"),
+    "late-upload":               ("direct_smoke", "lost"),
 }
 
 # Issue 3's proof of detection from day one: the smoke scenario's faults provoke both of the
@@ -59,14 +64,20 @@ ROBUST = {
     "sync_delay": (),
     "quota_exhaustion": (),
     "login_storm": (),
+    "direct_smoke": (),
+    "mall_upload_gap": (),                   # 3 min of load in the direct profile (slow)
 }
 # Merchant systems written from the contract alone (examples/zoo/), plugged in with --sut-cmd
 # like a user's own: system -> (scenario, the class it must trip, or None: it must pass).
 ZOO = {
     "sync_reconcile":   ("flaky_network", None),
     "fresh_request_id": ("flaky_network", "duplicated"),
+    "direct_outbox":    ("direct_smoke", None),
+    "direct_trust_ack": ("direct_smoke", "lost"),
 }
-SLOW = {"holiday_peak"}                      # longer than a minute
+SLOW = {"holiday_peak", "mall_upload_gap"}
+# Too long for CI's budget (about 6 min of a lane): run with INVOICE_CHAOS_LONG=1.
+LONG = set() if os.environ.get("INVOICE_CHAOS_LONG") else {"mall_upload_gap"}                      # longer than a minute
 LANES = max(1, int(os.environ.get("INVOICE_CHAOS_MATRIX_LANES", "2")))
 
 
@@ -99,7 +110,7 @@ def _case(item: pytest.Item) -> tuple[str, str] | None:
         mode = params.params["mode"]
         return DAY_ONE[mode][0], mode
     if item.originalname == "test_robust_merchant_passes":
-        return params.params["scenario"], "robust"
+        return None if params.params["scenario"] in LONG else (params.params["scenario"], "robust")
     if item.originalname == "test_zoo_system_is_judged_right":
         name = params.params["name"]
         return ZOO[name][0], f"zoo:{name}"
@@ -164,7 +175,9 @@ def test_smoke_catches_the_day_one_defects(mode: str, matrix: dict[tuple[str, st
 @pytest.mark.integration
 @pytest.mark.parametrize(
     "scenario",
-    [pytest.param(s, marks=pytest.mark.slow) if s in SLOW else s for s in ROBUST])
+    [pytest.param(s, marks=[pytest.mark.slow, *([pytest.mark.skip(
+        reason="long: set INVOICE_CHAOS_LONG=1")] if s in LONG else [])]) if s in SLOW else s
+     for s in ROBUST])
 def test_robust_merchant_passes(scenario: str, matrix: dict[tuple[str, str], Future]) -> None:
     code, summary, tail = matrix[(scenario, "robust")].result()
     counts = _anomalies(summary)
