@@ -22,7 +22,7 @@ SCENARIOS = ROOT / "scenarios"
 REQUIRED = ("smoke", "holiday_peak", "tax_platform_outage", "flaky_network", "merchant_crash",
             "slow_platform_commit", "sync_delay", "quota_exhaustion", "login_storm")
 # Long by design; every other bundled scenario is kept short for the detection matrix.
-LONG = {"holiday_peak"}
+LONG = {"holiday_peak", "mall_upload_gap"}
 # The fault families each incident scenario must exercise (`invoice-chaos list`).
 FAMILY_FAULTS = {
     "tax_platform_outage": {"down", "kill", "errors"},
@@ -32,6 +32,9 @@ FAMILY_FAULTS = {
     "quota_exhaustion": {"quota"},
     "login_storm": {"revoke_tokens"},
     "sync_delay": {"replica_lag"},
+    # the direct-connect profile (design.md s.12): uploads received and never finished
+    "direct_smoke": {"upload_loss", "upload_stall", "kill"},
+    "mall_upload_gap": {"upload_loss", "upload_stall", "kill", "down"},
 }
 
 BUNDLED = sorted(SCENARIOS.glob("*.yaml"))
