@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from .config import LoadConfig
 from .curves import LoadShape
 from .schedule import worker_arrivals
@@ -115,7 +117,9 @@ def close_open_invokes(path: Path, t0: float, error: str, ts: float | None = Non
     """Append an `info` completion for every invoke in `path` that has none; return how many.
 
     A lost worker's open requests have an unknown outcome (design.md s.10): the request may
-    have reached the merchant, so `info`, as for a timeout. Each proc does one operation at a
+    have reached the merchant, so `info`, as for a timeout. The runner does the same for
+    every history file when the load ends: a request still unanswered then (a double tap
+    outside the driver's pool) was interrupted by the end of the load. Each proc does one operation at a
     time (docs/internals.md "History"), so a proc's open invoke is its last line if that is an
     invoke."""
     path = Path(path)
@@ -125,8 +129,8 @@ def close_open_invokes(path: Path, t0: float, error: str, ts: float | None = Non
     with open(path, "rb") as fh:
         for raw in fh:
             try:
-                ev = json.loads(raw)
-            except ValueError:
+                ev = orjson.loads(raw)
+            except orjson.JSONDecodeError:
                 continue                    # a cut line: the checker reports it with file:line
             if isinstance(ev, dict) and isinstance(ev.get("proc"), str):
                 last[ev["proc"]] = ev

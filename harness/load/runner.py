@@ -34,8 +34,8 @@ from typing import Any, Callable
 from ..errors import StackError
 from .config import LoadConfig
 from .curves import LoadShape
-from .remote import (DEFAULT_MASTER_PORT, ENV_REMOTE, GO_FILE, WORKERS_FILE, describe,
-                     read_workers, share_size)
+from .remote import (DEFAULT_MASTER_PORT, ENV_REMOTE, GO_FILE, WORKERS_FILE,
+                     close_open_invokes, describe, read_workers, share_size)
 from .saturation import judge
 
 __all__ = ["LoadResult", "LoadHandle", "Distribution", "start_load", "run_load", "LOCUSTFILE"]
@@ -277,6 +277,10 @@ class LoadHandle:
                 time.sleep(0.2)
         finally:
             self._terminate()
+        for f in sorted(Path(cfg.history_dir).glob("w*.jsonl")):
+            # Every invoke gets its completion: what no answer reached before the processes
+            # ended is `info`, as for the in-flight requests the driver interrupts itself.
+            close_open_invokes(f, cfg.t0, "interrupted: load stopped")
         parts = self.progress()
         if self.on_progress is not None and parts:
             self.on_progress(self._summary(parts, last))
