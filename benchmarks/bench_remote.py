@@ -116,6 +116,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description="scale-out benchmark (network namespaces)")
     ap.add_argument("--rate", type=float, default=1500)
     ap.add_argument("--duration", type=float, default=15)
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="play the three generators in turn this many times (the machine's load "
+                         "changes between runs: compare within a round)")
     a = ap.parse_args()
     why = unavailable()
     if why:
@@ -128,20 +131,25 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-remote-") as d:
             tmp = Path(d)
-            rows.append(one_run(tmp, "one local process", hosts, a.rate, a.duration, 1, 0))
-            rows.append(one_run(tmp, "two namespace workers", hosts, a.rate, a.duration, 0, 2))
-            rows.append(one_run(tmp, "one namespace worker", hosts, a.rate, a.duration, 0, 1))
+            for k in range(a.rounds):
+                for name, local, remote in (("one local process", 1, 0),
+                                            ("two namespace workers", 0, 2),
+                                            ("one namespace worker", 0, 1)):
+                    row = one_run(tmp, f"{name}-{k}", hosts, a.rate, a.duration, local, remote)
+                    row.update(name=name, round=k + 1, load=os.getloadavg()[0])
+                    rows.append(row)
     finally:
         hosts.close()
     load_after = os.getloadavg()
-    base = rows[0]["sent_per_s"] or 1.0
     print(f"rate {a.rate:g} arrivals/s for {a.duration:g} s; load average before "
           f"{load_before[0]:.1f}, after {load_after[0]:.1f} ({os.cpu_count()} cores)")
-    print("| load generator | scheduled | sent | sent/s | per worker /s | unsent (late) | "
-          "history lines | pairs ok | vs one local |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| round | load generator | load avg after | scheduled | sent | sent/s | per worker /s | "
+          "unsent (late) | history lines | pairs ok | vs one local (same round) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['name']} | {r['scheduled']} | {r['sent']} | {r['sent_per_s']:.0f} | "
+        base = next(x for x in rows if x["round"] == r["round"])["sent_per_s"] or 1.0
+        print(f"| {r['round']} | {r['name']} | {r['load']:.1f} | {r['scheduled']} | {r['sent']} | "
+              f"{r['sent_per_s']:.0f} | "
               f"{', '.join(f'{x:.0f}' for x in r['per_worker'])} | {r['unsent']} ({r['late']}) | "
               f"{r['history_lines']} | {'yes' if r['pairs_ok'] else 'NO'} | "
               f"{r['sent_per_s'] / base:.2f}x |")
