@@ -18,7 +18,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-setup: $(VENV)/.installed $(TOOLS)/toxiproxy-server  ## create .venv, install the project and Toxiproxy (idempotent)
+setup: $(VENV)/.installed $(TOOLS)/toxiproxy-server $(TOOLS)/.chromium  ## create .venv, install the project, Toxiproxy and chromium (idempotent)
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ $(VENV)/.installed: pyproject.toml
 $(TOOLS)/toxiproxy-server:
 	@mkdir -p $(TOOLS)
 	@./scripts/install-toxiproxy.sh $(TOXIPROXY_VERSION) $(TOOLS)
+
+# Debian's chromium for the headless render test of sweep.html (scripts/install-chromium.sh).
+$(TOOLS)/.chromium:
+	@mkdir -p $(TOOLS)
+	@./scripts/install-chromium.sh
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then touch $@; fi
 
 run: setup  ## run the default scenario (SCENARIO=..., ARGS=... to change)
 	$(BIN)/invoice-chaos run $(SCENARIO) $(ARGS)

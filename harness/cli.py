@@ -31,6 +31,22 @@ examples:
   invoice-chaos validate scenarios/*.yaml
   invoice-chaos run scenarios/smoke.yaml --remote-workers 2 --bind 10.0.0.5   # then, on 2 load machines:
   invoice-chaos worker --master 10.0.0.5:5557
+  invoice-chaos sweep scenarios/capacity.yaml --from 100 --to 1200 --steps 6
+"""
+
+SWEEP_EPILOG = """exit codes:
+  0  the sweep ran (and the knee is at least --require-rps)
+  1  the knee is below --require-rps
+  2  bad usage / invalid scenario (nothing was started)
+  3  the stack could not be brought up        130 interrupted (sweep.json says so)
+
+The knee is the highest step rate that passes every gate with achieved >= 95 % of the
+offered rate, every lower step passing too; steps where the harness itself was the
+bottleneck are marked harness_limited and never count as the system's limit.
+
+example:
+  invoice-chaos sweep scenarios/capacity.yaml --from 100 --to 1200 --steps 6
+  invoice-chaos sweep scenarios/smoke.yaml --rates 10,20,40 --faults both --require-rps 20
 """
 
 
@@ -105,7 +121,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="bundled scenarios, fault types, merchant modes")
 
-    cp = sub.add_parser("compare", help="side-by-side figures of two runs")
+    sw = sub.add_parser("sweep", help="capacity sweep: one full run per offered rate, the knee",
+                        description="Run the scenario once per rate (load.peak_rps = the rate), "
+                                    "from the lowest up, and find the knee (design.md s.9). "
+                                    "Writes sweep.json, sweep.html, plots/, junit.xml and one "
+                                    "run directory per step.",
+                        epilog=SWEEP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sw.add_argument("scenario", metavar="SCENARIO.yaml")
+    sw.add_argument("--rates", metavar="R1,R2,...", help="the offered rates (arrivals/s)")
+    sw.add_argument("--from", dest="rate_from", type=float, metavar="A", help="lowest rate")
+    sw.add_argument("--to", dest="rate_to", type=float, metavar="B", help="highest rate")
+    sw.add_argument("--steps", type=int, metavar="N", help="N rates from A to B, evenly spaced")
+    sw.add_argument("--faults", choices=("scenario", "none", "both"), default="scenario",
+                    help="scenario: the scenario's faults as written (default); none: drop them; "
+                         "both: every rate without and with them (knee under faults, headroom)")
+    sw.add_argument("--require-rps", type=float, metavar="R",
+                    help="exit 1 unless the knee is at least R arrivals/s")
+    sw.add_argument("--all", dest="run_all", action="store_true",
+                    help="run every step (default: stop after two failing steps above the last pass)")
+    sw.add_argument("--workers", type=int, default=1, metavar="N", help="Locust worker processes")
+    sw.add_argument("--sut-cmd", metavar="CMD", help="your merchant system (as for run)")
+    sw.add_argument("--merchant-mode", metavar="MODE", help="bundled merchant mode (as for run)")
+    sw.add_argument("--seed", type=int, help="override the scenario's seed")
+    sw.add_argument("--out", metavar="DIR", help="sweep directory (default reports/sweep-<scenario>-<UTC time>/)")
+    sw.add_argument("--ceiling-s", type=float, default=4.0, metavar="S",
+                    help="seconds of the harness-ceiling measurement at the start (default 4; 0 skips it)")
+
+    cp = sub.add_parser("compare", help="side-by-side figures of two runs (or two sweeps: knees)")
     cp.add_argument("run_a", metavar="RUN_A")
     cp.add_argument("run_b", metavar="RUN_B")
 
@@ -178,9 +220,25 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _validate(args.scenarios)
     if args.command == "list":
         return _list()
+    if args.command == "sweep":
+        from .sweep import SweepOptions, run_sweep
+        return run_sweep(SweepOptions(
+            scenario_path=args.scenario, rates=args.rates, rate_from=args.rate_from,
+            rate_to=args.rate_to, steps=args.steps, faults=args.faults,
+            require_rps=args.require_rps, run_all=args.run_all, workers=args.workers,
+            sut_cmd=args.sut_cmd, merchant_mode=args.merchant_mode, seed=args.seed, out=args.out,
+            ceiling_s=args.ceiling_s))
     if args.command == "compare":
+        from .sweep import compare_sweeps, is_sweep_dir
+        a, b = Path(args.run_a), Path(args.run_b)
+        if is_sweep_dir(a) or is_sweep_dir(b):
+            if not (is_sweep_dir(a) and is_sweep_dir(b)):
+                from .errors import UsageError
+                raise UsageError("compare: give two run directories or two sweep directories")
+            print(compare_sweeps(a, b))
+            return 0
         from .report import compare
-        print(compare(Path(args.run_a), Path(args.run_b)))
+        print(compare(a, b))
         return 0
     if args.command == "serve":
         return _serve(args)

@@ -1,0 +1,86 @@
+"""harness_ceiling_rps: how fast this harness can send on this machine, right now.
+
+A few seconds of the very same driver (run_load, the scenario's mix, the sweep's
+`--workers`) against a do-nothing endpoint on loopback (null_endpoint.py: raw ASGI under
+uvicorn + httptools, so the endpoint is not the limit). It is offered far more than any
+process can send; what it does send per second is the ceiling. A sweep reports it so a
+reader knows how far the harness could have gone at that moment on a shared machine: a
+knee close to the ceiling is a statement about the harness, not the system.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["measure_ceiling", "start_null_endpoint"]
+
+OFFER_PER_WORKER = 6000.0     # arrivals/s offered: above what one Python process can send
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_null_endpoint(log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the do-nothing endpoint in its own process group; wait until it accepts."""
+    port = _free_port()
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "harness.sweep.null_endpoint",
+                                 "--port", str(port)], stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    _stop(proc)
+    raise RuntimeError(f"the null endpoint did not start: {log.read_text(errors='replace')[-500:]}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait(timeout=10)
+
+
+def measure_ceiling(work_dir: Path, mix: dict[str, float], sellers: list[dict[str, str]],
+                    workers: int, seconds: float, seed: int = 1,
+                    registry: Any = None) -> dict[str, Any]:
+    """Run the driver flat out for `seconds`; returns {ceiling_rps, offered_rps, sent, ...}.
+    Leaves its files in `work_dir` (history of the run, logs) and nothing running."""
+    from ..load import LoadConfig, run_load
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    proc, url = start_null_endpoint(work_dir / "null-endpoint.log")
+    if registry is not None:
+        registry.record("null-endpoint", proc.pid)
+    try:
+        offered = OFFER_PER_WORKER * workers
+        cfg = LoadConfig(merchant_url=url, platform_url=url, sellers=sellers, seed=seed,
+                         duration_s=seconds, curve=[[0, 1]], compress_s=None, peak_rps=offered,
+                         mix=mix, workers=workers, request_timeout_s=2.0, startup_s=4.0)
+        res = run_load(cfg, work_dir)
+        stats = json.loads(res.stats_path.read_text(encoding="utf-8"))
+    finally:
+        _stop(proc)
+    sent = sum(n for s, n in stats.get("achieved", []) if 0 <= s < seconds)
+    shutil.rmtree(work_dir / "history", ignore_errors=True)     # nothing to check here
+    return {"ceiling_rps": round(sent / seconds, 1), "offered_rps": offered, "sent": sent,
+            "seconds": seconds, "workers": workers, "exit_code": res.exit_code,
+            "lag_p99_ms": stats.get("lag_p99_ms"), "cpu_max_pct": stats.get("cpu_max_pct")}

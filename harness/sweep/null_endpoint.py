@@ -1,0 +1,55 @@
+"""A do-nothing HTTP endpoint for the harness ceiling (sweep) and the load-path benchmarks:
+a raw ASGI app (no framework) under uvicorn with httptools and uvloop, so the server is not
+what limits the figure.
+
+Every POST answers 201 with an issued invoice, every GET 200 with an issued status (the
+merchant's and the platform's read shapes at once), `/v1/auth/token` a token. The body of
+a request is read and ignored. Loopback only.
+
+    python -m harness.sweep.null_endpoint --port 8099
+"""
+from __future__ import annotations
+
+import argparse
+
+_ISSUED = (b'{"order_id":"x","status":"issued","invoice_no":"26117000000000000001"}')
+_TOKEN = b'{"token":"t","expires_in":600}'
+_HEAD_JSON = [(b"content-type", b"application/json")]
+
+
+async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    if scope["type"] == "lifespan":
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:                                  # drain the request body
+        msg = await receive()
+        more = msg.get("more_body", False)
+    if scope["method"] == "POST":
+        body, status = (_TOKEN, 200) if scope["path"] == "/v1/auth/token" else (_ISSUED, 201)
+    else:
+        body, status = _ISSUED, 200
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*_HEAD_JSON, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def main() -> None:
+    import uvicorn
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, required=True)
+    a = ap.parse_args()
+    uvicorn.run(app, host="127.0.0.1", port=a.port, http="httptools", loop="uvloop",
+                log_level="warning", access_log=False, lifespan="on")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The sweep end to end, as a user runs it: `invoice-chaos sweep` in its own process against
+real stacks (Toxiproxy, the platform, a merchant given by --sut-cmd), then the page in a real
+headless Chromium.
+
+1. A merchant of known capacity (tests/sweep/slot_merchant.py: 4 slots x 40 ms = 100
+   checkouts/s): the sweep's knee must lie within +-20 % of 100/s.
+2. A driver that cannot keep up (offered far beyond what one process can send): the steps
+   are harness_limited and the knee is not blamed on the system.
+3. sweep.html in Debian's chromium: the knee and every plot are visible; the screenshot is
+   kept in the sweep directory.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness.sweep.report import KNEE_COLOURS
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+SLOTS, WORK_MS = 4, 40
+CAPACITY = SLOTS / (WORK_MS / 1000)        # 100 checkouts/s
+
+
+def _sut(slots: int, work_ms: int) -> str:
+    return f"SLOTS={slots} WORK_MS={work_ms} {sys.executable} {HERE / 'slot_merchant.py'}"
+
+
+def _sweep(out: Path, *args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness", "sweep", str(HERE / "knee.yaml"),
+                           "--out", str(out), *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def knee_sweep(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("sweep") / "knee"
+    res = _sweep(out, "--rates", "70,90,110,130", "--sut-cmd", _sut(SLOTS, WORK_MS),
+                 "--ceiling-s", "2", "--require-rps", "60")
+    return out, res
+
+
+def test_the_knee_of_a_merchant_of_known_capacity(knee_sweep):
+    out, res = knee_sweep
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    rec = json.loads((out / "sweep.json").read_text())
+    assert rec["knee_rps"] is not None, res.stdout[-3000:]
+    assert 0.8 * CAPACITY <= rec["knee_rps"] <= 1.2 * CAPACITY, rec["steps"]
+    assert rec["knee_limited_by"] == "system"
+    assert rec["harness_ceiling_rps"] and rec["harness_ceiling_rps"] > 0
+    # one progress line per finished step, then the knee
+    lines = [l for l in res.stdout.splitlines() if l.startswith("sweep step ")]
+    assert len(lines) == len(rec["steps"]) and "achieved" in lines[0] and "p95" in lines[0]
+    assert f"knee: {rec['knee_rps']:g} arrivals/s" in res.stdout
+    # every step is a full run with its own report; the step above the knee failed a gate
+    for s in rec["steps"]:
+        assert (out / s["run_dir"] / "report.html").is_file()
+        assert (out / s["run_dir"] / "summary.json").is_file()
+    above = [s for s in rec["steps"] if s["target_rps"] > rec["knee_rps"]]
+    assert above and above[0]["verdict"] == "fail" and not above[0]["harness_limited"]
+    suite = ET.parse(out / "junit.xml").getroot()
+    assert int(suite.get("tests")) == len(rec["steps"]) + 1
+    for name in ("achieved", "latency", "errors"):
+        assert (out / "plots" / f"{name}.png").is_file()
+
+
+def test_the_knee_is_drawn_on_every_plot(knee_sweep):
+    from matplotlib.image import imread
+    out, _ = knee_sweep
+    want = tuple(int(KNEE_COLOURS[False][i:i + 2], 16) / 255 for i in (1, 3, 5))
+    for png in sorted((out / "plots").glob("*.png")):
+        img = imread(png)[:, :, :3]
+        hit = (abs(img - want) < 0.03).all(axis=2)
+        assert hit.sum(axis=0).max() > img.shape[0] * 0.3, f"{png.name}: no knee line"
+
+
+def test_sweep_html_in_headless_chromium(knee_sweep):
+    out, _ = knee_sweep
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("Debian's chromium is missing: `make setup` installs it "
+                    "(scripts/install-chromium.sh; or apt-get install chromium)")
+    page = (out / "sweep.html").read_text(encoding="utf-8")
+    probe = out / "sweep-visibility-probe.html"
+    probe.write_text(page.replace("</body>", _PROBE + "</body>"), encoding="utf-8")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--window-size=1280,1800", f"--user-data-dir={out / '.chromium'}"]
+    dom = subprocess.run([chromium, *flags, "--virtual-time-budget=5000", "--dump-dom",
+                          probe.as_uri()], capture_output=True, text=True, timeout=90)
+    m = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout, re.S)
+    assert m, dom.stdout[-2000:] + dom.stderr[-2000:]
+    seen = json.loads(html.unescape(m.group(1)))
+    assert seen["knee"] and "arrivals/s" in seen["knee"] and seen["knee_on_first_screen"], seen
+    assert [p["id"] for p in seen["plots"]] == ["plot-achieved", "plot-latency", "plot-errors"]
+    assert all(p["visible"] for p in seen["plots"]), seen["plots"]
+    shot = out / "sweep-screenshot.png"
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", (out / "sweep.html").as_uri()],
+                   capture_output=True, timeout=90)
+    probe.unlink()
+    shutil.rmtree(out / ".chromium", ignore_errors=True)
+    from matplotlib.image import imread
+    img = imread(shot)[:, :, :3]
+    want = tuple(int(KNEE_COLOURS[False][i:i + 2], 16) / 255 for i in (1, 3, 5))
+    assert (abs(img - want) < 0.06).all(axis=2).sum() > 200, "no knee line in the screenshot"
+
+
+_PROBE = """<script>
+window.addEventListener('load', () => {
+  const visible = el => { if (!el) return false; const b = el.getBoundingClientRect();
+    const cs = getComputedStyle(el);
+    return b.width > 0 && b.height > 0 && cs.visibility !== 'hidden' && cs.display !== 'none'; };
+  const knee = document.getElementById('knee');
+  const r = {knee: visible(knee) ? knee.textContent : null,
+             knee_on_first_screen: !!knee && knee.getBoundingClientRect().bottom < window.innerHeight,
+             plots: [...document.querySelectorAll('img.plot')].map(i => ({id: i.id,
+               visible: i.complete && i.naturalWidth > 300 && visible(i)}))};
+  const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(r);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def test_compare_two_sweeps(knee_sweep, tmp_path):
+    out, _ = knee_sweep
+    other = tmp_path / "copy"
+    shutil.copytree(out, other, ignore=shutil.ignore_patterns("step-*"))
+    rec = json.loads((other / "sweep.json").read_text())
+    rec["knee_rps"] = (rec["knee_rps"] or 0) + 20
+    (other / "sweep.json").write_text(json.dumps(rec))
+    res = subprocess.run([sys.executable, "-m", "harness", "compare", str(out), str(other)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    row = next(l for l in res.stdout.splitlines() if l.startswith("knee /s"))
+    assert row.split()[-1] == "+20"
+
+
+def test_a_starved_driver_marks_steps_harness_limited(tmp_path):
+    """Far more than one process can send: the harness, not the system, is named."""
+    out = tmp_path / "starved"
+    scenario = tmp_path / "starved.yaml"
+    scenario.write_text((HERE / "knee.yaml").read_text().replace("duration: 8s", "duration: 3s")
+                        .replace("[8s, 1.0]", "[3s, 1.0]"))
+    res = subprocess.run([sys.executable, "-m", "harness", "sweep", str(scenario), "--out",
+                          str(out), "--rates", "25000,50000", "--ceiling-s", "0",
+                          "--sut-cmd", _sut(4000, 1)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=400)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    rec = json.loads((out / "sweep.json").read_text())
+    assert [s["harness_limited"] for s in rec["steps"]] == [True, True], rec["steps"]
+    assert rec["knee_rps"] is None and rec["knee_limited_by"] == "harness"
+    assert all(s["harness_reasons"] for s in rec["steps"])
+    assert "HARNESS-LIMITED" in res.stdout and "add --workers" in res.stdout
+    page = (out / "sweep.html").read_text(encoding="utf-8")
+    assert 'id="harness-limited"' in page and "add --workers" in page
+    suite = ET.parse(out / "junit.xml").getroot()
+    assert suite.get("failures") == "0" and suite.get("skipped") == "2"
+    step = json.loads((out / rec["steps"][0]["run_dir"] / "summary.json").read_text())
+    assert step["load"]["harness_saturated"] is True
+    assert "The harness was the bottleneck" in (out / rec["steps"][0]["run_dir"]
+                                               / "report.html").read_text(encoding="utf-8")
