@@ -10,11 +10,12 @@ A 401 drops the cached token, logs in again and repeats the call once.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import httpx
+from .http import AsyncHttp, Response, TransportError
 
 __all__ = ["Reply", "PlatformClient"]
 
@@ -35,15 +36,15 @@ class Reply:
         return self.body.get("error") if isinstance(self.body, dict) else self.error
 
 
-def _retry_after(resp: httpx.Response) -> float | None:
-    raw = resp.headers.get("Retry-After")
+def _retry_after(resp: Response) -> float | None:
+    raw = resp.headers.get("retry-after")
     try:
         return max(0.0, float(raw)) if raw is not None else None
     except ValueError:
         return None
 
 
-def classify(resp: httpx.Response) -> Reply:
+def classify(resp: Response) -> Reply:
     try:
         body = resp.json()
     except ValueError:
@@ -61,26 +62,26 @@ def classify(resp: httpx.Response) -> Reply:
 
 
 class PlatformClient:
-    """One httpx.AsyncClient for the whole merchant; tokens cached per seller until shortly
-    before they expire."""
+    """One keep-alive pool (http.py) for the whole merchant; tokens cached per seller until
+    shortly before they expire, and one login per seller at a time (under a burst every
+    request of a seller used to log in on its own)."""
 
     def __init__(self, base_url: str, secrets: dict[str, str], timeout_s: float):
         self.base_url = base_url
         self.secrets = secrets
         self.timeout_s = timeout_s
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s,
-                                      limits=httpx.Limits(max_connections=64,
-                                                          max_keepalive_connections=32))
+        self.http = AsyncHttp(base_url, max_connections=64)
         self._tokens: dict[str, tuple[str, float]] = {}
+        self._logins: dict[str, asyncio.Lock] = {}
 
     async def aclose(self) -> None:
         await self.http.aclose()
 
     async def _login(self, seller: str, timeout: float) -> Reply:
         try:
-            resp = await self.http.post("/v1/auth/token", timeout=timeout,
-                                        json={"seller_tax_id": seller, "secret": self.secrets.get(seller, "")})
-        except httpx.HTTPError as e:
+            resp = await self.http.request("POST", "/v1/auth/token", timeout=timeout,
+                                           json={"seller_tax_id": seller, "secret": self.secrets.get(seller, "")})
+        except TransportError as e:
             return Reply("unknown", None, None, None, type(e).__name__, str(e) or type(e).__name__)
         reply = classify(resp)
         if reply.kind == "ok" and isinstance(reply.body, dict) and "token" in reply.body:
@@ -97,7 +98,10 @@ class PlatformClient:
         for attempt in range(2):
             tok = self._tokens.get(seller)
             if tok is None or tok[1] <= time.monotonic():
-                login = await self._login(seller, timeout)
+                async with self._logins.setdefault(seller, asyncio.Lock()):
+                    tok = self._tokens.get(seller)
+                    login = (Reply("ok") if tok is not None and tok[1] > time.monotonic()
+                             else await self._login(seller, timeout))
                 if login.kind != "ok":
                     # A failed login issued nothing: report it as not-issued-yet, never as refused
                     # (a wrong secret is a configuration error, not the customer's).
@@ -108,7 +112,7 @@ class PlatformClient:
             try:
                 resp = await self.http.request(method, path, json=json, params=params, timeout=timeout,
                                                headers={"Authorization": f"Bearer {tok[0]}"})
-            except httpx.HTTPError as e:
+            except TransportError as e:
                 return Reply("unknown", None, None, None, type(e).__name__, str(e) or type(e).__name__)
             if resp.status_code == 401 and attempt == 0:
                 self._tokens.pop(seller, None)
