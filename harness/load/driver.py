@@ -120,6 +120,7 @@ class Driver:
                 "arrivals": self.arrivals, "unsent": self.unsent, "late": self.late,
                 "in_flight": len(self.pool), "ok": c.ok, "fail": c.fail, "info": c.info,
                 "requests": c.requests, "achieved": {str(k): v for k, v in c.achieved.items()},
+                "completed": {str(k): v for k, v in c.completed.items()},
                 "max_lag_ms": round(self.max_lag_ms, 1),
                 "lag_p50_ms": self.lag.quantile(0.5), "lag_p99_ms": self.lag.quantile(0.99),
                 "loop_lag_p99_ms": self.loop_lag.quantile(0.99),

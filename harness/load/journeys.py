@@ -43,6 +43,7 @@ class Counters:
     info: int = 0
     requests: int = 0
     achieved: dict[int, int] = field(default_factory=dict)   # second -> arrivals sent
+    completed: dict[int, int] = field(default_factory=dict)  # second -> journeys finished
 
 
 @dataclass
@@ -129,6 +130,13 @@ class Customers:
 
     # -- the journeys -----------------------------------------------------------
     def run(self, arrival: Arrival, intended_ts: float) -> None:
+        self._journey(arrival, intended_ts)
+        # finished journeys per second: what a saturated process really gets done
+        sec = int(time.time() - self.cfg.t0)
+        done = self.counters.completed
+        done[sec] = done.get(sec, 0) + 1
+
+    def _journey(self, arrival: Arrival, intended_ts: float) -> None:
         rng = random.Random(f"journey:{self.cfg.seed}:{arrival.index}")
         journey = str(arrival.index)
         kind = arrival.kind

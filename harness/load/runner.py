@@ -357,8 +357,13 @@ class LoadHandle:
                 achieved[int(sec)] = achieved.get(int(sec), 0) + n
         target = shape.target_per_second()
         span = max([len(target), *(s + 1 for s in achieved)]) if achieved else len(target)
+        completed: dict[int, int] = {}
+        for p in parts:
+            for sec, n in p.get("completed", {}).items():
+                completed[int(sec)] = completed.get(int(sec), 0) + n
         stats = {"target": target,
                  "achieved": [[float(s), achieved.get(s, 0)] for s in range(span)],
+                 "completed": [[float(s), n] for s, n in sorted(completed.items())],
                  "unsent": sum(p["unsent"] for p in parts) + sum(w.get("unplayed", 0) for w in per_worker),
                  "arrivals": sum(p["arrivals"] for p in parts),
                  "late": sum(p.get("late", 0) for p in parts),

@@ -3,7 +3,7 @@
 A few seconds of the very same driver (run_load, the scenario's mix, the sweep's
 `--workers`) against a do-nothing endpoint on loopback (null_endpoint.py: raw ASGI under
 uvicorn + httptools, so the endpoint is not the limit). It is offered far more than any
-process can send; what it does send per second is the ceiling. A sweep reports it so a
+process can send; the journeys it finishes per second while it runs are the ceiling. A sweep reports it so a
 reader knows how far the harness could have gone at that moment on a shared machine: a
 knee close to the ceiling is a statement about the harness, not the system.
 """
@@ -79,8 +79,12 @@ def measure_ceiling(work_dir: Path, mix: dict[str, float], sellers: list[dict[st
         stats = json.loads(res.stats_path.read_text(encoding="utf-8"))
     finally:
         _stop(proc)
+    # Journeys finished per second while the load ran: sent arrivals would only count the
+    # pool filling up (max_in_flight) once the process falls behind.
+    done = sum(n for s, n in stats.get("completed", []) if 0 <= s < seconds)
     sent = sum(n for s, n in stats.get("achieved", []) if 0 <= s < seconds)
     shutil.rmtree(work_dir / "history", ignore_errors=True)     # nothing to check here
-    return {"ceiling_rps": round(sent / seconds, 1), "offered_rps": offered, "sent": sent,
+    return {"ceiling_rps": round(done / seconds, 1), "offered_rps": offered, "sent": sent,
+            "finished": done,
             "seconds": seconds, "workers": workers, "exit_code": res.exit_code,
             "lag_p99_ms": stats.get("lag_p99_ms"), "cpu_max_pct": stats.get("cpu_max_pct")}

@@ -145,7 +145,8 @@ def test_the_table_covers_every_mode_and_scenario() -> None:
     for mode, (scenario, cls) in DETECTION.items():
         assert ANOMALY[mode] == cls, f"{mode}: table says {cls}, modes.py says {ANOMALY[mode]}"
         assert scenario in ROBUST, f"{mode}: {scenario} is not run with the robust merchant"
-    assert set(ROBUST) == {p.stem for p in SCENARIOS.glob("*.yaml")}
+    # capacity.yaml is no chaos scenario: it is what `invoice-chaos sweep` climbs (README)
+    assert set(ROBUST) == {p.stem for p in SCENARIOS.glob("*.yaml")} - {"capacity"}
 
 
 @pytest.mark.integration

@@ -23,6 +23,8 @@ REQUIRED = ("smoke", "holiday_peak", "tax_platform_outage", "flaky_network", "me
             "slow_platform_commit", "sync_delay", "quota_exhaustion", "login_storm")
 # Long by design; every other bundled scenario is kept short for the detection matrix.
 LONG = {"holiday_peak", "mall_upload_gap"}
+# Not a chaos scenario: the flat, fault-free load a capacity sweep climbs (design.md s.9).
+CAPACITY = "capacity"
 # The fault families each incident scenario must exercise (`invoice-chaos list`).
 FAMILY_FAULTS = {
     "tax_platform_outage": {"down", "kill", "errors"},
@@ -56,20 +58,28 @@ def test_bundled_scenario_validates_and_is_described(path: Path) -> None:
     words = s.description.split()
     assert len(words) >= 15, f"{path.name}: the description should tell the incident it reproduces"
     assert s.merchant.mode == "robust", f"{path.name}: bundled scenarios run the reference merchant"
-    assert s.faults, f"{path.name}: a chaos scenario without faults"
+    assert s.faults or path.stem == CAPACITY, f"{path.name}: a chaos scenario without faults"
     gates = {g.name: g.limit for g in s.gates}
     for name in ("lost", "duplicated", "phantom", "mismatched", "unresolved"):
         assert gates.get(name) == 0, f"{path.name}: gate {name} must be 0, is {gates.get(name)}"
     assert set(ANOMALY_GATES) <= set(gates)
 
 
-@pytest.mark.parametrize("path", [p for p in BUNDLED if p.stem not in LONG],
-                         ids=[p.stem for p in BUNDLED if p.stem not in LONG])
+@pytest.mark.parametrize("path", [p for p in BUNDLED if p.stem not in LONG | {CAPACITY}],
+                         ids=[p.stem for p in BUNDLED if p.stem not in LONG | {CAPACITY}])
 def test_short_scenarios_stay_short(path: Path) -> None:
     s = load_scenario(path)
     assert 20 <= s.duration_s <= 40, f"{path.name}: {s.duration_s}s of load (keep 20-40 s)"
     assert s.drain.timeout_s <= 30
     assert s.load.peak_rps <= 15
+
+
+def test_capacity_is_flat_fault_free_and_gated_on_every_promise() -> None:
+    s = load_scenario(SCENARIOS / f"{CAPACITY}.yaml")
+    assert not s.faults and {v for _, v in s.load.curve} == {1.0}
+    assert s.load.mix["checkout"] >= 80
+    gates = {g.name: g.limit for g in s.gates}
+    assert all(gates[g] == 0 for g in ANOMALY_GATES) and gates["p95_ms"] == 500
 
 
 @pytest.mark.parametrize("stem", sorted(FAMILY_FAULTS))

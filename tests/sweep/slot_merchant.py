@@ -1,7 +1,7 @@
 """A merchant of known capacity, for the sweep's knee test: N slots x D ms of work per
 checkout, so it serves N / D checkouts per second and queues beyond that.
 
-    SLOTS=4 WORK_MS=40 PORT=... TAX_PLATFORM_URL=... SELLERS_FILE=... DATA_DIR=... \
+    SLOTS=4 WORK_MS=100 PORT=... TAX_PLATFORM_URL=... SELLERS_FILE=... DATA_DIR=... \
         python tests/sweep/slot_merchant.py
 
 Each checkout waits for one of N slots and holds it for D ms (the "work"), then issues
@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -33,7 +34,7 @@ from starlette.routing import Route  # noqa: E402
 from fakes.merchant.amounts import OrderError, parse_order, platform_lines  # noqa: E402
 
 SLOTS = int(os.environ.get("SLOTS", "4"))
-WORK_S = float(os.environ.get("WORK_MS", "40")) / 1000
+WORK_S = float(os.environ.get("WORK_MS", "100")) / 1000
 PLATFORM = os.environ["TAX_PLATFORM_URL"].rstrip("/")
 SECRETS = {s["seller_tax_id"]: s["secret"]
            for s in json.loads(Path(os.environ["SELLERS_FILE"]).read_text(encoding="utf-8"))}
@@ -75,6 +76,18 @@ async def _upload(o: dict) -> None:
         return
 
 
+async def _work() -> None:
+    """Take the slot that frees first and hold it for WORK_S, in virtual time: a slot's next
+    start is computed (max(now, when it frees) + WORK_S), not taken from when this task woke
+    up, so a busy machine's late timers add latency but never lower the capacity below
+    SLOTS / WORK_S (an exact first-come first-served queue with SLOTS servers)."""
+    free: list[float] = state["free"]               # type: ignore[assignment]
+    now = time.monotonic()
+    k = min(range(len(free)), key=free.__getitem__)
+    free[k] = max(now, free[k]) + WORK_S
+    await asyncio.sleep(free[k] - now)
+
+
 def _answer(o: dict, get: bool = False) -> JSONResponse:
     body = {"order_id": o["order_id"], "status": o["status"]}
     if o["status"] == "issued":
@@ -98,8 +111,7 @@ async def issue(request: Request) -> JSONResponse:
                         "seller_tax_id": order.seller_tax_id, "buyer": dict(order.buyer),
                         "lines": platform_lines(order.lines), "kind": order.kind}}
     if o["status"] == "pending":
-        async with state["slots"]:                     # type: ignore[union-attr]
-            await asyncio.sleep(WORK_S)                # the work that sets the capacity
+        await _work()
         if o["status"] == "pending":
             await _upload(o)
     return _answer(o)
@@ -125,7 +137,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    state["slots"] = asyncio.Semaphore(SLOTS)
+    state["free"] = [0.0] * SLOTS
     state["client"] = httpx.AsyncClient(base_url=PLATFORM, timeout=2.0,
                                         limits=httpx.Limits(max_connections=64))
     yield
