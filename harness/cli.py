@@ -144,8 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--merchant-mode", metavar="MODE", help="bundled merchant mode (as for run)")
     sw.add_argument("--seed", type=int, help="override the scenario's seed")
     sw.add_argument("--out", metavar="DIR", help="sweep directory (default reports/sweep-<scenario>-<UTC time>/)")
-    sw.add_argument("--ceiling-s", type=float, default=4.0, metavar="S",
-                    help="seconds of the harness-ceiling measurement at the start (default 4; 0 skips it)")
+    sw.add_argument("--ceiling-s", type=float, default=6.0, metavar="S",
+                    help="seconds of the harness-ceiling ramp at the start (default 6; 0 skips it)")
 
     cp = sub.add_parser("compare", help="side-by-side figures of two runs (or two sweeps: knees)")
     cp.add_argument("run_a", metavar="RUN_A")

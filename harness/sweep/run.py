@@ -38,7 +38,7 @@ class SweepOptions:
     merchant_mode: str | None = None
     seed: int | None = None
     out: str | None = None
-    ceiling_s: float = 4.0
+    ceiling_s: float = 6.0
     reports_dir: Path = Path("reports")
 
 
@@ -123,7 +123,7 @@ def run_sweep(opts: SweepOptions, say: Callable[[str], None] = print) -> int:
             from fakes.common.sellers import generate_sellers
 
             from .ceiling import measure_ceiling
-            say(f"measuring the harness ceiling ({opts.ceiling_s:g} s flat out against a "
+            say(f"measuring the harness ceiling ({opts.ceiling_s:g} s ramp against a "
                 "do-nothing endpoint on loopback) ...")
             ceiling = measure_ceiling(sweep_dir / "ceiling", scenario.load.mix,
                                       generate_sellers(scenario.merchant.sellers, scenario.seed),
