@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_PASS, UsageError
+from ..errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_PASS, InputError, UsageError
 from ..rundir import new_run_dir, read_json, write_json
+from ..summary import Summary
 from .plan import FAULT_CHOICES, plan_rates
 from .steps import Step, kind_stopped, knee, knee_limited_by, step_from_summary
 
@@ -88,7 +89,7 @@ def _progress_line(i: int, n: int, s: Step) -> str:
 
 def run_sweep(opts: SweepOptions, say: Callable[[str], None] = print) -> int:
     from ..run import RunOptions, _run_in, prepare
-    from ..scenario.parse import ANOMALY_GATES
+    from ..checker.result import ANOMALY_CLASSES
     from ..stack.toxiproxy_api import find_toxiproxy_server
 
     if opts.faults not in FAULT_CHOICES:
@@ -147,8 +148,11 @@ def run_sweep(opts: SweepOptions, say: Callable[[str], None] = print) -> int:
                 f"{' with the scenario faults' if with_faults else ''} -> {step_dir}")
             started = time.time()
             code = _run_in(step_sc, run_opts, sub, step_dir, lambda m: say("   " + m))
-            summary = read_json(step_dir / "summary.json", None) or {}
-            step = step_from_summary(rate, with_faults, sub, summary, ANOMALY_GATES, code)
+            try:
+                summary = Summary.read(step_dir)
+            except InputError:                     # the step never got to its verdict
+                summary = Summary(verdict="error")
+            step = step_from_summary(rate, with_faults, sub, summary, ANOMALY_CLASSES, code)
             steps.append(step)
             save()
             say(_progress_line(i, len(plan), step) + f"  ({time.time() - started:.0f} s)")

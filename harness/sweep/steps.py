@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
+from ..summary import Summary
+
 __all__ = ["Step", "step_from_summary", "knee", "knee_limited_by", "kind_stopped",
            "ACHIEVED_SHARE", "FAILS_TO_STOP"]
 
@@ -63,14 +65,16 @@ class Step:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-def step_from_summary(target_rps: float, faults: bool, run_dir: str, summary: dict[str, Any],
-                      anomaly_names: Iterable[str], exit_code: int | None = None) -> Step:
-    """The step's figures from its run's summary.json (pure)."""
-    load = summary.get("load") or {}
-    req = summary.get("requests") or {}
+def step_from_summary(target_rps: float, faults: bool, run_dir: str,
+                      summary: Summary | dict[str, Any], anomaly_names: Iterable[str],
+                      exit_code: int | None = None) -> Step:
+    """The step's figures from its run's summary.json (the typed record; pure)."""
+    s = Summary.coerce(summary)
+    load = s.load or {}
+    req = s.requests or {}
     lat = req.get("latency_ms") or {}
     err = float(req.get("error_rate") or 0.0)
-    inv = summary.get("invoices") or {}
+    inv = s.invoices or {}
     counts = {k: int(inv.get(k) or 0) for k in anomaly_names}
     harness = load.get("harness") if isinstance(load.get("harness"), dict) else {}
     return Step(
@@ -78,10 +82,10 @@ def step_from_summary(target_rps: float, faults: bool, run_dir: str, summary: di
         achieved_rps=round(float(load.get("achieved_rps_mean") or 0.0) * (1.0 - err), 2),
         p50_ms=lat.get("p50"), p95_ms=lat.get("p95"), p99_ms=lat.get("p99"),
         error_rate=round(err, 6), anomalies=sum(counts.values()),
-        verdict=str(summary.get("verdict") or "error"),
+        verdict=str(s.verdict or "error"),
         harness_limited=bool(load.get("harness_saturated")), run_dir=run_dir,
         exit_code=exit_code,
-        failed_gates=[g.get("name") for g in summary.get("gates") or []
+        failed_gates=[g.get("name") for g in s.gates or []
                       if isinstance(g, dict) and not g.get("passed")],
         harness_reasons=list(harness.get("reasons") or []), anomaly_counts=counts)
 
