@@ -69,6 +69,7 @@ def measure_ceiling(work_dir: Path, mix: dict[str, float], sellers: list[dict[st
     Leaves its files in `work_dir` (history of the run, logs) and nothing running."""
     from ..load import LoadConfig, run_load
 
+    work_dir = Path(work_dir).resolve()        # Locust runs with the run directory as cwd
     work_dir.mkdir(parents=True, exist_ok=True)
     proc, url = start_null_endpoint(work_dir / "null-endpoint.log")
     if registry is not None:
