@@ -223,8 +223,9 @@ def sweep_html(sweep_dir: Path, rec: dict[str, Any], plots: list[Path]) -> str:
                         f'{rec["headroom_under_faults"]:.0%} (knee under faults / knee)</p>')
     ceiling = rec.get("harness_ceiling_rps")
     head.append(f'<p id="ceiling">Harness ceiling: <b>{_e(_fmt(ceiling))}</b> arrivals/s — '
-                "what this load generator sent flat out against a do-nothing endpoint on "
-                "loopback at the start of the sweep, on this machine at that moment. A knee "
+                "the most journeys per second this load generator finished on a ramp "
+                "against a do-nothing endpoint on loopback at the start of the sweep, on this "
+                "machine at that moment. A knee "
                 "near it says more about the harness than about the system.</p>"
                 if ceiling is not None else '<p id="ceiling">Harness ceiling: not measured.</p>')
     if rec.get("require_rps") is not None:
