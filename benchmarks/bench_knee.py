@@ -73,14 +73,19 @@ def _top(raw: Path, n: int = 12) -> list[tuple[str, float]]:
 def profile(rate: float, tmp: Path) -> dict:
     out = tmp / "profile-run"
     scale = rate / 200.0                      # capacity.yaml runs at 200/s on its own
+    log = open(tmp / "profile-run.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "scenarios/capacity.yaml",
                              "--scale", f"{scale:g}", "--out", str(out)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        while not (out / "load" / "go.json").exists() and proc.poll() is None:
+        t0 = None
+        while t0 is None and proc.poll() is None:      # run.json gets t0 when Locust starts
+            try:
+                t0 = json.loads((out / "run.json").read_text()).get("t0")
+            except (OSError, ValueError):
+                pass
             time.sleep(0.1)
-        time.sleep(2.0)                       # into the load
+        time.sleep(max(0.0, (t0 or time.time()) + 2.0 - time.time()))   # into the load
         me = psutil.Process(proc.pid)
         procs = {}
         for p in [me, *me.children(recursive=True)]:
