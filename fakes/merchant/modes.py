@@ -26,6 +26,8 @@ MODES: dict[str, str] = {
     "reuse-range-after-restart": "direct profile: the range cursor lives in memory; after a crash numbers are handed out again -> lost",
     "renumber-on-retry": "direct profile: a stuck upload's invoices re-issued under new numbers -> duplicated when both land",
     "late-upload": "direct profile: the outbox drains only when checkouts stop -> lost by upload_overdue",
+    "stale-final-answer": "falls behind its queue on unknown outcomes (stores the order 30 s late, the customer times out) "
+                          "and caches 'unknown order' from the first query -> final answer 404 for an issued invoice (phantom)",
 }
 
 # Modes that act only when the platform runs the direct profile (the others only in clearance).
@@ -47,6 +49,7 @@ ANOMALY: dict[str, str | None] = {
     "reuse-range-after-restart": "lost",
     "renumber-on-retry": "duplicated",
     "late-upload": "lost",
+    "stale-final-answer": "phantom",
 }
 
 
@@ -67,6 +70,7 @@ class Behaviour:
     volatile_range_cursor: bool = False    # reuse-range-after-restart (direct)
     renumber_on_retry: bool = False        # renumber-on-retry (direct)
     late_upload: bool = False              # late-upload (direct)
+    late_store_cached_404: bool = False    # stale-final-answer
 
 
 _FLAGS = {
@@ -84,6 +88,7 @@ _FLAGS = {
     "reuse-range-after-restart": {"volatile_range_cursor": True},
     "renumber-on-retry": {"renumber_on_retry": True},
     "late-upload": {"late_upload": True},
+    "stale-final-answer": {"late_store_cached_404": True},
 }
 
 

@@ -39,6 +39,9 @@ log = logging.getLogger("fakes.merchant")
 _CURRENT_ORDER: Order | None = None
 
 _MAX_REFUND_ATTEMPTS = 30
+#: DEFECT stale-final-answer: how far behind its queue the merchant stores an order whose
+#: upload had an unknown outcome (longer than any customer waits).
+_BACKLOG_S = 30.0
 _EXISTS_CODES = ("invoice_exists", "invoice_no_exists", "duplicate_invoice_no", "already_exists",
                  "duplicate", "invoice_no_taken", "duplicate_invoice")
 
@@ -72,6 +75,11 @@ class Merchant:
         self._rr = itertools.count()
         self._local_seq = itertools.count(int(time.time() * 1000) % 10**9)
         self._range_locks: dict[str, asyncio.Lock] = {}
+        # DEFECT stale-final-answer: orders not yet "stored" (their first upload under way, or
+        # queued behind an unknown outcome: order -> when), and the cache of "unknown order"
+        self._arriving: set[str] = set()
+        self._backlog: dict[str, float] = {}
+        self._unknown: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self.direct = None
@@ -109,6 +117,13 @@ class Merchant:
 
     def query(self, order_id: str) -> Answer | None:
         """GET /v1/invoices/{order_id}: 200 with the status body, None for an unknown order."""
+        if self.b.late_store_cached_404:                    # DEFECT stale-final-answer
+            if order_id in self._unknown:
+                return None
+            if (order_id in self._arriving or order_id in self._backlog
+                    or self.store.get(order_id) is None):
+                self._unknown.add(order_id)                 # never invalidated
+                return None
         if self.b.stale_cache:                              # DEFECT stale-status-cache
             cache = self._caches[next(self._rr) % 2]
             hit = cache.get(order_id)
@@ -143,8 +158,12 @@ class Merchant:
         if self.direct is not None:
             return await self.direct.submit(order)
         row = self.store.get(order.order_id)
+        if self.b.late_store_cached_404 and order.order_id in self._backlog:
+            return await self._behind(order.order_id)       # DEFECT stale-final-answer
         if row is not None and not self.b.no_order_dedup:
             await self._await_inflight(order.order_id)
+            if self.b.late_store_cached_404 and order.order_id in self._backlog:
+                return await self._behind(order.order_id)
             return self.answer(self.store.get(order.order_id) or row)
         payload = await self._payload(order)
         payload["order_ref"] = order.order_id
@@ -152,6 +171,8 @@ class Merchant:
         again = self.store.get(order.order_id)
         if again is not None and not self.b.no_order_dedup:   # a double submit won the race
             await self._await_inflight(order.order_id)
+            if self.b.late_store_cached_404 and order.order_id in self._backlog:
+                return await self._behind(order.order_id)
             return self.answer(self.store.get(order.order_id) or again)
         row = OrderRow(order_id=order.order_id, seller_tax_id=order.seller_tax_id,
                        order=order.to_json(), payload=payload, request_id=uuid.uuid4().hex,
@@ -160,11 +181,28 @@ class Merchant:
         if self.b.stale_cache:
             self._caches[0][row.order_id] = (time.monotonic(), Answer(200, self.answer(row).body))
         self._busy.add(row.order_id)
+        self._arriving.add(row.order_id)
         try:
             row = await self._drive_issue(row, time.monotonic() + self.cfg.sync_budget_s)
         finally:
             self._busy.discard(row.order_id)
+            self._arriving.discard(row.order_id)
+        if self.b.late_store_cached_404 and (row.order_id in self._unknown
+                                             or (row.status == "pending" and row.uncertain)):
+            # DEFECT stale-final-answer: behind its queue (an unknown outcome, or an order a
+            # query found not yet stored): the customer hears nothing for _BACKLOG_S
+            self._backlog[row.order_id] = time.monotonic() + _BACKLOG_S
+            return await self._behind(row.order_id)
         return self.answer(row)
+
+    async def _behind(self, order_id: str) -> Answer:
+        """DEFECT stale-final-answer: the order waits in the queue, unknown to queries, and the
+        customer waits with it (and gives up); the settler still uploads it meanwhile."""
+        await asyncio.sleep(max(0.0, self._backlog.get(order_id, 0.0) - time.monotonic()))
+        self._backlog.pop(order_id, None)
+        row = self.store.get(order_id)
+        return self.answer(row) if row is not None else Answer(202, {"order_id": order_id,
+                                                                     "status": "pending"})
 
     async def _await_inflight(self, order_id: str) -> None:
         """A repeated POST (a double tap, a retry) while the first one's upload is under way

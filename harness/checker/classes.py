@@ -90,9 +90,13 @@ def classify_order(st: OrderFacts) -> tuple[str, str]:
         if missing:
             return "lost", (f"the customer was given {', '.join(missing)} but the platform "
                             f"holds {', '.join(sorted(held))} for the order")
-    if not accepted and last == "failed" and live:
-        return "phantom", (f"the customer was told failed, yet the platform issued "
-                           f"{', '.join(b.invoice_no for b in live)}")
+    if not accepted and last in ("failed", "not_found") and live:
+        # the merchant's last word denies the order (a refusal, `failed`, or 404 "unknown
+        # order" - the final read's, else the last the customer got), whatever the customer
+        # was told before, yet the platform holds an uncancelled blue invoice for it
+        word = "failed" if last == "failed" else "404 (unknown order)"
+        return "phantom", (f"the merchant's last word on the order was {word}, yet the "
+                           f"platform holds {', '.join(b.invoice_no for b in live)} for it")
     if len(live) > 1:
         return "duplicated", (f"{len(live)} uncancelled blue invoices: "
                               f"{', '.join(b.invoice_no for b in live)}")
@@ -151,7 +155,10 @@ def check_orphans(fold: Fold, col: Collector) -> None:
 
 
 def _expected_invoices(st: OrderFacts) -> int:
-    return 0 if (st.last == "failed" and st.first_accept_ts is None) else 1
+    """How many live invoices the order should end with: none when the merchant's last word
+    denies it (failed or 404, never accepted), so a red invoice cancelling a stray one is a
+    repair, not a misreversal; else one."""
+    return 0 if (st.last in ("failed", "not_found") and st.first_accept_ts is None) else 1
 
 
 def check_reversals(fold: Fold, col: Collector) -> None:

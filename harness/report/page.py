@@ -37,7 +37,9 @@ CLASS_MEANINGS = {
             "or calls it failed.",
     "duplicated": "The platform holds more than one blue invoice for the order that red-letter "
                   "invoices do not cancel.",
-    "phantom": "The customer was told the invoice failed, yet the platform issued one.",
+    "phantom": ("The customer was told the invoice failed, or the merchant's final answer "
+                "after the drain is failed or 404 (it denies the order), yet the platform "
+                "holds an uncancelled blue invoice for it."),
     "mismatched": "The platform's invoice differs from the order (seller, buyer, amount, tax).",
     "orphaned": "A platform invoice whose order_ref no customer ever sent.",
     "unresolved": "Still pending when the drain deadline passed (after the final read).",

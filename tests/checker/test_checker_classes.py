@@ -245,3 +245,39 @@ def test_the_harness_lanes_are_not_customer_traffic():
     assert nonzero(r.counts) == {"requested": 1, "acknowledged": 1}
     assert r.requests["total"] == 1 and set(r.requests["by_op"]) == {"issue"}
     assert r.time_to_consistency_s == 29.6
+
+
+def _only_timeouts_then_final_404():
+    """The customer got only timeouts; after the drain the merchant's final read says 404."""
+    return (call(1.0, "w0.1", "issue", "A", typ="info")
+            + call(7.0, "w0.1", "issue", "A", typ="info")
+            + call(40.0, "final.0", "query", "A", result="not_found"))
+
+
+def test_final_404_while_the_platform_holds_a_blue_invoice_is_phantom():
+    r = run(_only_timeouts_then_final_404(), [blue(N1, "A", t=3.0)])
+    assert nonzero(r.counts) == {"requested": 1, "indeterminate": 1, "phantom": 1}
+    (a,) = r.anomalies["phantom"]
+    assert a["order_id"] == "A" and "404" in a["reason"] and N1 in a["reason"]
+    assert [i["invoice_no"] for i in a["invoices"]] == [N1]
+    assert a["events"][-1]["proc"] == "final.0"
+
+
+def test_final_404_without_an_invoice_is_fine():
+    r = run(_only_timeouts_then_final_404(), [])
+    assert nonzero(r.counts) == {"requested": 1, "indeterminate": 1}
+    assert r.valid is True
+
+
+def test_final_404_with_the_blue_cancelled_by_a_red_letter_invoice_is_fine():
+    b = blue(N1, "A", t=3.0)
+    r = run(_only_timeouts_then_final_404(), [b, red(R1, b, t=4.0)])
+    assert nonzero(r.counts) == {"requested": 1, "indeterminate": 1}
+    assert r.valid is True
+
+
+def test_final_failed_after_timeouts_is_phantom_too():
+    h = (call(1.0, "w0.1", "issue", "A", typ="info")
+         + call(40.0, "final.0", "query", "A", result="failed"))
+    r = run(h, [blue(N1, "A", t=3.0)])
+    assert r.counts["phantom"] == 1 and r.counts["recovered"] == 0

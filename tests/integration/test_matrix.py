@@ -44,6 +44,8 @@ DETECTION = {
     "reuse-range-after-restart": ("direct_smoke", "lost"),
     "renumber-on-retry":         ("direct_smoke", "duplicated"),
     "late-upload":               ("direct_smoke", "lost"),
+    # caught only by design.md s.7's final word against the ledger (issue 14)
+    "stale-final-answer": ("tax_platform_outage",  "phantom"),
 }
 
 # Issue 3's proof of detection from day one: the smoke scenario's faults provoke both of the
