@@ -46,7 +46,6 @@ class Seconds:
     by_sec: dict[int, list[int]] = field(default_factory=dict)
     first_t: float | None = None
     last_t: float | None = None
-    final_answered: set[str] = field(default_factory=set)   # orders the final read got an answer for
 
     def add(self, sent_t: float, op: str, typ: str) -> None:
         sec = math.floor(sent_t)
@@ -86,9 +85,6 @@ def add_events(acc: Seconds, events: Iterable[dict[str, Any]]) -> Seconds:
         if t is None or not isinstance(proc, str):
             continue
         if is_harness_proc(proc):
-            if (typ == "ok" and e.get("op") == "query" and proc.split(".", 1)[0] == "final"
-                    and isinstance(e.get("order_id"), str)):
-                acc.final_answered.add(e["order_id"])
             continue
         lat = _num(e.get("latency_ms"))
         acc.add(t - lat / 1000.0 if lat is not None and lat >= 0 else t, str(e.get("op")), typ)

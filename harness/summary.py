@@ -76,6 +76,7 @@ class Summary:
     final_read: dict[str, Any] = field(default_factory=dict)     # verdict.final_read_figures
     unknown_reasons: list[str] = field(default_factory=list)     # why the verdict is unknown
     upload_pipeline: dict[str, Any] = field(default_factory=dict)  # direct profile: report/uploads.py
+    chances: dict[str, int] = field(default_factory=dict)        # checker classes.CHANCES
     extra: dict[str, Any] = field(default_factory=dict)   # keys this version does not know
 
     # -- reading ------------------------------------------------------------------------------
@@ -91,6 +92,7 @@ class Summary:
             "anomaly_totals": (dict,), "interrupted": (bool,), "notes": (list,),
             "recovery": (dict,), "final_read": (dict,), "unknown_reasons": (list,),
             "upload_pipeline": (dict,),
+            "chances": (dict,),
         }
         kw: dict[str, Any] = {}
         for name, types in kinds.items():

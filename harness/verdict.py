@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .checker import ANOMALY_CLASSES, CheckOptions, check_files
+from .checker.classes import CHANCES
 from .errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_PASS, InputError, ScenarioError
 from .gates import EVIDENCE_GATES, GateResult, apply_gates, verdict
 from .recovery import measure, scan_history
@@ -62,8 +63,9 @@ def _summarise_load(stats: dict | None) -> dict[str, Any]:
 def final_read_figures(drain_outcome: dict | None, counts: dict[str, int],
                        answered: int) -> dict[str, Any]:
     """The final read: of the requested orders, how many got an answer from a `final` proc
-    in the history (`answered`), how many did not (`unanswered`), and how many the run
-    could not even ask in time (run.json `final_read.unasked`, when recorded)."""
+    in the history (`answered`: the checker's chances of lost/phantom), how many did not
+    (`unanswered`), and how many the run could not even ask in time (run.json
+    `final_read.unasked`, when recorded)."""
     orders = int(counts.get("requested") or 0)
     answered = min(answered, orders)
     unasked = drain_outcome.get("unasked") if isinstance(drain_outcome, dict) else None
@@ -71,12 +73,21 @@ def final_read_figures(drain_outcome: dict | None, counts: dict[str, int],
             "unasked": unasked}
 
 
-def unknown_reasons(summary: Summary, gates: list[GateResult], valid: Any) -> list[str]:
+def unknown_reasons(summary: Summary, gates: list[GateResult], valid: Any,
+                    specs: list[GateSpec] = ()) -> list[str]:
     """Why the run cannot vouch for the system (each makes the verdict `unknown` unless a
-    gate on the system failed): failed evidence gates, most final reads unanswered, a
-    checker that could not decide."""
+    gate on the system failed): failed evidence gates, a class the scenario gates by name
+    that had no chance at all to show, most final reads unanswered, a checker that could
+    not decide."""
     reasons: list[str] = []
     fr = summary.final_read
+    for spec in specs:
+        # only gates the scenario writes (loc): the implicit zero of every class is a
+        # safety net, not a claim that the run exercised it
+        if (spec.loc is not None and spec.limit is not None and spec.name in CHANCES
+                and summary.chances.get(spec.name) == 0):
+            reasons.append(f"the scenario gates {spec.name} ({spec.loc}), but the run gave it no "
+                           f"chance to show: no {CHANCES[spec.name]}")
     for g in gates:
         if g.passed or g.name not in EVIDENCE_GATES:
             continue
@@ -152,12 +163,13 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
         notes=list(meta.get("notes", [])),
         recovery=measure(seconds, faults, meta.get("load_end_t")).to_json(),
         final_read=final_read_figures(meta.get("final_read"), result.counts,
-                                      len(seconds.final_answered)),
+                                      result.chances.get("lost", 0)),
         upload_pipeline=summarise_uploads(run_dir) or {},
+        chances=dict(result.chances),
     )
     gate_results = apply_gates(gates_spec, summary)
     summary.gates = [g.to_json() for g in gate_results]
-    summary.unknown_reasons = unknown_reasons(summary, gate_results, result.valid)
+    summary.unknown_reasons = unknown_reasons(summary, gate_results, result.valid, gates_spec)
     summary.verdict = ("interrupted" if summary.interrupted else
                        verdict(gate_results, result.valid, summary.unknown_reasons))
     summary.write(run_dir)

@@ -12,7 +12,21 @@ from typing import Any, Callable
 from harness.checker.fold import Blue, Fold, OrderFacts
 
 __all__ = ["Collector", "link_reds", "is_cancelled", "classify_order", "check_orders",
-           "check_orphans", "check_reversals", "check_stale_reads", "own_numbers"]
+           "check_orphans", "check_reversals", "check_stale_reads", "own_numbers",
+           "count_chances", "CHANCES"]
+
+#: What counts as a chance for each anomaly class to show up (design: no pass without
+#: evidence). A gate on a class that had none in a run cannot vouch for the system.
+CHANCES: dict[str, str] = {
+    "lost": "final reads answered",
+    "phantom": "final reads answered",
+    "unresolved": "final reads answered",
+    "duplicated": "orders with a blue invoice on the platform",
+    "mismatched": "invoices compared with their order",
+    "orphaned": "invoices on the platform",
+    "misreversed": "refunds answered and red invoices",
+    "stale_reads": "queries answered about orders the merchant had said issued, and verifies answered",
+}
 
 
 class Collector:
@@ -137,6 +151,25 @@ def check_orders(fold: Fold, col: Collector, counts: dict[str, int]) -> None:
             col.add(cls, oid, reason, st.refs, lambda st=st: _ledger_refs(st))
     counts.update(requested=requested, acknowledged=acknowledged, failed=failed,
                   indeterminate=indeterminate)
+
+
+def count_chances(fold: Fold) -> dict[str, int]:
+    """How many chances the run gave each anomaly class (CHANCES says what they are)."""
+    final = with_blue = compared = issued_queries = 0
+    for st in fold.orders.values():
+        if st.invokes == 0:
+            continue
+        if st.final_answered:
+            final += 1
+        if st.blues:
+            with_blue += 1
+            compared += len(st.blues)
+        if st.issued_min_t is not None:
+            issued_queries += st.answered_queries
+    return {"lost": final, "phantom": final, "unresolved": final, "duplicated": with_blue,
+            "mismatched": compared, "orphaned": len(fold.blues) + len(fold.reds),
+            "misreversed": fold.answered_refunds + len(fold.reds),
+            "stale_reads": issued_queries + fold.answered_verifies}
 
 
 def check_orphans(fold: Fold, col: Collector) -> None:

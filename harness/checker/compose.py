@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from harness.checker.classes import (Collector, check_orders, check_orphans,
-                                      check_reversals, check_stale_reads, link_reds)
+                                      check_reversals, check_stale_reads, count_chances,
+                                      link_reds)
 from harness.checker.fold import Fold
 from harness.checker.result import (ANOMALY_CLASSES, COUNT_KEYS, CheckOptions, CheckResult,
                                     Valid, merge_valid)
@@ -46,7 +47,7 @@ def compose(fold: Fold, opts: CheckOptions, event_at: Resolver, ledger_at: Resol
     load_end = opts.load_end_t if opts.load_end_t is not None else fold.load_last_t
     figures: dict[str, Any] = {"time_to_consistency_s": None, "acceptance_delay_s":
                                {"p50": None, "p95": None, "max": None, "count": 0},
-                               "requests": {}}
+                               "requests": {}, "chances": {}}
 
     def safe(name: str, fn: Callable[[], Any]) -> Any:
         try:
@@ -73,6 +74,7 @@ def compose(fold: Fold, opts: CheckOptions, event_at: Resolver, ledger_at: Resol
     figure("time_to_consistency_s", lambda: time_to_consistency(fold, load_end))
     figure("acceptance_delay_s", lambda: acceptance_delay(fold))
     figure("requests", lambda: request_stats(fold, load_end))
+    figure("chances", lambda: count_chances(fold))
 
     for k in COUNT_KEYS:
         counts.setdefault(k, col.totals.get(k, 0))
@@ -86,6 +88,7 @@ def compose(fold: Fold, opts: CheckOptions, event_at: Resolver, ledger_at: Resol
         time_to_consistency_s=figures["time_to_consistency_s"],
         acceptance_delay_s=figures["acceptance_delay_s"],
         requests=figures["requests"],
+        chances=figures["chances"],
         valid=merge_valid(valids),
         errors=errors,
     )

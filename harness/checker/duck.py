@@ -240,7 +240,7 @@ def _classify_clean(con: Any) -> None:
 CREATE TABLE o AS
 WITH w AS (
   SELECT rowid AS rn, t, ts, oid, inv, opc, typc, resc, s404, hash(ord) AS oh, NOT excl AS load,
-    {_ANS} AS ans,
+    {_ANS} AS ans, proc = 'final' OR prefix(proc, 'final.') AS fin,
     lag(typc) OVER k AS ptyp, lag(opc) OVER k AS pop, lag(oid) OVER k AS poid,
     lag(t) OVER k AS pt, lead(typc) OVER k IS NULL AS last_in_key
   FROM (SELECT rowid, *, split_part(proc, '.', 1) IN ('drain', 'final') AS excl FROM e)
@@ -265,7 +265,9 @@ SELECT oid,
   max(inv) FILTER (WHERE ans IN (1, 2)) AS g_max,
   bool_or(opc = 2 AND typc = 1 AND resc = 1) AS refund_told,
   bool_or(opc = 2 AND typc = 1 AND resc = 2) AS refund_pend,
-  bool_or(opc = 3 AND typc IN (1, 2) AND (resc = 4 OR (resc = 0 AND s404))) AS vmiss
+  bool_or(opc = 3 AND typc IN (1, 2) AND (resc = 4 OR (resc = 0 AND s404))) AS vmiss,
+  count(*) FILTER (WHERE opc = 1 AND ans IS NOT NULL) AS qans,
+  coalesce(bool_or(opc = 1 AND ans IS NOT NULL AND fin), false) AS fin
 FROM w GROUP BY oid""")
     if con.execute("SELECT sum(broken) FROM o").fetchone()[0]:
         raise _Unsure("an invoke and its completion do not pair")
@@ -548,8 +550,24 @@ SELECT lat FROM e WHERE split_part(proc, '.', 1) NOT IN ('drain', 'final') AND t
     cv, cc = _rounded_delays(np.asarray(raw, dtype=np.float64))
     dv = np.asarray(acceptance_delays(fold), dtype=np.float64)
     delays = np.sort(np.concatenate([np.repeat(cv, cc), dv]))
+    # chances (classes.count_chances): the clean orders' share added to the fold's
+    c_fin, c_qans = con.execute("""
+SELECT count(*) FILTER (WHERE o.fin), coalesce(sum(o.qans), 0)
+FROM clean JOIN o ON o.oid = clean.oid""").fetchone()
+    c_ref, c_ver = con.execute("""
+SELECT count(*) FILTER (WHERE opc = 2 AND typc IN (1, 2)),
+  count(*) FILTER (WHERE opc = 3 AND typc IN (1, 2))
+FROM e WHERE oid IN (SELECT oid FROM clean)""").fetchone()
+    chances = dict(res.chances)
+    for k in ("lost", "phantom", "unresolved"):
+        chances[k] += int(c_fin)
+    for k in ("duplicated", "mismatched", "orphaned"):
+        chances[k] += n_clean             # each clean order has exactly one blue invoice
+    chances["misreversed"] += int(c_ref)
+    chances["stale_reads"] += int(c_qans) + int(c_ver)
     return CheckResult(
         counts=counts,
+        chances=chances,
         anomalies=res.anomalies,
         totals=res.totals,
         time_to_consistency_s=consistency_figure(latest, load_end),

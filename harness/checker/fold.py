@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checker.amounts import Spec, mismatch_reason, spec_of
-from harness.checker.history import Pairing, is_harness_proc
+from harness.checker.history import Pairing, is_final_read, is_harness_proc
 
 __all__ = ["OrderFacts", "Blue", "Red", "VerifyMiss", "Fold"]
 
@@ -21,6 +21,7 @@ class OrderFacts:
         "refs", "invokes", "infos", "spec", "first_accept_ts", "issued_min_t", "negs",
         "last_t", "last", "defs", "nondef_max", "refund_invoked", "refund_told",
         "refund_open", "refund_t", "refund_red_no", "given", "given_more", "blues", "definite_query", "rejects", "reject_t",
+        "answered_queries", "final_answered",
     )
 
     def __init__(self) -> None:
@@ -48,6 +49,9 @@ class OrderFacts:
         # was never made): each issued nothing, but says nothing of the order's other attempts
         self.rejects = 0
         self.reject_t = float("-inf")
+        # chances (compose.chances): merchant queries answered, and the final read answered
+        self.answered_queries = 0
+        self.final_answered = False
 
 
 def settle_rejections(orders: Any) -> None:
@@ -114,6 +118,8 @@ class Fold:
         self.blues: dict[str, Blue] = {}
         self.reds: list[Red] = []
         self.orphans: list[tuple[str | None, str, Any]] = []   # (order_ref, invoice_no, ref)
+        self.answered_refunds = 0                    # refund completions ok/fail (chances)
+        self.answered_verifies = 0                   # verify completions ok/fail (chances)
         # request statistics (load procs only)
         self.by_op: dict[str, list[int]] = {}        # op -> [total, ok, fail, info]
         self.latencies: list[float] = []
@@ -174,6 +180,10 @@ class Fold:
                     return
                 else:
                     return          # a bad request that told nothing about the order
+            if op == "query":
+                st.answered_queries += 1
+                if is_final_read(proc):
+                    st.final_answered = True
             if t >= st.last_t:
                 st.last_t = t
                 st.last = answer
@@ -208,6 +218,8 @@ class Fold:
                         else:
                             st.given_more.add(inv)
         elif op == "refund":
+            if typ != "info":
+                self.answered_refunds += 1
             if typ != "info" and t >= st.refund_t:    # the latest definite word counts
                 st.refund_t = t
                 st.refund_open = typ == "ok" and result == "pending"
@@ -218,6 +230,7 @@ class Fold:
         else:  # verify
             if typ == "info":
                 return
+            self.answered_verifies += 1
             if result == "issued" and inv is not None:
                 prev = self.seen_on_read.get(inv)
                 if prev is None or t < prev:

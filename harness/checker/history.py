@@ -22,6 +22,11 @@ def is_harness_proc(proc: str) -> bool:
     statement of the rule; duck.py's SQL says the same with split_part."""
     return proc.partition(".")[0] in HARNESS_PROCS
 
+
+def is_final_read(proc: str) -> bool:
+    """The harness's final read (`final`, `final.<k>`): the merchant's last word on an order."""
+    return proc == "final" or proc.startswith("final.")
+
 def _check_order(order: Any) -> dict[str, Any]:
     """An issue invoke's `order` as sent; money must be decimal strings (never floats)."""
     if type(order) is not dict:

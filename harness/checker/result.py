@@ -91,6 +91,8 @@ class CheckResult:
     valid: Valid
     errors: list[str] = field(default_factory=list)
     path: str = "pure"
+    #: anomaly class -> how many chances the run gave it (classes.CHANCES)
+    chances: dict[str, int] = field(default_factory=dict)
     fallback_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +105,7 @@ class CheckResult:
             "requests": self.requests,
             "anomalies": self.anomalies,
             "errors": list(self.errors),
+            "chances": dict(self.chances),
         }
 
 

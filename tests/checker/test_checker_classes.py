@@ -281,3 +281,23 @@ def test_final_failed_after_timeouts_is_phantom_too():
          + call(40.0, "final.0", "query", "A", result="failed"))
     r = run(h, [blue(N1, "A", t=3.0)])
     assert r.counts["phantom"] == 1 and r.counts["recovered"] == 0
+
+
+def test_chances_count_what_could_have_shown_each_class():
+    b = blue(N1, "A", t=1.05)
+    h = (call(1.0, "w0.1", "issue", "A", result="issued", no=N1)
+         + call(2.0, "w0.2", "query", "A", result="issued", no=N1)
+         + call(3.0, "w0.3", "verify", "A", result="issued", no=N1)
+         + call(4.0, "w0.4", "refund", "A", result="issued", no=R1)
+         + call(1.0, "w1.1", "issue", "B", typ="info")
+         + call(40.0, "final.0", "query", "A", result="issued", no=N1)
+         + call(40.0, "final.1", "query", "B", typ="info"))
+    r = run(h, [b, red(R1, b, t=4.05)])
+    assert r.chances == {"lost": 1, "phantom": 1, "unresolved": 1, "duplicated": 1,
+                         "mismatched": 1, "orphaned": 2, "misreversed": 2, "stale_reads": 3}
+
+
+def test_a_run_without_refunds_gives_misreversed_no_chance():
+    r = run(call(1.0, "w0", "issue", "A", result="issued", no=N1), [blue(N1, "A", t=1.05)])
+    assert r.chances["misreversed"] == 0 and r.chances["lost"] == 0
+    assert r.chances["duplicated"] == 1 and r.chances["stale_reads"] == 0
