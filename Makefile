@@ -18,7 +18,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-setup: $(VENV)/.installed $(TOOLS)/toxiproxy-server $(TOOLS)/.chromium  ## create .venv, install the project, Toxiproxy and chromium (idempotent)
+setup: $(VENV)/.installed $(TOOLS)/toxiproxy-server $(TOOLS)/toxiproxy-server-static $(TOOLS)/.chromium  ## create .venv, install the project, Toxiproxy (and a static one for the docker images) and chromium (idempotent)
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ $(TOOLS)/.chromium:
 	@mkdir -p $(TOOLS)
 	@./scripts/install-chromium.sh
 	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then touch $@; fi
+
+# The docker backend's Toxiproxy image is FROM scratch: it needs a statically linked server.
+$(TOOLS)/toxiproxy-server-static: $(TOOLS)/toxiproxy-server
+	@./scripts/install-toxiproxy.sh $(TOXIPROXY_VERSION) $(TOOLS) static
 
 run: setup  ## run the default scenario (SCENARIO=..., ARGS=... to change)
 	$(BIN)/invoice-chaos run $(SCENARIO) $(ARGS)

@@ -20,13 +20,15 @@ EPILOG = """exit codes:
   0  every gate passed          1  a gate failed (lost, duplicated, latency ...), or the
                                    verdict is unknown (e.g. the final read went unanswered)
   2  bad usage / invalid scenario (nothing was started)
-  3  the stack could not be brought up (missing Toxiproxy, port clash, unhealthy service)
+  3  the stack could not be brought up (missing Toxiproxy, no Docker engine, an image that
+     cannot be built, port clash, unhealthy service)
   130 interrupted (Ctrl-C): the partial run directory says so
 
 examples:
   invoice-chaos run scenarios/holiday_peak.yaml
   invoice-chaos run scenarios/smoke.yaml --merchant-mode naive-retry
   invoice-chaos run scenarios/smoke.yaml --sut-cmd "python examples/stdlib_merchant/server.py"
+  invoice-chaos run scenarios/smoke.yaml --backend docker --sut-image my-merchant:1 --sut-port 8080
   invoice-chaos check reports/smoke-20261123T101500Z
   invoice-chaos validate scenarios/*.yaml
   invoice-chaos run scenarios/smoke.yaml --remote-workers 2 --bind 10.0.0.5   # then, on 2 load machines:
@@ -88,9 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--sut-cmd", metavar="CMD",
                    help="start YOUR merchant system with this shell command instead of the bundled one; "
                         "it gets PORT, TAX_PLATFORM_URL, SELLERS_FILE, DATA_DIR (also as {port}, "
-                        "{tax_platform_url}, {sellers_file}, {data_dir}); see docs/sut-contract.md")
+                        "{tax_platform_url}, {sellers_file}, {data_dir}); see docs/sut-contract.md. "
+                        "Under --backend docker it runs inside the app image with the current "
+                        "directory mounted read-only at /project")
     r.add_argument("--backend", choices=("local", "docker"), default="local",
-                   help="where the stack runs (default local processes)")
+                   help="where the stack runs: local processes (default) or Docker containers on a "
+                        "network of their own (images are built here on first use; see 'invoice-chaos images')")
+    r.add_argument("--sut-image", metavar="IMAGE",
+                   help="docker backend: run YOUR merchant from this local image (never pulled); it gets "
+                        "the --sut-cmd variables plus HOST=0.0.0.0, DATA_DIR is a volume")
+    r.add_argument("--sut-port", type=int, metavar="N",
+                   help="the port your --sut-image listens on inside its container (default 8080; given as PORT)")
 
     w = sub.add_parser("worker", help="join a run as a load machine (design.md s.10)",
                        description="Join the run whose master listens on HOST:PORT ('invoice-chaos run "
@@ -119,7 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check scenario files; print every error with file:line")
     v.add_argument("scenarios", nargs="+", metavar="SCENARIO")
 
-    sub.add_parser("list", help="bundled scenarios, fault types, merchant modes")
+    sub.add_parser("list", help="bundled scenarios, fault types (and which backend runs them), merchant modes")
+
+    im = sub.add_parser("images", help="build the docker backend's images (cached by content)",
+                        description="Build invoice-chaos/python:3.11 (debootstrap + docker import), "
+                                    "invoice-chaos/app:<version> (offline, from wheels built here) and "
+                                    "invoice-chaos/toxiproxy:<version> (FROM scratch). Nothing is pulled. "
+                                    "An image whose inputs did not change is kept, so a second call "
+                                    "takes seconds.")
+    im.add_argument("--rebuild", action="store_true", help="build all three again even if cached")
+    im.add_argument("--remove", action="store_true", help="remove the three images instead")
 
     sw = sub.add_parser("sweep", help="capacity sweep: one full run per offered rate, the knee",
                         description="Run the scenario once per rate (load.peak_rps = the rate), "
@@ -195,7 +214,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run(RunOptions(scenario_path=args.scenario, out=args.out, seed=args.seed, scale=args.scale,
                               workers=args.workers, merchant_mode=args.merchant_mode, sut_cmd=args.sut_cmd,
                               backend=args.backend, remote_workers=args.remote_workers, bind=args.bind,
-                              master_port=args.master_port, workers_timeout=args.workers_timeout))
+                              master_port=args.master_port, workers_timeout=args.workers_timeout,
+                              sut_image=args.sut_image, sut_port=args.sut_port))
     if args.command == "worker":
         from .worker import run_worker
         return run_worker(args.master, args.processes)
@@ -228,6 +248,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             require_rps=args.require_rps, run_all=args.run_all, workers=args.workers,
             sut_cmd=args.sut_cmd, merchant_mode=args.merchant_mode, seed=args.seed, out=args.out,
             ceiling_s=args.ceiling_s))
+    if args.command == "images":
+        from .stack.docker_cli import images_command
+        return images_command(rebuild=args.rebuild, remove=args.remove)
     if args.command == "compare":
         from .sweep import compare_sweeps, is_sweep_dir
         a, b = Path(args.run_a), Path(args.run_b)
@@ -275,13 +298,17 @@ def _list() -> int:
         except ScenarioError as e:
             print(f"  {path.name:<28} INVALID: {e.problems[0]}")
     for family, title, key in (("toxic", "network faults (link: A->B, toxic: KIND)", "toxic"),
-                               ("process", "process faults (target: taxplatform|merchant, action: KIND)", "action"),
+                               ("process", "process faults (target: taxplatform|merchant, action: KIND; "
+                                           "local: signals to the process group, docker: to the container)", "action"),
                                ("platform", "platform faults (target: taxplatform, action: KIND)", "action")):
         print(f"\n{title}:")
         for name, cls in sorted(kinds_of(family).items()):
             attrs = ", ".join(f"{a}={v.default}" for a, v in cls.attrs.items() if a not in ("stream", "toxicity"))
-            print(f"  {name:<20} {cls.doc}" + (f"  [{attrs}]" if attrs else ""))
+            where = "local+docker" if set(cls.backends) >= {"local", "docker"} else "+".join(cls.backends) + " only"
+            print(f"  {name:<20} ({where}) {cls.doc}" + (f"  [{attrs}]" if attrs else ""))
     print("\nlinks: client->merchant, merchant->taxplatform, client->taxplatform")
+    print("\nbackends (--backend): local (processes on 127.0.0.1, the default), docker (containers on a "
+          "network per run; --sut-image runs your merchant's image)")
     print("\nmerchant modes (--merchant-mode):")
     for name, doc in MODES.items():
         print(f"  {name:<20} {doc}")

@@ -50,6 +50,8 @@ class RunOptions:
     def workers_timeout_s(self) -> float:
         from .scenario import parse_duration
         return parse_duration(self.workers_timeout)
+    sut_image: str | None = None           # docker backend: the user's merchant as an image
+    sut_port: int | None = None            # the port it listens on inside its container
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -72,6 +74,17 @@ def prepare(opts: RunOptions) -> Scenario:
         raise UsageError(f"--backend {opts.backend!r}: local or docker")
     if opts.merchant_mode and opts.sut_cmd:
         raise UsageError("give either --merchant-mode (the bundled merchant) or --sut-cmd (your own), not both")
+    if opts.backend == "docker" and opts.remote_workers:
+        raise UsageError("--remote-workers needs --backend local: the docker backend publishes its "
+                         "ports on 127.0.0.1 only")
+    if opts.sut_image and opts.backend != "docker":
+        raise UsageError("--sut-image runs your merchant as a container: it needs --backend docker")
+    if opts.sut_image and (opts.sut_cmd or opts.merchant_mode):
+        raise UsageError("give one of --sut-image, --sut-cmd or --merchant-mode, not several")
+    if opts.sut_port is not None and not opts.sut_image:
+        raise UsageError("--sut-port is the port inside your --sut-image container; give --sut-image too")
+    if opts.sut_port is not None and not 0 < opts.sut_port < 65536:
+        raise UsageError(f"--sut-port {opts.sut_port}: not a TCP port")
     from fakes.merchant.modes import MODES
     if opts.merchant_mode:
         if opts.merchant_mode not in MODES:
@@ -83,6 +96,12 @@ def prepare(opts: RunOptions) -> Scenario:
         prev = scenario.merchant.sut
         scenario.merchant.sut = SutSpec(command=opts.sut_cmd, health=prev.health if prev else "/healthz",
                                         startup_timeout_s=prev.startup_timeout_s if prev else 30.0)
+    if opts.sut_image:
+        from .scenario.model import SutSpec
+        prev = scenario.merchant.sut
+        scenario.merchant.sut = SutSpec(command="", health=prev.health if prev else "/healthz",
+                                        startup_timeout_s=prev.startup_timeout_s if prev else 30.0)
+    _check_backend(scenario, opts.backend)
     return scenario
 
 
@@ -105,15 +124,34 @@ def _check_distribution(opts: RunOptions) -> None:
         raise UsageError("--bind, --master-port and --workers-timeout are for --remote-workers M")
 
 
+def _check_backend(scenario: Scenario, backend: str) -> None:
+    """Every fault of the scenario must be one the chosen backend can apply (exit 2)."""
+    from .errors import ScenarioError
+    from .faults.registry import KINDS
+    problems = []
+    for f in scenario.faults:
+        names = [f.raw.get("toxic") or f.raw.get("action")]
+        if isinstance(f.raw.get("random"), dict):
+            names = list(f.raw["random"].get("pick") or [])
+        for cls in KINDS.values():
+            if cls.kind in names and backend not in cls.backends:
+                problems.append(f"{f.loc}: {cls.kind!r} is not available on the {backend} backend "
+                                f"(it runs on: {', '.join(cls.backends)}; see 'invoice-chaos list')")
+    if problems:
+        raise ScenarioError(problems)
+
+
 def run(opts: RunOptions, say: Callable[[str], None] = print) -> int:
     scenario = prepare(opts)
+    engine = None
     if opts.backend == "docker":
-        raise StackError("--backend docker is not available in this version; use --backend local "
-                         "(the default). docker-compose.yml documents the intended layout.")
-    from .stack.toxiproxy_api import find_toxiproxy_server
-    find_toxiproxy_server()                        # exit 3 before a run directory is made
+        from .stack.docker_prep import prepare_docker
+        engine = prepare_docker(opts.sut_image, say)   # exit 3 before a run directory is made
+    else:
+        from .stack.toxiproxy_api import find_toxiproxy_server
+        find_toxiproxy_server()                        # exit 3 before a run directory is made
     run_id, run_dir = new_run_dir(scenario.name, opts.out, opts.reports_dir)
-    return _run_in(scenario, opts, run_id, run_dir, say)
+    return _run_in(scenario, opts, run_id, run_dir, say, engine)
 
 
 def _copy_scenario(scenario: Scenario, src: Path, run_dir: Path) -> None:
@@ -126,7 +164,7 @@ def _copy_scenario(scenario: Scenario, src: Path, run_dir: Path) -> None:
 
 
 def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
-            say: Callable[[str], None]) -> int:
+            say: Callable[[str], None], engine: Any = None) -> int:
     from fakes.common.sellers import generate_sellers, write_sellers
 
     from .load.config import LoadConfig
@@ -137,8 +175,10 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
     sellers = generate_sellers(scenario.merchant.sellers, scenario.seed)
     sellers_file = run_dir / "sellers.json"
     write_sellers(sellers_file, sellers)
-    merchant_desc = ({"mode": None, "sut_cmd": scenario.merchant.sut.command} if scenario.merchant.sut
+    merchant_desc = ({"mode": None, "sut_cmd": scenario.merchant.sut.command or None} if scenario.merchant.sut
                      else {"mode": scenario.merchant.mode, "sut_cmd": None})
+    if opts.sut_image:
+        merchant_desc["sut_image"] = opts.sut_image
     meta: dict[str, Any] = {"run_id": run_id, "scenario": scenario.name, "seed": scenario.seed,
                             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
                             "scale": opts.scale, "workers": opts.local_workers,
@@ -152,7 +192,8 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
     write_json(run_dir / "faults-plan.json", [f.to_json() for f in planned])
     say(f"invoice-chaos: {scenario.name} (seed {scenario.seed}, {format_duration(scenario.duration_s)} of load, "
         f"peak {scenario.load.peak_rps * opts.scale:g} arrivals/s, merchant "
-        f"{merchant_desc['sut_cmd'] or merchant_desc['mode']})")
+        f"{merchant_desc.get('sut_image') or merchant_desc['sut_cmd'] or merchant_desc['mode']}"
+        f"{', on docker' if engine is not None else ''})")
     say(f"run directory: {run_dir}")
     if planned:
         say("fault schedule:")
@@ -170,16 +211,22 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
                             upload_delay_ms=round(scenario.platform.upload_delay_s * 1000),
                             upload_deadline_s=scenario.platform.upload_deadline_s)
     sut = scenario.merchant.sut
-    stack = LocalStack(StackConfig(
+    stack_cfg = StackConfig(
         run_id=run_id, run_dir=run_dir, sellers_file=sellers_file, platform_config=platform_cfg,
         merchant_mode=scenario.merchant.mode,
         merchant_env={"PLATFORM_DEDUP": scenario.platform.dedup,
                       "PLATFORM_PROFILE": scenario.platform.profile,
                       "PLATFORM_UPLOAD_DEADLINE_S": f"{scenario.platform.upload_deadline_s:g}",
                       "PLATFORM_TIMEOUT_S": f"{scenario.merchant.platform_timeout_s:g}"},
-        sut_command=sut.command if sut else None, sut_health=sut.health if sut else "/healthz",
+        sut_command=(sut.command or None) if sut else None, sut_health=sut.health if sut else "/healthz",
         sut_startup_timeout_s=sut.startup_timeout_s if sut else 30.0,
-        client_host=opts.bind), say=say)
+        client_host=opts.bind)
+    if engine is not None:
+        from .stack.docker_stack import DockerOptions, DockerStack
+        stack: Any = DockerStack(stack_cfg, engine, DockerOptions(
+            sut_image=opts.sut_image, sut_port=opts.sut_port or 8080, project_dir=Path.cwd()), say=say)
+    else:
+        stack = LocalStack(stack_cfg, say=say)
 
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     timeline: Timeline | None = None

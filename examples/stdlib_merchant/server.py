@@ -26,6 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT = int(os.environ.get("PORT", "8080"))
+HOST = os.environ.get("HOST", "127.0.0.1")     # 0.0.0.0 only inside a container
 PLATFORM = os.environ.get("TAX_PLATFORM_URL", "http://127.0.0.1:9000").rstrip("/")
 SELLERS = {s["seller_tax_id"]: s["secret"]
            for s in json.load(open(os.environ.get("SELLERS_FILE", "sellers.json"), encoding="utf-8"))}
@@ -265,12 +266,12 @@ class Handler(BaseHTTPRequestHandler):
 
 def main() -> int:
     init_db()
-    server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
+    server = ThreadingHTTPServer((HOST, PORT), Handler)
     server.daemon_threads = True
     stop = threading.Event()
     threading.Thread(target=retry_loop, args=(stop,), daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"stdlib merchant on 127.0.0.1:{PORT}, platform {PLATFORM}", file=sys.stderr, flush=True)
+    print(f"stdlib merchant on {HOST}:{PORT}, platform {PLATFORM}", file=sys.stderr, flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

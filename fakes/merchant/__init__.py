@@ -1,7 +1,8 @@
 """The reference merchant of invoice-chaos and its defect modes (design.md s.6).
 
     python -m fakes.merchant            # env PORT, TAX_PLATFORM_URL, SELLERS_FILE, DATA_DIR,
-                                        # MERCHANT_MODE, PLATFORM_DEDUP, PLATFORM_TIMEOUT_S
+                                        # MERCHANT_MODE, PLATFORM_DEDUP, PLATFORM_TIMEOUT_S,
+                                        # HOST (bind address, default 127.0.0.1)
 
 `main(argv)` is also what `invoice-chaos serve merchant` calls.
 """
@@ -35,9 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s merchant %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     app = create_app(cfg, {s["seller_tax_id"]: s["secret"] for s in sellers})
-    print(f"fakes.merchant: mode={cfg.mode} dedup={cfg.dedup} listening on 127.0.0.1:{cfg.port} "
+    print(f"fakes.merchant: mode={cfg.mode} dedup={cfg.dedup} listening on {cfg.host}:{cfg.port} "
           f"platform={cfg.platform_url} data={cfg.data_dir}", file=sys.stderr, flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=cfg.port, log_level="warning",
+    server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning",
                                            access_log=False, lifespan="on"))
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
     # handler that was installed before it; a no-op one lets a clean stop exit 0.

@@ -44,6 +44,8 @@ class MerchantConfig:
     range_size: int = 1000               # numbers per range call
     range_low: int = 300                 # fetch the next range when fewer remain
     upload_deadline_s: float = 172800.0  # the platform's deadline (PLATFORM_UPLOAD_DEADLINE_S)
+    # Bind address: 127.0.0.1 (the harness's network rule); 0.0.0.0 only inside a container.
+    host: str = "127.0.0.1"
 
 
 def _float(env: Mapping[str, str], key: str, default: float) -> float:
@@ -65,7 +67,8 @@ def parse_config(argv: Sequence[str] | None = None,
     env = os.environ if env is None else env
     p = argparse.ArgumentParser(prog="python -m fakes.merchant",
                                 description="The reference merchant of invoice-chaos (design.md s.6).")
-    p.add_argument("--port", type=int, help="listen on 127.0.0.1:PORT (env PORT)")
+    p.add_argument("--port", type=int, help="listen on HOST:PORT (env PORT)")
+    p.add_argument("--host", help="bind address (env HOST; default 127.0.0.1; 0.0.0.0 only inside a container)")
     p.add_argument("--platform-url", help="tax platform base URL (env TAX_PLATFORM_URL)")
     p.add_argument("--sellers", help="SELLERS_FILE")
     p.add_argument("--data", help="DATA_DIR (holds merchant.sqlite3)")
@@ -121,4 +124,5 @@ def parse_config(argv: Sequence[str] | None = None,
         range_size=max(1, min(5000, int(_float(env, "MERCHANT_RANGE_SIZE", 1000)))),
         range_low=int(_float(env, "MERCHANT_RANGE_LOW", 300)),
         upload_deadline_s=deadline,
+        host=args.host or env.get("HOST") or "127.0.0.1",
     )

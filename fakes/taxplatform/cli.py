@@ -1,6 +1,7 @@
 """`python -m fakes.taxplatform` / `invoice-chaos serve taxplatform`: run the platform.
 
-Binds 127.0.0.1 only. Without `--sellers` it generates sellers once, writes them beside the
+Binds 127.0.0.1 unless `--host` says otherwise (0.0.0.0 is for inside a container only).
+Without `--sellers` it generates sellers once, writes them beside the
 data (DIR/sellers.json, reused on restart so secrets stay valid) and prints one seller's id
 and secret so a person can log in at once. SIGTERM/SIGINT stop it cleanly (uvicorn).
 """
@@ -21,7 +22,10 @@ DB_NAME = "platform.sqlite3"
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m fakes.taxplatform",
                                  description="fake 数电票 tax platform (design.md s.5)")
-    ap.add_argument("--port", type=int, default=8700, help="listen on 127.0.0.1:PORT")
+    ap.add_argument("--port", type=int, default=8700, help="listen on HOST:PORT")
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="bind address (default 127.0.0.1; 0.0.0.0 only inside a container, where the "
+                         "container's own network is the only one it reaches)")
     ap.add_argument("--data", type=Path, default=None,
                     help="directory of the SQLite database (kept across restarts)")
     ap.add_argument("--sellers", type=Path, default=None,
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     from .app import create_app
 
     app = create_app(platform)
-    url = f"http://127.0.0.1:{args.port}"
+    url = f"http://{args.host}:{args.port}"
     print(f"taxplatform: {url}  data={data}  profile={platform.config.profile}  "
           f"dedup={platform.config.dedup}  "
           f"replica_lag_ms={platform.config.replica_lag_ms}  sellers={sellers_file}", flush=True)
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
               f"log in with: curl -s -XPOST {url}/v1/auth/token -H 'content-type: "
               f"application/json' -d '{{\"seller_tax_id\": \"{s['seller_tax_id']}\", "
               f"\"secret\": \"{s['secret']}\"}}'", flush=True)
-    config = uvicorn.Config(app, host="127.0.0.1", port=args.port, loop="uvloop",
+    config = uvicorn.Config(app, host=args.host, port=args.port, loop="uvloop",
                             http="httptools", log_level=args.log_level, access_log=False,
                             lifespan="on", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)

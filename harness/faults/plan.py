@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from ..scenario.durations import DurationError, parse_duration
-from . import platform as _platform  # noqa: F401  (registers kinds)
+from . import partition as _partition  # noqa: F401  (registers kinds)
+from . import platform as _platform  # noqa: F401
 from . import process as _process  # noqa: F401
 from . import toxics as _toxics  # noqa: F401
 from .registry import LINKS, TARGETS, FaultKind, check_attrs, kinds_of

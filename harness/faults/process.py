@@ -1,8 +1,10 @@
-"""Process faults on a service the run started (bundled fake or the user's --sut-cmd).
+"""Process faults on a service the run started (bundled fake, --sut-cmd or --sut-image).
 
 kill = SIGKILL to the process group (optionally started again after `restart_after`, with
 the same command on the same data); terminate = SIGTERM, a graceful stop; pause = SIGSTOP
-for the fault's window, then SIGCONT; restart = terminate and start again at once.
+for the fault's window, then SIGCONT; restart = terminate and start again at once. On the
+docker backend the same happen to the service's container: the engine's kill and stop, its
+cgroup freezer for pause, and a start of the same container (same volume, same port).
 """
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ class Terminate(Kill):
 @register
 class Pause(ProcessKind):
     kind = "pause"
-    doc = "freeze the service with SIGSTOP for the window, then SIGCONT"
+    doc = "freeze the service for the window (SIGSTOP/SIGCONT; docker: the engine's freezer)"
     attrs: dict = {}
 
     @classmethod

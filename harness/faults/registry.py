@@ -3,8 +3,8 @@
 Each kind is a small class with its scenario name (`toxic:` or `action:`), its attributes
 with units and defaults in one place, a pure `check` and an `apply`/`undo` pair, as
 Toxiproxy registers its toxics by wire name. Families: `toxic` (Toxiproxy, on a link),
-`process` (signals to a service the run started) and `platform` (the fake platform's
-/_admin/faults knobs).
+`process` (signals to a service the run started, or its container; `partition`) and
+`platform` (the fake platform's /_admin/faults knobs).
 """
 from __future__ import annotations
 
@@ -83,6 +83,9 @@ class FaultKind:
     doc: ClassVar[str]
     attrs: ClassVar[dict[str, Attr]] = {}
     needs_duration: ClassVar[bool] = True    # a window (`for:`) or an instant (kill, revoke)
+    # the stack backends that can apply it (`invoice-chaos list` shows them; a run on any
+    # other backend is refused before anything starts)
+    backends: ClassVar[tuple[str, ...]] = ("local", "docker")
 
     @classmethod
     def extra_keys(cls) -> set[str]:

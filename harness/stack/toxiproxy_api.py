@@ -108,6 +108,15 @@ class ToxiproxyClient:
         if not got or not got.get("enabled"):
             raise StackError(f"Toxiproxy did not create proxy {name!r} ({got})")
 
+    def create_proxy_at(self, name: str, listen: str, upstream: str) -> None:
+        """A proxy with any listen and upstream address (the docker backend: `0.0.0.0:18080`
+        inside the Toxiproxy container, `merchant:8000` by network alias)."""
+        self._json("POST", "/proxies", json={"name": name, "listen": listen, "upstream": upstream,
+                                             "enabled": True})
+        got = self.proxies().get(name)
+        if not got or not got.get("enabled"):
+            raise StackError(f"Toxiproxy did not create proxy {name!r} ({got})")
+
     def proxies(self) -> dict[str, dict]:
         return self._json("GET", "/proxies") or {}
 

@@ -1,0 +1,419 @@
+"""The docker backend (design.md s.11): the same three services as the local stack, as
+containers on one bridge network per run.
+
+    host: load ──127.0.0.1:P──▶ toxiproxy:18080 ──client->merchant──────▶ merchant:PORT
+    host: load ──127.0.0.1:P──▶ toxiproxy:18081 ──client->taxplatform───▶ taxplatform:8000
+    merchant ──http://toxiproxy:18082── merchant->taxplatform ──────────▶ taxplatform:8000
+
+The load runs on the host through Toxiproxy's published listeners; the merchant reaches the
+platform through Toxiproxy inside the network, by the containers' network aliases. Every
+port is published on 127.0.0.1 only, at a port chosen here (so a container that is stopped
+and started again keeps it). The harness's own calls (drain, final read, ledger, admin) go
+direct to the published service ports. Each service's data is a named volume, which
+survives a kill and a restart of its container. Everything carries the run's labels and
+`down()` removes it whatever the exit; `up()` first removes what crashed runs left.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+
+from ..errors import HealthTimeout, StackError
+from .engine import OWNER_LABEL, RUN_LABEL, owner_alive, owner_label
+from .images import APP_IMAGE, TOXIPROXY_IMAGE, TOXIPROXY_VERSION
+from .leftovers import Registry, clear_leftovers
+from .local import LINKS, SERVICES, StackConfig, expand_placeholders
+from .ports import LOOPBACK, free_ports
+from .toxiproxy_api import ToxiproxyClient
+
+__all__ = ["DockerStack", "DockerOptions", "clear_docker_leftovers", "resources_of_run"]
+
+SERVICE_PORT = 8000                        # the bundled fakes' port inside their containers
+LISTEN = {"client->merchant": 18080, "client->taxplatform": 18081, "merchant->taxplatform": 18082}
+SELLERS_IN = "/run-config/sellers.json"
+DATA_IN = "/data"
+PROJECT_IN = "/project"
+
+
+@dataclass(slots=True)
+class DockerOptions:
+    """What only the docker backend needs: the user's image and its port, the project dir
+    mounted for a `--sut-cmd`."""
+    sut_image: str | None = None
+    sut_port: int = 8080
+    project_dir: Path = Path(".")
+
+
+def _name(run_id: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "_.-" else "-" for c in run_id).strip("-._") or "run"
+    return f"ic-{safe}"[:60]
+
+
+def resources_of_run(client: Any, run_id: str) -> dict[str, list[str]]:
+    """Containers, networks and volumes labelled for `run_id` (what a test asserts is gone)."""
+    f = {"label": f"{RUN_LABEL}={run_id}"}
+    return {"containers": [c.name for c in client.containers.list(all=True, filters=f)],
+            "networks": [n.name for n in client.networks.list(filters=f)],
+            "volumes": [v.name for v in client.volumes.list(filters=f)]}
+
+
+def clear_docker_leftovers(client: Any) -> list[str]:
+    """Remove everything labelled by a run whose orchestrator is gone; say what went."""
+    from docker.errors import APIError, NotFound
+    f = {"label": RUN_LABEL}
+    removed: list[str] = []
+
+    def dead(labels: dict | None) -> bool:
+        return not owner_alive((labels or {}).get(OWNER_LABEL))
+
+    for c in client.containers.list(all=True, filters=f):
+        if dead(c.labels):
+            try:
+                c.remove(force=True, v=True)
+                removed.append(f"container {c.name}")
+            except (APIError, NotFound):
+                pass
+    for n in client.networks.list(filters=f):
+        if dead(n.attrs.get("Labels")):
+            try:
+                n.remove()
+                removed.append(f"network {n.name}")
+            except (APIError, NotFound):
+                pass
+    for v in client.volumes.list(filters=f):
+        if dead(v.attrs.get("Labels")):
+            try:
+                v.remove(force=True)
+                removed.append(f"volume {v.name}")
+            except (APIError, NotFound):
+                pass
+    return removed
+
+
+class DockerStack:
+    """Same interface as LocalStack (urls, up/down/heal, process faults) plus `partition`."""
+
+    backend = "docker"
+
+    def __init__(self, cfg: StackConfig, client: Any, opts: DockerOptions | None = None,
+                 say: Callable[[str], None] = print):
+        self.cfg = cfg
+        self.client = client
+        self.opts = opts or DockerOptions()
+        self.say = say
+        self.logs = cfg.run_dir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.prefix = _name(cfg.run_id)
+        self.labels = {RUN_LABEL: cfg.run_id, OWNER_LABEL: owner_label()}
+        self.registry = Registry(cfg.run_id)         # the load generator's processes (host side)
+        self.toxiproxy: ToxiproxyClient | None = None
+        self.ports: dict[str, int] = {}
+        self.containers: dict[str, Any] = {}
+        self.network: Any = None
+        self.volumes: list[Any] = []
+        self.partitioned: set[str] = set()
+        self.stack_info: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        self._merchant_port = self.opts.sut_port if self.opts.sut_image else SERVICE_PORT
+
+    # --- addresses ---------------------------------------------------------------------
+    def url(self, name: str) -> str:
+        return f"http://{LOOPBACK}:{self.ports[name]}"
+
+    @property
+    def merchant_url(self) -> str:
+        return self.url("client->merchant")
+
+    @property
+    def platform_url(self) -> str:
+        return self.url("client->taxplatform")
+
+    @property
+    def merchant_direct(self) -> str:
+        return self.url("merchant")
+
+    @property
+    def platform_direct(self) -> str:
+        return self.url("taxplatform")
+
+    # --- up ----------------------------------------------------------------------------
+    def up(self) -> None:
+        from docker.errors import APIError, NotFound
+        cleared = clear_leftovers() + clear_docker_leftovers(self.client)
+        if cleared:
+            self.say(f"removed leftovers of a crashed earlier run: {', '.join(cleared)}")
+        try:
+            self.client.networks.get(self.prefix)
+            raise StackError(f"a Docker network {self.prefix} already exists and belongs to a run that is "
+                             "still going; give this run another --out directory")
+        except NotFound:
+            pass
+        names = ["toxiproxy", "taxplatform", "merchant", "client->merchant", "client->taxplatform"]
+        self.ports = dict(zip(names, free_ports(len(names))))
+        try:
+            self.network = self.client.networks.create(self.prefix, driver="bridge", labels=self.labels)
+            self._up_toxiproxy()
+            self._up_platform()
+            self._up_merchant()
+        except APIError as e:
+            raise StackError(_explain(e)) from None
+        self.stack_info = {"backend": "docker", "network": self.prefix,
+                           "toxiproxy": {"image": TOXIPROXY_IMAGE, "version": TOXIPROXY_VERSION},
+                           "images": {n: c.image.tags[0] if c.image.tags else c.image.id
+                                      for n, c in self.containers.items()}}
+        self.probe_merchant()
+
+    def _volume(self, service: str) -> str:
+        v = self.client.volumes.create(f"{self.prefix}-{service}-data", labels=self.labels)
+        self.volumes.append(v)
+        return v.name
+
+    def _run(self, service: str, image: str, command: Any = None, *, ports: dict[str, int],
+             env: dict[str, str] | None = None, volumes: dict[str, dict] | None = None,
+             working_dir: str | None = None, entrypoint: Any = None) -> Any:
+        """Create and start one container on the run's network, reachable by its service name."""
+        container = self.client.containers.create(
+            image, command, name=f"{self.prefix}-{service}", labels={**self.labels, "invoice-chaos.service": service},
+            environment=env or {}, volumes=volumes or {}, working_dir=working_dir, entrypoint=entrypoint,
+            ports={f"{inner}/tcp": (LOOPBACK, outer) for inner, outer in ports.items()},
+            network=self.network.name, detach=True, init=True,
+            networking_config={self.network.name: self.client.api.create_endpoint_config(aliases=[service])})
+        self.containers[service] = container
+        container.start()
+        return container
+
+    def _up_toxiproxy(self) -> None:
+        self._run("toxiproxy", TOXIPROXY_IMAGE,
+                  ports={8474: self.ports["toxiproxy"], LISTEN["client->merchant"]: self.ports["client->merchant"],
+                         LISTEN["client->taxplatform"]: self.ports["client->taxplatform"]})
+        self._wait_healthy("toxiproxy", self.ports["toxiproxy"], "/version", 30.0)
+        self.toxiproxy = ToxiproxyClient(self.ports["toxiproxy"])
+        upstream = {"client->merchant": f"merchant:{self._merchant_port}",
+                    "merchant->taxplatform": f"taxplatform:{SERVICE_PORT}",
+                    "client->taxplatform": f"taxplatform:{SERVICE_PORT}"}
+        for link in LINKS:
+            self.toxiproxy.create_proxy_at(link, f"0.0.0.0:{LISTEN[link]}", upstream[link])
+
+    def _run_config(self) -> dict[str, dict]:
+        return {str(self.cfg.sellers_file.resolve()): {"bind": SELLERS_IN, "mode": "ro"}}
+
+    def _up_platform(self) -> None:
+        vol = self._volume("taxplatform")
+        self._run("taxplatform", APP_IMAGE,
+                  ["python", "-m", "fakes.taxplatform", "--host", "0.0.0.0", "--port", str(SERVICE_PORT),
+                   "--data", DATA_IN, "--sellers", SELLERS_IN, "--config", json.dumps(self.cfg.platform_config)],
+                  ports={SERVICE_PORT: self.ports["taxplatform"]},
+                  volumes={**self._run_config(), vol: {"bind": DATA_IN, "mode": "rw"}})
+        self._wait_healthy("taxplatform", self.ports["taxplatform"], "/healthz", self.cfg.startup_timeout_s)
+
+    def _up_merchant(self) -> None:
+        vol = self._volume("merchant")
+        port = self._merchant_port
+        env = {"PORT": str(port), "HOST": "0.0.0.0",
+               "TAX_PLATFORM_URL": f"http://toxiproxy:{LISTEN['merchant->taxplatform']}",
+               "SELLERS_FILE": SELLERS_IN, "DATA_DIR": DATA_IN, **self.cfg.merchant_env}
+        volumes = {**self._run_config(), vol: {"bind": DATA_IN, "mode": "rw"}}
+        health, timeout = "/healthz", self.cfg.startup_timeout_s
+        if self.opts.sut_image:
+            image, command, entrypoint, workdir = self.opts.sut_image, None, None, None
+            health, timeout = self.cfg.sut_health, self.cfg.sut_startup_timeout_s
+        elif self.cfg.sut_command:
+            placeholders = {"port": str(port), "tax_platform_url": env["TAX_PLATFORM_URL"],
+                            "sellers_file": SELLERS_IN, "data_dir": DATA_IN}
+            image, entrypoint, workdir = APP_IMAGE, ["/bin/sh", "-c"], PROJECT_IN
+            command = [expand_placeholders(self.cfg.sut_command, placeholders)]
+            volumes[str(self.opts.project_dir.resolve())] = {"bind": PROJECT_IN, "mode": "ro"}
+            health, timeout = self.cfg.sut_health, self.cfg.sut_startup_timeout_s
+        else:
+            env["MERCHANT_MODE"] = self.cfg.merchant_mode
+            image, command, entrypoint, workdir = APP_IMAGE, ["python", "-m", "fakes.merchant"], None, None
+        self.merchant_health = health
+        self._run("merchant", image, command, ports={port: self.ports["merchant"]}, env=env, volumes=volumes,
+                  working_dir=workdir, entrypoint=entrypoint)
+        self._wait_healthy("merchant", self.ports["merchant"], health, timeout)
+
+    # --- health ------------------------------------------------------------------------
+    def _logs(self, service: str, lines: int = 20) -> str:
+        c = self.containers.get(service)
+        if c is None:
+            return "    (no container)"
+        try:
+            text = c.logs(tail=lines).decode("utf-8", "replace")
+        except Exception:  # noqa: BLE001 - the container may be gone already
+            return "    (no log)"
+        rows = text.splitlines()
+        return "\n".join("    " + r for r in rows) if rows else "    (empty log)"
+
+    def _status(self, service: str) -> tuple[str, int | None]:
+        c = self.containers[service]
+        c.reload()
+        state = c.attrs.get("State") or {}
+        return c.status, state.get("ExitCode")
+
+    def _wait_healthy(self, service: str, port: int, path: str, timeout_s: float) -> None:
+        """Poll the published port until 200; a container that exits stops the wait at once."""
+        end = time.monotonic() + timeout_s
+        last = "no answer yet"
+        url = f"http://{LOOPBACK}:{port}{path}"
+        with httpx.Client(timeout=1.0) as http:
+            while time.monotonic() < end:
+                status, code = self._status(service)
+                if status in ("exited", "dead"):
+                    raise HealthTimeout(
+                        f"the {service} container ({self.containers[service].name}) exited with code {code} "
+                        f"before it became healthy.\n  its last log lines:\n{self._logs(service)}")
+                try:
+                    r = http.get(url)
+                    if r.status_code == 200:
+                        return
+                    last = f"GET {path} answered {r.status_code}: {r.text[:200]!r}"
+                except httpx.HTTPError as e:
+                    last = f"{type(e).__name__}: {e}"
+                time.sleep(0.2)
+        hint = ""
+        if service == "merchant":
+            hint = (f"\n  It must listen on 0.0.0.0:{self._merchant_port} inside the container (it is given "
+                    f"PORT={self._merchant_port} and HOST=0.0.0.0) and answer 200 on {path}.")
+        raise HealthTimeout(f"the {service} container did not become healthy within {timeout_s:g}s: {last}.{hint}\n"
+                            f"  its last log lines:\n{self._logs(service)}")
+
+    def probe_merchant(self) -> None:
+        """As on the local backend: an order it never saw must be a 404 (design.md s.6)."""
+        url = f"{self.merchant_direct}/v1/invoices/invoice-chaos-probe-{self.cfg.run_id}"
+        try:
+            r = httpx.get(url, timeout=5.0)
+        except httpx.HTTPError as e:
+            raise StackError(f"the merchant is healthy but GET /v1/invoices/{{order_id}} failed: "
+                             f"{type(e).__name__}: {e}.\n  its last log lines:\n{self._logs('merchant')}") from None
+        if r.status_code != 404:
+            raise StackError(
+                f"the merchant does not follow the contract (docs/sut-contract.md): GET /v1/invoices/"
+                f"<an order it never saw> answered {r.status_code} {r.text[:200]!r}, expected 404.\n"
+                f"  its last log lines:\n{self._logs('merchant')}")
+
+    # --- process faults on containers (called from the fault timeline's threads) -------------
+    def _container(self, target: str) -> Any:
+        if target not in SERVICES or target not in self.containers:
+            raise StackError(f"no service named {target!r}; services: {', '.join(SERVICES)}")
+        return self.containers[target]
+
+    def kill(self, target: str) -> None:
+        with self._lock:
+            c = self._container(target)
+            if self._status(target)[0] == "paused":
+                c.unpause()
+            c.kill()                                   # SIGKILL
+            c.wait(timeout=15)
+
+    def terminate(self, target: str) -> None:
+        with self._lock:
+            c = self._container(target)
+            if self._status(target)[0] == "paused":
+                c.unpause()
+            c.stop(timeout=5)                          # SIGTERM, SIGKILL after 5 s
+
+    def pause(self, target: str) -> None:
+        with self._lock:
+            self._container(target).pause()            # the engine's cgroup freezer
+
+    def resume(self, target: str) -> None:
+        with self._lock:
+            if self._status(target)[0] == "paused":
+                self._container(target).unpause()
+
+    def partition(self, target: str) -> None:
+        """Cut the container off from every link: out of the run's network for the window."""
+        with self._lock:
+            self.network.disconnect(self._container(target), force=True)
+            self.partitioned.add(target)
+
+    def unpartition(self, target: str) -> None:
+        with self._lock:
+            if target in self.partitioned:
+                self.network.connect(self._container(target), aliases=[target])
+                self.partitioned.discard(target)
+
+    def ensure_running(self, target: str) -> None:
+        """Start the container again (same command, same volume, same port) if it is not running."""
+        with self._lock:
+            c = self._container(target)
+            status = self._status(target)[0]
+            if status == "paused":
+                c.unpause()
+            elif status != "running":
+                c.start()
+        port = self.ports[target]
+        path = self.merchant_health if target == "merchant" else "/healthz"
+        self._wait_healthy(target, port, path, self.cfg.startup_timeout_s if target == "taxplatform"
+                           else max(self.cfg.startup_timeout_s, self.cfg.sut_startup_timeout_s))
+
+    # --- heal and down -------------------------------------------------------------------
+    def heal(self) -> list[str]:
+        from docker.errors import APIError
+        problems = []
+        for name in list(self.partitioned):
+            try:
+                self.unpartition(name)
+            except APIError as e:
+                problems.append(f"reconnect {name}: {e.explanation or e}")
+        if self.toxiproxy is not None:
+            try:
+                self.toxiproxy.reset()
+            except StackError as e:
+                problems.append(str(e))
+        for name in SERVICES:
+            if name in self.containers:
+                try:
+                    self.ensure_running(name)
+                except (StackError, APIError) as e:
+                    problems.append(str(e))
+        return problems
+
+    def _save_logs(self) -> None:
+        for name, c in self.containers.items():
+            try:
+                (self.logs / f"{name}.log").write_bytes(c.logs())
+            except Exception:  # noqa: BLE001 - a log we cannot read is no reason to keep a container
+                pass
+
+    def down(self) -> None:
+        """Remove every container, the network and the volumes of this run (idempotent)."""
+        from docker.errors import APIError, NotFound
+        self._save_logs()
+        for c in list(self.client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={self.cfg.run_id}"})):
+            if c.labels.get(OWNER_LABEL) == self.labels[OWNER_LABEL]:
+                try:
+                    c.remove(force=True, v=True)
+                except (APIError, NotFound):
+                    pass
+        f = {"label": f"{RUN_LABEL}={self.cfg.run_id}"}
+        for n in self.client.networks.list(filters=f):
+            if (n.attrs.get("Labels") or {}).get(OWNER_LABEL) == self.labels[OWNER_LABEL]:
+                try:
+                    n.remove()
+                except (APIError, NotFound):
+                    pass
+        for v in self.client.volumes.list(filters=f):
+            if (v.attrs.get("Labels") or {}).get(OWNER_LABEL) == self.labels[OWNER_LABEL]:
+                try:
+                    v.remove(force=True)
+                except (APIError, NotFound):
+                    pass
+        self.registry.kill_groups()
+        self.registry.remove()
+
+
+def _explain(e: Any) -> str:
+    """The engine's error in a user's words: a clash on a published port is the common one."""
+    text = str(getattr(e, "explanation", None) or e)
+    if "port is already allocated" in text or "address already in use" in text:
+        return f"a published port is in use (another program or container holds it): {text}"
+    if "No such image" in text or "not found" in text.lower():
+        return f"{text}\n  Build the images with 'invoice-chaos images' (nothing is pulled from a registry)."
+    return f"the Docker engine refused: {text}"
