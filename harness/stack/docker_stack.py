@@ -383,30 +383,41 @@ class DockerStack:
                 pass
 
     def down(self) -> None:
-        """Remove every container, the network and the volumes of this run (idempotent)."""
-        from docker.errors import APIError, NotFound
+        """Remove every container, the network and the volumes of this run (idempotent). An
+        engine that stopped answering is said, not raised: the next run removes what is left."""
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
         self._save_logs()
-        for c in list(self.client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={self.cfg.run_id}"})):
-            if c.labels.get(OWNER_LABEL) == self.labels[OWNER_LABEL]:
+        try:
+            self._remove_own()
+        except (DockerException, RequestException) as e:
+            self.say(f"warning: could not remove this run's containers ({e}); the next docker run "
+                     "removes them as leftovers")
+        self.registry.kill_groups()
+        self.registry.remove()
+
+    def _remove_own(self) -> None:
+        from docker.errors import APIError, NotFound
+        f = {"label": f"{RUN_LABEL}={self.cfg.run_id}"}
+        mine = self.labels[OWNER_LABEL]
+        for c in self.client.containers.list(all=True, filters=f):
+            if c.labels.get(OWNER_LABEL) == mine:
                 try:
                     c.remove(force=True, v=True)
                 except (APIError, NotFound):
                     pass
-        f = {"label": f"{RUN_LABEL}={self.cfg.run_id}"}
         for n in self.client.networks.list(filters=f):
-            if (n.attrs.get("Labels") or {}).get(OWNER_LABEL) == self.labels[OWNER_LABEL]:
+            if (n.attrs.get("Labels") or {}).get(OWNER_LABEL) == mine:
                 try:
                     n.remove()
                 except (APIError, NotFound):
                     pass
         for v in self.client.volumes.list(filters=f):
-            if (v.attrs.get("Labels") or {}).get(OWNER_LABEL) == self.labels[OWNER_LABEL]:
+            if (v.attrs.get("Labels") or {}).get(OWNER_LABEL) == mine:
                 try:
                     v.remove(force=True)
                 except (APIError, NotFound):
                     pass
-        self.registry.kill_groups()
-        self.registry.remove()
 
 
 def _explain(e: Any) -> str:
