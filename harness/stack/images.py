@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,7 +216,7 @@ def _source_files() -> list[Path]:
     return files
 
 
-def _pip_wheel(args: list[str], say: Say, what: str) -> None:
+def _pip_wheel(args: list[str], what: str) -> None:
     cmd = [sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "--quiet", *args]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
@@ -223,13 +224,28 @@ def _pip_wheel(args: list[str], say: Say, what: str) -> None:
         raise StackError(f"{APP_IMAGE} could not be built: pip wheel ({what}) failed:\n{tail}")
 
 
+def _deps_key(deps: list[str]) -> str:
+    return _digest(sys.version.split()[0], sys.platform, *deps)
+
+
+def dependency_wheels() -> Path:
+    """The wheels of the project's dependencies, made once per dependency list (idempotent)."""
+    deps = _dependencies()
+    deps_dir = cache_dir() / f"wheels-{_deps_key(deps)}"
+    if not (deps_dir / ".complete").exists():
+        shutil.rmtree(deps_dir, ignore_errors=True)
+        _pip_wheel(["--wheel-dir", str(deps_dir), *deps], "dependencies")
+        (deps_dir / ".complete").touch()
+    (deps_dir / "requirements.txt").write_text("\n".join(deps) + "\n")
+    return deps_dir
+
+
 def build_app(client: Any, say: Say, force: bool = False) -> Built:
     if not (PROJECT_ROOT / "pyproject.toml").is_file():
         raise StackError(f"{APP_IMAGE} is missing and cannot be built: {PROJECT_ROOT} is not a source "
                          "checkout of invoice-chaos (no pyproject.toml)")
     base = client.images.get(BASE_IMAGE)
-    deps = _dependencies()
-    deps_key = _digest(sys.version.split()[0], sys.platform, *deps)
+    deps_key = _deps_key(_dependencies())
     dockerfile = (DOCKER_DIR / "app.Dockerfile").read_text()
     parts: list[bytes | str] = [dockerfile, base.id, deps_key]
     for f in _source_files():
@@ -239,19 +255,14 @@ def build_app(client: Any, say: Say, force: bool = False) -> Built:
     if not force and _cached(client, APP_IMAGE, content) is not None:
         return Built(APP_IMAGE, False, time.monotonic() - start)
     say(f"building {APP_IMAGE}: wheels with pip on the host, then an offline install")
-    deps_dir = cache_dir() / f"wheels-{deps_key}"
-    if not (deps_dir / ".complete").exists():
-        shutil.rmtree(deps_dir, ignore_errors=True)
-        _pip_wheel(["--wheel-dir", str(deps_dir), *deps], say, "dependencies")
-        (deps_dir / ".complete").touch()
-    (deps_dir / "requirements.txt").write_text("\n".join(deps) + "\n")
+    deps_dir = dependency_wheels()
     ctx = Path(tempfile.mkdtemp(prefix="app-", dir=cache_dir()))
     try:
         wheels = ctx / "deps"
         wheels.mkdir()
         for w in [*deps_dir.glob("*.whl"), deps_dir / "requirements.txt"]:
             _link_or_copy(w, wheels / w.name)
-        _pip_wheel(["--no-deps", "--wheel-dir", str(ctx / "project"), str(PROJECT_ROOT)], say, "the project")
+        _pip_wheel(["--no-deps", "--wheel-dir", str(ctx / "project"), str(PROJECT_ROOT)], "the project")
         (ctx / "Dockerfile").write_text(dockerfile)
         _build(client, ctx, APP_IMAGE, content)
     finally:
@@ -286,8 +297,23 @@ def build_toxiproxy(client: Any, say: Say, force: bool = False) -> Built:
 
 
 def ensure_images(client: Any, say: Say = print, force: bool = False) -> list[Built]:
-    """Build whatever is missing or stale, in dependency order; the cached rest is kept."""
+    """Build whatever is missing or stale, in dependency order; the cached rest is kept. The
+    dependency wheels are made on the host while debootstrap runs: both mostly wait on the
+    network, so a first build takes the longer of the two, not their sum."""
+    errors: list[BaseException] = []
+
+    def wheels() -> None:
+        try:
+            dependency_wheels()
+        except BaseException as e:  # noqa: BLE001 - raised below, in the caller's thread
+            errors.append(e)
+
+    helper = threading.Thread(target=wheels, name="dependency-wheels", daemon=True)
+    helper.start()
     results = [build_toxiproxy(client, say, force), build_base(client, say, force)]
+    helper.join()
+    if errors:
+        raise errors[0]
     results.append(build_app(client, say, force))
     return results
 
