@@ -2,7 +2,7 @@
 real stacks (Toxiproxy, the platform, a merchant given by --sut-cmd), then the page in a real
 headless Chromium.
 
-1. A merchant of known capacity (tests/sweep/slot_merchant.py: 4 slots x 100 ms = 40
+1. A merchant of known capacity (tests/sweep/slot_merchant.py: 8 slots x 200 ms = 40
    checkouts/s): the sweep's knee must lie within +-20 % of 40/s.
 2. A driver that cannot keep up (offered far beyond what one process can send): the steps
    are harness_limited and the knee is not blamed on the system.
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-SLOTS, WORK_MS = 4, 100
+SLOTS, WORK_MS = 8, 200
 CAPACITY = SLOTS / (WORK_MS / 1000)        # 40 checkouts/s
 
 
@@ -46,7 +46,7 @@ def _sweep(out: Path, *args: str, timeout: float = 400) -> subprocess.CompletedP
 @pytest.fixture(scope="module")
 def knee_sweep(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     out = tmp_path_factory.mktemp("sweep") / "knee"
-    res = _sweep(out, "--rates", "28,34,40,46", "--sut-cmd", _sut(SLOTS, WORK_MS),
+    res = _sweep(out, "--rates", "28,34,40,48", "--sut-cmd", _sut(SLOTS, WORK_MS),
                  "--ceiling-s", "2", "--require-rps", "25")
     return out, res
 
@@ -151,8 +151,8 @@ def test_a_starved_driver_marks_steps_harness_limited(tmp_path):
     """Far more than one process can send: the harness, not the system, is named."""
     out = tmp_path / "starved"
     scenario = tmp_path / "starved.yaml"
-    scenario.write_text((HERE / "knee.yaml").read_text().replace("duration: 8s", "duration: 2s")
-                        .replace("[8s, 1.0]", "[2s, 1.0]"))
+    scenario.write_text((HERE / "knee.yaml").read_text().replace("duration: 10s", "duration: 2s")
+                        .replace("[10s, 1.0]", "[2s, 1.0]"))
     res = subprocess.run([sys.executable, "-m", "harness", "sweep", str(scenario), "--out",
                           str(out), "--rates", "30000", "--ceiling-s", "0",
                           "--sut-cmd", _sut(400, 10)], cwd=ROOT, capture_output=True,
