@@ -85,6 +85,13 @@ def _ledger_refs(st: OrderFacts) -> list[Any]:
     return refs
 
 
+def denies(st: OrderFacts) -> bool:
+    """Is the merchant's last word a denial of the order? `failed`, or a 404 asked after
+    every issue attempt had ended (a query that overtook a POST still on its way to an
+    overloaded merchant says nothing of the order yet)."""
+    return st.last == "failed" or (st.last == "not_found" and st.last_inv_t > st.issue_end)
+
+
 def classify_order(st: OrderFacts) -> tuple[str, str]:
     """(class, reason) of one requested order."""
     blues = st.blues or []
@@ -104,7 +111,7 @@ def classify_order(st: OrderFacts) -> tuple[str, str]:
         if missing:
             return "lost", (f"the customer was given {', '.join(missing)} but the platform "
                             f"holds {', '.join(sorted(held))} for the order")
-    if not accepted and last in ("failed", "not_found") and live:
+    if not accepted and denies(st) and live:
         # the merchant's last word denies the order (a refusal, `failed`, or 404 "unknown
         # order" - the final read's, else the last the customer got), whatever the customer
         # was told before, yet the platform holds an uncancelled blue invoice for it
@@ -191,7 +198,7 @@ def _expected_invoices(st: OrderFacts) -> int:
     """How many live invoices the order should end with: none when the merchant's last word
     denies it (failed or 404, never accepted), so a red invoice cancelling a stray one is a
     repair, not a misreversal; else one."""
-    return 0 if (st.last in ("failed", "not_found") and st.first_accept_ts is None) else 1
+    return 0 if (st.first_accept_ts is None and denies(st)) else 1
 
 
 def check_reversals(fold: Fold, col: Collector) -> None:

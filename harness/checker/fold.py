@@ -21,7 +21,7 @@ class OrderFacts:
         "refs", "invokes", "infos", "spec", "first_accept_ts", "issued_min_t", "negs",
         "last_t", "last", "defs", "nondef_max", "refund_invoked", "refund_told",
         "refund_open", "refund_t", "refund_red_no", "given", "given_more", "blues", "definite_query", "rejects", "reject_t",
-        "answered_queries", "final_answered",
+        "answered_queries", "final_answered", "last_inv_t", "issue_end",
     )
 
     def __init__(self) -> None:
@@ -52,6 +52,11 @@ class OrderFacts:
         # chances (compose.chances): merchant queries answered, and the final read answered
         self.answered_queries = 0
         self.final_answered = False
+        # a 404 denies the order only if asked after every issue attempt had ended (not one
+        # that overtook a POST still on its way): the invoke t of the latest answer, and the
+        # latest end of an issue attempt (inf while one never ended)
+        self.last_inv_t = float("-inf")
+        self.issue_end = float("-inf")
 
 
 def settle_rejections(orders: Any) -> None:
@@ -165,6 +170,8 @@ class Fold:
                 self.latencies.append(latency)
 
         if op == "issue" or op == "query":
+            if op == "issue" and t > st.issue_end:
+                st.issue_end = t
             if typ == "info":
                 if op == "issue":
                     st.infos += 1
@@ -187,6 +194,7 @@ class Fold:
             if t >= st.last_t:
                 st.last_t = t
                 st.last = answer
+                st.last_inv_t = inv_t
             if answer == "issued" or answer == "failed":
                 if st.defs is None:
                     st.defs = [t]
@@ -246,6 +254,7 @@ class Fold:
         for proc, (op, oid, t, ts) in self.pairing.open.items():
             if op == "issue":
                 self.orders[oid].infos += 1
+                self.orders[oid].issue_end = float("inf")
             if type(proc) is str and not is_harness_proc(proc):
                 c = self.by_op.setdefault(op, [0, 0, 0, 0])
                 c[0] += 1

@@ -301,3 +301,17 @@ def test_a_run_without_refunds_gives_misreversed_no_chance():
     r = run(call(1.0, "w0", "issue", "A", result="issued", no=N1), [blue(N1, "A", t=1.05)])
     assert r.chances["misreversed"] == 0 and r.chances["lost"] == 0
     assert r.chances["duplicated"] == 1 and r.chances["stale_reads"] == 0
+
+
+def test_a_404_that_overtook_the_post_denies_nothing():
+    """An overloaded merchant answers a query before the POST still on its way reached it:
+    that 404 is not its word on the order (no final read answered: it stays recovered)."""
+    h = [issue(10.0, "w0.1", "A"), ev(11.4, "w0.2", "query", "invoke", "A"),
+         done(18.0, "w0.2", "query", "A", result="not_found"),
+         done(21.5, "w0.1", "issue", "A", typ="info")]
+    r = run(h, [blue(N1, "A", t=25.0)])
+    assert nonzero(r.counts) == {"requested": 1, "indeterminate": 1, "recovered": 1}
+    # the same 404 asked after the POST had ended is the merchant's word: phantom
+    h2 = [issue(10.0, "w0.1", "A"), done(21.5, "w0.1", "issue", "A", typ="info"),
+          ev(22.0, "w0.2", "query", "invoke", "A"), done(22.1, "w0.2", "query", "A", result="not_found")]
+    assert run(h2, [blue(N1, "A", t=25.0)]).counts["phantom"] == 1
