@@ -234,8 +234,8 @@ _ANS = """CASE WHEN typc IN (1, 2) AND opc <= 1 THEN
 
 
 def _classify_clean(con: Any) -> None:
-    """Table o (per order, with the pairing checked in file order per proc, or per
-    (proc, order_id) for drain/final and their lanes) and table clean (the provably clean orders)."""
+    """Table o (per order, with the pairing checked in file order per proc) and table clean
+    (the provably clean orders)."""
     con.execute(f"""
 CREATE TABLE o AS
 WITH w AS (
@@ -244,7 +244,7 @@ WITH w AS (
     lag(typc) OVER k AS ptyp, lag(opc) OVER k AS pop, lag(oid) OVER k AS poid,
     lag(t) OVER k AS pt, lead(typc) OVER k IS NULL AS last_in_key
   FROM (SELECT rowid, *, split_part(proc, '.', 1) IN ('drain', 'final') AS excl FROM e)
-  WINDOW k AS (PARTITION BY proc, CASE WHEN excl THEN oid END ORDER BY rowid))
+  WINDOW k AS (PARTITION BY proc ORDER BY rowid))
 SELECT oid,
   count(*) FILTER (WHERE (typc = 0 AND ptyp = 0)
     OR (typc <> 0 AND (ptyp IS DISTINCT FROM 0 OR pop <> opc OR poid <> oid))) AS broken,

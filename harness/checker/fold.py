@@ -255,7 +255,7 @@ class Fold:
             if op == "issue":
                 self.orders[oid].infos += 1
                 self.orders[oid].issue_end = float("inf")
-            if type(proc) is str and not is_harness_proc(proc):
+            if not is_harness_proc(proc):
                 c = self.by_op.setdefault(op, [0, 0, 0, 0])
                 c[0] += 1
                 c[3] += 1

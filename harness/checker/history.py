@@ -112,20 +112,19 @@ def event_fields(d: Any) -> tuple:
 class Pairing:
     """Pairs each completion with its invoke per proc, as jepsen.history does.
 
-    A load proc does one op at a time; its completion repeats the invoke's op and order_id.
-    Anything else is a broken history and raises ValueError. The harness's own procs
-    (`drain`, `final` and their lanes `drain.<k>`, `final.<k>`) pair per (proc, order_id):
-    older histories have bare `drain`/`final` asking about many orders at once.
+    Every proc - a customer's or the harness's own `drain.<k>` / `final.<k>` - does one op
+    at a time; its completion repeats the invoke's op and order_id. Anything else is a
+    broken history and raises ValueError. (Histories recorded before the drain had lanes,
+    with one bare `drain` or `final` proc asking about many orders at once, are refused
+    here: docs/internals.md "History".)
     """
 
     __slots__ = ("open",)
 
     def __init__(self) -> None:
-        self.open: dict[Any, tuple[str, str, float, float]] = {}
+        self.open: dict[str, tuple[str, str, float, float]] = {}
 
     def invoke(self, proc: str, op: str, order_id: str, t: float, ts: float) -> None:
-        if is_harness_proc(proc):
-            proc = (proc, order_id)  # type: ignore[assignment]
         prev = self.open.get(proc)
         if prev is not None:
             raise ValueError(f"proc {proc} invoked {op!r} for order {order_id} while its "
@@ -134,8 +133,6 @@ class Pairing:
 
     def complete(self, proc: str, op: str, order_id: str) -> tuple[str, str, float, float]:
         """The matching invoke `(op, order_id, t, ts)`."""
-        if is_harness_proc(proc):
-            proc = (proc, order_id)  # type: ignore[assignment]
         inv = self.open.pop(proc, None)
         if inv is None:
             raise ValueError(f"proc {proc} completed {op!r} for order {order_id} without "

@@ -68,6 +68,22 @@ def test_completion_without_invoke(tmp_path):
         check_files(*write(tmp_path, h[1:], led))
 
 
+def test_the_harness_procs_pair_like_any_proc(tmp_path):
+    """drain.<k> / final.<k> do one request at a time, like customers: no special pairing.
+    A bare `drain` asking about two orders at once (histories from before the drain had
+    lanes) is refused with the line, as any proc would be."""
+    h, led = sample()
+    lanes = (call(5.0, "drain.0", "query", "A", result="issued", no=N1)
+             + call(5.0, "drain.1", "query", "B", result="issued", no=N2))
+    interleaved = [lanes[0], lanes[2], lanes[1], lanes[3]]
+    res = check_files(*write(tmp_path, h + interleaved, led))
+    assert res.requests["total"] == 3                  # the harness's own are left out
+    bare = [dict(e, proc="drain") for e in interleaved]
+    with pytest.raises(InputError, match=r"^history.jsonl:8: proc drain invoked 'query' for "
+                                         r"order B while its 'query' for order A was still open"):
+        check_files(*write(tmp_path, h + bare, led))
+
+
 def test_ledger_line_missing_a_field(tmp_path):
     h, led = sample()
     bad = dict(led[1])
