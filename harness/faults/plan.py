@@ -15,9 +15,9 @@ from . import partition as _partition  # noqa: F401  (registers kinds)
 from . import platform as _platform  # noqa: F401
 from . import process as _process  # noqa: F401
 from . import toxics as _toxics  # noqa: F401
-from .registry import LINKS, TARGETS, FaultKind, check_attrs, kinds_of
+from .registry import KINDS, LINKS, TARGETS, FaultKind, check_attrs, kinds_of
 
-__all__ = ["PlannedFault", "check_fault", "expand", "kind_for"]
+__all__ = ["PlannedFault", "check_fault", "expand", "kind_for", "knobs", "overlaps"]
 
 Problem = Callable[[str, str], None]   # (key, message)
 
@@ -256,4 +256,44 @@ def _expand_random(raw: dict, source: str, index: int, seed: int, duration_s: fl
         out.append(_planned(cls, index, n, target, params, t, length, source))
         t += length
         n += 1
+    return out
+
+
+def knobs(fault: PlannedFault) -> set[tuple[str, ...]]:
+    """What a fault holds while it is active, which its undo puts back: a toxic on its link
+    (one per kind), the admin fields a platform fault sets, a whole process."""
+    cls = KINDS[f"{fault.family}:{fault.kind}"]
+    if fault.family == "toxic":
+        return {("link", fault.target, fault.kind)}
+    if fault.family == "platform":
+        return {("platform field", name) for name in getattr(cls, "neutral", {})}
+    return {(fault.family, fault.target)}
+
+
+def _window(fault: PlannedFault) -> tuple[float, float]:
+    end = fault.end_s if fault.end_s is not None else fault.undo_at_s
+    return fault.start_s, fault.start_s if end is None else end
+
+
+def overlaps(planned: list[PlannedFault]) -> list[tuple[PlannedFault, PlannedFault, tuple[str, ...]]]:
+    """Pairs (earlier, later, knob) of faults that hold the same knob at the same time.
+
+    Faults do not compose: each one's undo resets its knob, so the first to end would undo
+    the other while faults.jsonl still says it ran. The scenario parser refuses such a
+    schedule (with the later fault's file:line) instead."""
+    by_knob: dict[tuple[str, ...], list[PlannedFault]] = {}
+    for f in planned:
+        for k in knobs(f):
+            by_knob.setdefault(k, []).append(f)
+    out = []
+    for knob, faults in by_knob.items():
+        faults.sort(key=lambda f: (f.start_s, f.id))
+        holder: PlannedFault | None = None
+        for f in faults:
+            start, end = _window(f)
+            if holder is not None and start < _window(holder)[1] and end > start:
+                out.append((holder, f, knob))
+            if holder is None or end > _window(holder)[1]:
+                holder = f
+    out.sort(key=lambda x: (x[1].start_s, x[1].id))
     return out

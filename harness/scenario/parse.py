@@ -166,6 +166,8 @@ def parse_scenario_text(text: str, file: str = "<scenario>", base_dir: Path | No
     platform = _platform(c, data.get("platform"))
     faults = _faults(c, data.get("faults"), duration or 60.0)
     _direct_faults(c, faults, platform.profile)
+    if faults and not c.problems:
+        _overlapping_faults(c, faults, seed, duration or 60.0)
     dm = c.mapping(data.get("drain"), ("drain",), {"timeout"})
     drain = DrainSpec(timeout_s=c.duration(dm, "timeout", ("drain",), default=60.0) or 60.0)
     gates = _gates(c, data.get("gates"))
@@ -369,6 +371,30 @@ def _direct_faults(c: _Ctx, faults: list[FaultSpec], profile: str) -> None:
         if f.raw.get("action") in ("upload_loss", "upload_stall"):
             c.problem(("faults", f.index, "action"), f"{f.raw['action']} needs "
                       "'platform: {profile: direct}' (uploads exist only in the direct profile)")
+
+
+def _overlapping_faults(c: _Ctx, faults: list[FaultSpec], seed: int, duration: float) -> None:
+    """Refuse two faults holding one knob at once (harness/faults/plan.py `overlaps`)."""
+    from ..faults.plan import expand, overlaps
+    planned = expand([(f.raw, str(f.loc)) for f in faults], seed, duration)
+    pairs: dict[tuple[str, str], tuple[Any, Any, list[tuple[str, ...]]]] = {}
+    for first, later, knob in overlaps(planned):
+        pairs.setdefault((first.id, later.id), (first, later, []))[2].append(knob)
+    for first, later, shared in pairs.values():
+        index = int(later.id.split("_", 1)[0][1:])        # f<entry index>_<n>_<kind>
+        kind = shared[0][0]
+        if kind == "link":
+            where = f"link {shared[0][1]} (toxic {shared[0][2]})"
+        elif kind == "platform field":
+            where = "the platform's " + ", ".join(sorted(k[1] for k in shared))
+        else:
+            where = f"{kind} {shared[0][1]}"
+        first_end = first.end_s if first.end_s is not None else first.undo_at_s
+        c.problem(("faults", index),
+                  f"{later.kind} from {later.start_s:g}s overlaps {first.kind} of "
+                  f"{first.source} ({first.start_s:g}s to {first_end:g}s) on {where}: faults "
+                  "do not compose, the first to end would undo the other. Make them one "
+                  "fault, or let one end before the other starts")
 
 
 def _gates(c: _Ctx, raw: Any) -> list[GateSpec]:

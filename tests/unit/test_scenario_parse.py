@@ -120,3 +120,38 @@ def test_curve_files_resolve_relative_to_the_scenario():
     s = load_scenario(ROOT / "scenarios" / "holiday_peak.yaml")
     assert s.load.curve_file == "curves/singles_day_midnight.csv"
     assert max(v for _, v in s.load.curve) > 50 * min(v for _, v in s.load.curve)
+
+
+def _with_faults(*lines: str) -> str:
+    head = GOOD.split("faults:\n")[0]
+    return head + "faults:\n" + "".join(f"  - {x}\n" for x in lines) + "gates:\n  p95_ms: 2000\n"
+
+
+def test_two_faults_on_one_knob_at_once_are_refused_with_the_later_line():
+    """Faults do not compose (the first undo resets the knob): the parser refuses overlaps
+    on one link toxic, one platform admin field, one process; neighbours and different
+    knobs are fine."""
+    got = problems(_with_faults(
+        "{at: 5s, for: 10s, link: merchant->taxplatform, toxic: latency, latency: 800}",
+        "{at: 8s, for: 2s, link: merchant->taxplatform, toxic: latency, latency: 100}",
+        "{at: 5s, for: 10s, target: taxplatform, action: errors, rate: 0.2}",
+        "{at: 14s, for: 2s, target: taxplatform, action: errors, rate: 0.5}",
+        "{at: 20s, target: merchant, action: kill, restart_after: 3s}",
+        "{at: 21s, for: 2s, target: merchant, action: pause}"))
+    assert len(got) == 3, got
+    assert got[0].startswith("s.yaml:13: faults[1]: latency from 8s overlaps latency of s.yaml:12 "
+                             "(5s to 15s) on link merchant->taxplatform (toxic latency): faults "
+                             "do not compose")
+    assert got[1].startswith("s.yaml:15: faults[3]: errors from 14s overlaps errors of s.yaml:14 "
+                             "(5s to 15s) on the platform's error_after_commit, error_rate, "
+                             "error_status")
+    assert got[2].startswith("s.yaml:17: faults[5]: pause from 21s overlaps kill of s.yaml:16 "
+                             "(20s to 23s) on process merchant")
+    ok = parse_scenario_text(_with_faults(
+        "{at: 5s, for: 5s, link: merchant->taxplatform, toxic: latency, latency: 800}",
+        "{at: 10s, for: 2s, link: merchant->taxplatform, toxic: latency, latency: 100}",
+        "{at: 6s, for: 2s, link: client->merchant, toxic: latency, latency: 100}",
+        "{at: 6s, for: 2s, link: merchant->taxplatform, toxic: timeout, timeout: 100}",
+        "{at: 5s, for: 10s, target: taxplatform, action: errors, rate: 0.2}",
+        "{at: 6s, for: 2s, target: taxplatform, action: throttle, rate: 0.5}"), "s.yaml")
+    assert len(ok.faults) == 6
