@@ -13,17 +13,18 @@ PYTEST_ARGS  ?=
 
 export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
-.PHONY: setup run test test-fast bench clean distclean help
+.PHONY: setup run test test-fast lint bench clean distclean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 setup: $(VENV)/.installed $(TOOLS)/toxiproxy-server $(TOOLS)/toxiproxy-server-static $(TOOLS)/.chromium  ## create .venv, install the project, Toxiproxy (and a static one for the docker images) and chromium (idempotent)
 
-$(VENV)/.installed: pyproject.toml
+# The exact versions of constraints.txt; the test and lint extras of pyproject.toml too.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,lint]"
 	@touch $@
 
 # Toxiproxy: an existing toxiproxy-server on PATH first, else build the pinned
@@ -44,6 +45,10 @@ $(TOOLS)/toxiproxy-server-static: $(TOOLS)/toxiproxy-server
 
 run: setup  ## run the default scenario (SCENARIO=..., ARGS=... to change)
 	$(BIN)/invoice-chaos run $(SCENARIO) $(ARGS)
+
+lint: setup  ## ruff over the tree, mypy on harness/checker and harness/scenario (pyproject.toml)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: setup  ## the whole test suite, integration tests included
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -133,7 +133,6 @@ def generate(out: Path, orders: int = 1_000_000, seed: int = 1, plant_every: int
                     if kind in ("phantom", "unresolved", "recovered", "lost"):
                         continue
                     t += 0.0005
-                    no_ = None
                     result = status = latency = None
                     if phase == "ok":
                         result, status, latency = "issued", 200, round(rnd.uniform(5, 50), 1)

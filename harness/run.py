@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import httpx
 
-from .errors import EXIT_INTERRUPTED, HarnessError, StackError, UsageError
+from .errors import EXIT_INTERRUPTED, StackError, UsageError
 from .verdict import evaluate_run, print_verdict
 from .faults import FaultContext, PlatformAdmin, Timeline, expand
 from .rundir import merge_history, new_run_dir, write_json

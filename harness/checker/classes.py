@@ -6,8 +6,9 @@ stale_reads are counted per invoice / per answer, independently of the order's c
 """
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from harness.checker.fold import Blue, Fold, OrderFacts
 
@@ -155,7 +156,7 @@ def check_orders(fold: Fold, col: Collector, counts: dict[str, int]) -> None:
                 continue
         cls, reason = classify_order(st)
         if cls != "ok":
-            col.add(cls, oid, reason, st.refs, lambda st=st: _ledger_refs(st))
+            col.add(cls, oid, reason, st.refs, functools.partial(_ledger_refs, st))
     counts.update(requested=requested, acknowledged=acknowledged, failed=failed,
                   indeterminate=indeterminate)
 
@@ -241,11 +242,11 @@ def check_reversals(fold: Fold, col: Collector) -> None:
         if not any(b.reds for b in st.blues or () if b.invoice_no in own):
             col.add("misreversed", oid, "the customer was told the refund succeeded, but no red "
                     f"invoice reverses {', '.join(sorted(own)) or 'any invoice of the order'}",
-                    st.refs, lambda st=st: _ledger_refs(st))
+                    st.refs, functools.partial(_ledger_refs, st))
 
 
 def check_stale_reads(fold: Fold, col: Collector, allowed_lag_s: float,
-                      lag_windows: list[tuple[float, float, float]] = ()) -> None:
+                      lag_windows: Sequence[tuple[float, float, float]] = ()) -> None:
     """(a) a merchant answer pending/not_found invoked after it had said issued;
     (b) a verify not_found for an invoice stored more than allowed_lag_s before (or more
     than an injected replica_lag fault's lag, while that fault was on)."""
@@ -256,7 +257,7 @@ def check_stale_reads(fold: Fold, col: Collector, allowed_lag_s: float,
             if inv_t > st.issued_min_t:
                 col.add("stale_reads", oid, f"asked at t={inv_t} after the merchant had said "
                         f"issued at t={st.issued_min_t}, got pending/not_found",
-                        st.refs, lambda st=st: _ledger_refs(st))
+                        st.refs, functools.partial(_ledger_refs, st))
     for vm in fold.verify_misses:
         blue = fold.blues.get(vm.invoice_no) if vm.invoice_no is not None else None
         if blue is None:
@@ -267,7 +268,7 @@ def check_stale_reads(fold: Fold, col: Collector, allowed_lag_s: float,
             if start <= vm.invoke_ts <= end and lag > allowed:
                 allowed = lag
         if age > allowed:
-            st = fold.orders.get(vm.order_id)
+            owner = fold.orders.get(vm.order_id)
             col.add("stale_reads", vm.order_id, f"verify of {vm.invoice_no} answered not_found "
                     f"{age:.3f}s after the platform stored it (allowed lag {allowed}s)",
-                    st.refs if st else [], [blue.ref])
+                    owner.refs if owner else [], [blue.ref])

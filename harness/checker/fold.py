@@ -153,7 +153,7 @@ class Fold:
             self.pairing.invoke(proc, op, oid, t, ts)
             if op == "issue":
                 st.invokes += 1
-                if st.spec is None:
+                if st.spec is None and order is not None:   # an issue invoke carries it
                     st.spec = spec_of(order)
             elif op == "refund":
                 st.refund_invoked = True
@@ -268,6 +268,7 @@ class Fold:
                original: str | None, ref: Any) -> None:
         st = self.orders.get(order_ref) if order_ref is not None else None
         if kind == "red":
+            assert original is not None          # ledger_fields refuses a red without it
             self.reds.append(Red(invoice_no, order_ref, original, total, ref))
             return
         if invoice_no in self.blues:

@@ -53,7 +53,12 @@ def _check_order(order: Any) -> dict[str, Any]:
     return order
 
 
-def event_fields(d: Any) -> tuple:
+#: (t, ts, proc, op, type, order_id, invoice_no, result, status, latency_ms, order)
+EventFields = tuple[float, float, str, str, str, str, "str | None", "str | None", "int | None",
+                    "float | None", "dict[str, Any] | None"]
+
+
+def event_fields(d: Any) -> EventFields:
     """Validate one history line (already JSON-decoded) and return its fields as
     (t, ts, proc, op, type, order_id, invoice_no, result, status, latency_ms, order);
     `t`, `ts` and `latency_ms` as floats.

@@ -11,7 +11,11 @@ LEDGER_KEYS: tuple[str, ...] = (
 )
 
 
-def ledger_fields(d: Any) -> tuple:
+#: LEDGER_KEYS' values, `issued_at` as a float
+LedgerFields = tuple[str, str, Any, "str | None", Any, Any, str, str, str, float, "str | None"]
+
+
+def ledger_fields(d: Any) -> LedgerFields:
     """Validate one ledger line and return its fields in LEDGER_KEYS order.
 
     Every key must be present (null allowed where the platform may have no value);
@@ -38,9 +42,7 @@ def ledger_fields(d: Any) -> tuple:
         raise ValueError(f"field 'issued_at' must be epoch seconds, got {f[9]!r}")
     if f[1] == "red" and type(f[10]) is not str:
         raise ValueError("a red invoice needs 'original_invoice_no' (the blue invoice it reverses)")
-    if type(f[9]) is int:        # a float whatever its JSON text, as in duck.py
-        try:
-            return f[:9] + (float(f[9]),) + f[10:]
-        except OverflowError:
-            raise ValueError("field 'issued_at' is too large to be epoch seconds") from None
-    return f
+    try:                         # a float whatever its JSON text, as in duck.py
+        return (f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], float(f[9]), f[10])
+    except OverflowError:
+        raise ValueError("field 'issued_at' is too large to be epoch seconds") from None

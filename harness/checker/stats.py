@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from harness.checker.classes import own_numbers
 from harness.checker.fold import Fold
@@ -110,6 +110,7 @@ def latest_settled(fold: Fold) -> float | None:
             return None
         latest = max(latest, settled)
         if last == "issued":
+            nos: Iterable[str]
             if st.given_more is None:
                 nos = () if st.given is None else (st.given,)
             else:

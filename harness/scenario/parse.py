@@ -5,6 +5,7 @@ unknown key is an error, because a typo that is silently ignored runs the wrong 
 """
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -348,6 +349,10 @@ def _direct_keys(c: _Ctx, m: dict, path: tuple) -> tuple[str, float, float]:
     return profile, delay, deadline
 
 
+def _fault_problem(c: _Ctx, base: tuple, key: str, msg: str) -> None:
+    c.problem(base + ((key,) if key else ()), msg)
+
+
 def _faults(c: _Ctx, raw: Any, duration: float) -> list[FaultSpec]:
     from ..faults.plan import check_fault
     if raw is None:
@@ -358,7 +363,7 @@ def _faults(c: _Ctx, raw: Any, duration: float) -> list[FaultSpec]:
     out = []
     for i, entry in enumerate(raw):
         base = ("faults", i)
-        check_fault(entry, duration, lambda key, msg, base=base: c.problem(base + ((key,) if key else ()), msg))
+        check_fault(entry, duration, functools.partial(_fault_problem, c, base))
         out.append(FaultSpec(raw=entry if isinstance(entry, dict) else {}, loc=c.loc(base), index=i))
     return out
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from checker_build import blue, call, red
+from checker_build import blue, call
 from checker_build import write_files as _write
 
 import harness.checker.files as files

@@ -1,7 +1,6 @@
 """Scenario files collected and run by pytest, failing with the gate table."""
 from __future__ import annotations
 
-import sys
 
 import pytest
 

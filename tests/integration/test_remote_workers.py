@@ -161,7 +161,7 @@ def test_too_few_workers_exit_3_naming_who_came(tiny_scenario, tmp_path: Path) -
         assert proc.returncode == 3, proc.stdout + proc.stderr
         text = proc.stdout + proc.stderr
         assert "1 of 2 load workers joined within 15 s" in text, text
-        assert f"w0 (127.0.0.1, pid " in text
+        assert "w0 (127.0.0.1, pid " in text
         assert worker.wait(timeout=30) is not None       # the run's end ends the worker
     finally:
         if worker.poll() is None:

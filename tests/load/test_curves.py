@@ -97,7 +97,7 @@ def test_singles_day_follows_the_published_milestones():
     s = LoadShape.of(pts, duration_s=pts[-1][0] - pts[0][0], peak_rps=1.0)
     midnight = 86400 - pts[0][0]
     scale = 110.0                    # the file's maximum, in CNY m/s
-    gmv = lambda a, b: s.expected_arrivals(midnight + a, midnight + b) * scale / 1000  # bn
+    gmv = lambda a, b: s.expected_arrivals(midnight + a, midnight + b) * scale / 1000  # noqa: E731 - bn
     assert gmv(0, 21) == pytest.approx(1, rel=0.2)
     assert gmv(0, 125) == pytest.approx(10, rel=0.15)
     assert gmv(0, 6457) == pytest.approx(100, rel=0.1)

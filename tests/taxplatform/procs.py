@@ -9,14 +9,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 
-from fakes.common.sellers import Seller, generate_sellers, write_sellers
+from fakes.common.sellers import Seller
 
 ROOT = Path(__file__).resolve().parents[2]
 

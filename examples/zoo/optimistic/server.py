@@ -64,7 +64,7 @@ def token(seller, again=False):
 
 
 def upload(order, box):
-    c = lambda q: q.quantize(Decimal("0.01"), ROUND_HALF_UP)
+    c = lambda q: q.quantize(Decimal("0.01"), ROUND_HALF_UP)  # noqa: E731
     lines = []
     for ln in order["lines"]:
         a = c(Decimal(ln["quantity"]) * Decimal(ln["unit_price"]))
