@@ -79,7 +79,7 @@ def k_lost_other_number(k, b) -> Case:
 
 def k_lost_forgotten(k, b) -> Case:
     h = (call(b, f"p{k}.0", "issue", f"O{k}", result="pending")
-         + call(b + 5, "final", "query", f"O{k}", typ="fail", result="not_found"))
+         + call(b + 5, f"final.{k}", "query", f"O{k}", typ="fail", result="not_found"))
     return h, [], Counter(requested=1, acknowledged=1, lost=1)
 
 
@@ -104,7 +104,7 @@ def k_mismatched(k, b) -> Case:
 
 def k_unresolved(k, b) -> Case:
     h = (call(b, f"p{k}.0", "issue", f"O{k}", result="pending")
-         + call(b + 5, "final", "query", f"O{k}", result="pending"))
+         + call(b + 5, f"final.{k}", "query", f"O{k}", result="pending"))
     return h, [], Counter(requested=1, acknowledged=1, unresolved=1)
 
 
@@ -127,7 +127,7 @@ def k_misreversed_told(k, b) -> Case:
 def k_stale_merchant(k, b) -> Case:
     h, led, c = k_clean(k, b)
     h = h + call(b + 1, f"p{k}.1", "query", f"O{k}", result="pending") \
-        + call(b + 3, "final", "query", f"O{k}", result="issued", no=_no(k))
+        + call(b + 3, f"final.{k}", "query", f"O{k}", result="issued", no=_no(k))
     return h, led, c + Counter(stale_reads=1)
 
 
