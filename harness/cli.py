@@ -300,7 +300,8 @@ def _list() -> int:
     for family, title, key in (("toxic", "network faults (link: A->B, toxic: KIND)", "toxic"),
                                ("process", "process faults (target: taxplatform|merchant, action: KIND; "
                                            "local: signals to the process group, docker: to the container)", "action"),
-                               ("platform", "platform faults (target: taxplatform, action: KIND)", "action")):
+                               ("platform", "platform faults (target: taxplatform, action: KIND)", "action"),
+                               ("system", "clock and disk faults (target: a service, action: KIND; need libfaketime / root)", "action")):
         print(f"\n{title}:")
         for name, cls in sorted(kinds_of(family).items()):
             attrs = ", ".join(f"{a}={v.default}" for a, v in cls.attrs.items() if a not in ("stream", "toxicity"))

@@ -21,6 +21,7 @@ import httpx
 from .errors import EXIT_INTERRUPTED, StackError, UsageError
 from .verdict import evaluate_run, print_verdict
 from .faults import FaultContext, PlatformAdmin, Timeline, expand
+from .faults.setup import FaultSetup, check_available
 from .rundir import merge_history, new_run_dir, write_json
 from .scenario import Scenario, format_duration, load_scenario
 
@@ -150,6 +151,8 @@ def run(opts: RunOptions, say: Callable[[str], None] = print) -> int:
     else:
         from .stack.toxiproxy_api import find_toxiproxy_server
         find_toxiproxy_server()                        # exit 3 before a run directory is made
+    check_available(expand([(f.raw, str(f.loc)) for f in scenario.faults], scenario.seed,
+                           scenario.duration_s))   # libfaketime, root: exit 3 as well
     run_id, run_dir = new_run_dir(scenario.name, opts.out, opts.reports_dir)
     return _run_in(scenario, opts, run_id, run_dir, say, engine)
 
@@ -231,6 +234,7 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
     timeline: Timeline | None = None
     handle: Any = None
+    fault_setup = FaultSetup()       # mounts and preloads some faults need; closed on every exit
     stop_load = threading.Event()
     interrupted = False
     exit_code: int | None = None
@@ -238,6 +242,10 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
     history_dir.mkdir(exist_ok=True)
     try:
         try:
+            fault_setup.prepare(planned, run_dir)
+            if fault_setup.env:                        # the local stack's services (clock_skew)
+                stack.cfg.merchant_env.update(fault_setup.env.get("merchant", {}))
+                stack.cfg.platform_env.update(fault_setup.env.get("taxplatform", {}))
             say("starting the stack: toxiproxy, taxplatform, merchant ...")
             stack.up()
             meta["stack"] = {**stack.stack_info, "ports": stack.ports}
@@ -303,6 +311,9 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
                     meta["notes"].append(f"ledger not collected: {e}")
             stack.down()
             say("stack down")
+            for p in fault_setup.close():
+                say(f"  cleanup: {p}")
+                meta["notes"].append(f"cleanup: {p}")
             meta["duration_s"] = round(time.time() - started, 1)
             merge_history(history_dir, run_dir / "history.jsonl")
             write_json(run_dir / "run.json", meta)
@@ -313,6 +324,7 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
         meta["interrupted"] = True
         write_json(run_dir / "run.json", meta)
     finally:
+        fault_setup.close()          # idempotent: after a second Ctrl-C too
         signal.signal(signal.SIGTERM, old_term)
 
     if exit_code is not None:

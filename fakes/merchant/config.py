@@ -46,6 +46,8 @@ class MerchantConfig:
     upload_deadline_s: float = 172800.0  # the platform's deadline (PLATFORM_UPLOAD_DEADLINE_S)
     # Bind address: 127.0.0.1 (the harness's network rule); 0.0.0.0 only inside a container.
     host: str = "127.0.0.1"
+    # wallclock-deadline: how long after the order (by the wall clock) its upload is given up.
+    order_deadline_s: float = 60.0
 
 
 def _float(env: Mapping[str, str], key: str, default: float) -> float:
@@ -125,4 +127,5 @@ def parse_config(argv: Sequence[str] | None = None,
         range_low=int(_float(env, "MERCHANT_RANGE_LOW", 300)),
         upload_deadline_s=deadline,
         host=args.host or env.get("HOST") or "127.0.0.1",
+        order_deadline_s=_float(env, "MERCHANT_ORDER_DEADLINE_S", 60.0),
     )

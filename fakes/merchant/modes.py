@@ -28,6 +28,8 @@ MODES: dict[str, str] = {
     "late-upload": "direct profile: the outbox drains only when checkouts stop -> lost by upload_overdue",
     "stale-final-answer": "falls behind its queue on unknown outcomes (stores the order 30 s late, the customer times out) "
                           "and caches 'unknown order' from the first query -> final answer 404 for an issued invoice (phantom)",
+    "wallclock-deadline": "gives up an upload in flight once the wall clock says its 60 s deadline passed: a forward clock jump -> 'failed' for invoices that exist (phantom)",
+    "ignore-write-errors": "answers 'issued' although its outbox write failed (disk full): the order lives in memory only -> lost after a restart",
 }
 
 # Modes that act only when the platform runs the direct profile (the others only in clearance).
@@ -50,6 +52,8 @@ ANOMALY: dict[str, str | None] = {
     "renumber-on-retry": "duplicated",
     "late-upload": "lost",
     "stale-final-answer": "phantom",
+    "wallclock-deadline": "phantom",
+    "ignore-write-errors": "lost",
 }
 
 
@@ -71,6 +75,8 @@ class Behaviour:
     renumber_on_retry: bool = False        # renumber-on-retry (direct)
     late_upload: bool = False              # late-upload (direct)
     late_store_cached_404: bool = False    # stale-final-answer
+    wallclock_deadline: bool = False       # wallclock-deadline
+    ignore_write_errors: bool = False      # ignore-write-errors
 
 
 _FLAGS = {
@@ -89,6 +95,8 @@ _FLAGS = {
     "renumber-on-retry": {"renumber_on_retry": True},
     "late-upload": {"late_upload": True},
     "stale-final-answer": {"late_store_cached_404": True},
+    "wallclock-deadline": {"wallclock_deadline": True},
+    "ignore-write-errors": {"ignore_write_errors": True},
 }
 
 

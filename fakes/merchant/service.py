@@ -68,7 +68,8 @@ class Merchant:
         self.cfg = cfg
         self.b = behaviour_for(cfg.mode)
         self.secrets = secrets
-        self.store = Store(cfg.data_dir, lazy=self.b.lazy_persist, synchronous=cfg.sqlite_sync)
+        self.store = Store(cfg.data_dir, lazy=self.b.lazy_persist, synchronous=cfg.sqlite_sync,
+                           ignore_write_errors=self.b.ignore_write_errors)
         self.client = PlatformClient(cfg.platform_url, secrets, cfg.platform_timeout_s)
         self._busy: set[str] = set()
         self._caches: tuple[dict[str, tuple[float, Answer]], ...] = ({}, {})
@@ -237,6 +238,11 @@ class Merchant:
         """One step towards a final state. Returns how long to wait before the next step, or
         None when this call should stop trying (final state, or only the settler may go on)."""
         cfg, seller = self.cfg, row.seller_tax_id
+        if self.b.wallclock_deadline and row.attempts and time.time() > row.created_at + cfg.order_deadline_s:
+            row.status, row.drive = "failed", False          # DEFECT wallclock-deadline
+            row.error, row.message = "deadline_passed", "the upload deadline passed"
+            self.store.put(row)
+            return None
         if cfg.dedup == "none" and row.uncertain and not self.b.new_serial_per_attempt:
             trust_at = row.uncertain_at + cfg.settle_s
             if time.time() < trust_at:

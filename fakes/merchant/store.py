@@ -3,6 +3,11 @@ and before the customer hears anything (the robust merchant's first rule).
 
 `Store(lazy=True)` is the ack-before-commit defect: writes go to an in-memory overlay that
 `flush()` copies to SQLite every few seconds, so a SIGKILL loses what was acknowledged since.
+`Store(ignore_write_errors=True)` is ignore-write-errors: a write that fails (disk full) is
+kept in that overlay only, and the caller never hears of the failure.
+
+`due()` treats a retry time more than `CLOCK_JUMP_S` ahead as due now: no backoff is that
+long, so it was scheduled by a wall clock that has since jumped back.
 """
 from __future__ import annotations
 
@@ -14,7 +19,9 @@ from typing import Any, Sequence
 
 import orjson
 
-__all__ = ["OrderRow", "Store"]
+__all__ = ["OrderRow", "Store", "CLOCK_JUMP_S"]
+
+CLOCK_JUMP_S = 120.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -85,7 +92,8 @@ class Store:
     is what keeps the merchant's event loop from stalling on the disk under peak load;
     MERCHANT_SQLITE_SYNC=FULL restores it."""
 
-    def __init__(self, data_dir: Path, lazy: bool = False, synchronous: str = "NORMAL"):
+    def __init__(self, data_dir: Path, lazy: bool = False, synchronous: str = "NORMAL",
+                 ignore_write_errors: bool = False):
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / "merchant.sqlite3"
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -95,10 +103,15 @@ class Store:
         self.db.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self.db.executescript(_SCHEMA)
         self.lazy = lazy
+        self.ignore_write_errors = ignore_write_errors
         self._dirty: dict[str, OrderRow] = {}
 
     def close(self) -> None:
-        self.flush()
+        try:
+            self.flush()
+        except sqlite3.OperationalError:
+            if not self.ignore_write_errors:
+                raise
         self.db.close()
 
     # -- orders ------------------------------------------------------------------------
@@ -116,7 +129,14 @@ class Store:
         if self.lazy and not also:
             self._dirty[row.order_id] = dataclasses.replace(row)
             return
-        self._write([row], also)
+        try:
+            self._write([row], also)
+        except sqlite3.OperationalError:
+            if not self.ignore_write_errors:
+                raise
+            self._dirty[row.order_id] = dataclasses.replace(row)   # DEFECT ignore-write-errors
+            return
+        self._dirty.pop(row.order_id, None)
 
     def _write(self, rows: list[OrderRow],
                also: Sequence[tuple[str, tuple[Any, ...]]] = ()) -> None:
@@ -133,7 +153,8 @@ class Store:
                   r.next_try_at) for r in rows])
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
 
     def flush(self) -> int:
@@ -151,10 +172,12 @@ class Store:
         """Orders the settler should drive now: pending issues and pending refunds."""
         cur = self.db.execute(
             "SELECT data FROM orders WHERE (status = 'pending' OR refund_status = 'pending') "
-            "AND next_try_at <= ? ORDER BY next_try_at LIMIT ?", (now, limit))
+            "AND (next_try_at <= ? OR next_try_at > ?) ORDER BY next_try_at LIMIT ?",
+            (now, now + CLOCK_JUMP_S, limit))
         rows = {r.order_id: r for r in (OrderRow.from_json(d) for (d,) in cur.fetchall())}
         for r in self._dirty.values():
-            if r.drive and (r.status == "pending" or r.refund_status == "pending") and r.next_try_at <= now:
+            if r.drive and (r.status == "pending" or r.refund_status == "pending") and \
+                    (r.next_try_at <= now or r.next_try_at > now + CLOCK_JUMP_S):
                 rows[r.order_id] = dataclasses.replace(r)
         return [r for r in rows.values() if r.drive][:limit]
 

@@ -11,13 +11,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from ..scenario.durations import DurationError, parse_duration
+from . import clock as _clock  # noqa: F401
+from . import disk as _disk  # noqa: F401
 from . import partition as _partition  # noqa: F401  (registers kinds)
 from . import platform as _platform  # noqa: F401
 from . import process as _process  # noqa: F401
 from . import toxics as _toxics  # noqa: F401
 from .registry import KINDS, LINKS, TARGETS, FaultKind, check_attrs, kinds_of
 
-__all__ = ["PlannedFault", "check_fault", "expand", "kind_for", "knobs", "overlaps"]
+__all__ = ["PlannedFault", "check_fault", "expand", "kind_for", "knobs", "overlaps", "action_kinds"]
 
 Problem = Callable[[str, str], None]   # (key, message)
 
@@ -39,13 +41,16 @@ class PlannedFault:
         return asdict(self)
 
 
+def action_kinds() -> dict[str, type[FaultKind]]:
+    """Every kind named by `action:` (all families but Toxiproxy's toxics)."""
+    return {c.kind: c for c in KINDS.values() if c.family != "toxic"}
+
+
 def kind_for(raw: dict[str, Any]) -> tuple[type[FaultKind] | None, str]:
     """The kind class named by an entry's `toxic:`/`action:`, and which key named it."""
     if "toxic" in raw:
         return kinds_of("toxic").get(raw["toxic"]), "toxic"
-    action = raw.get("action")
-    family = "process" if action in kinds_of("process") else "platform"
-    return kinds_of(family).get(action), "action"
+    return action_kinds().get(raw.get("action")), "action"
 
 
 def _duration(raw: dict, key: str, problem: Problem, required: bool = False) -> float | None:
@@ -75,7 +80,8 @@ def _where(raw: dict, problem: Problem, kind_key: str, kind_name: str) -> str | 
     target = raw.get("target")
     if "link" in raw:
         problem("link", "process and platform faults take 'target:', not 'link:'")
-    allowed = TARGETS if kind_name in kinds_of("process") else ("taxplatform",)
+    cls = action_kinds().get(kind_name)
+    allowed = getattr(cls, "targets", None) or (TARGETS if kind_name in kinds_of("process") else ("taxplatform",))
     if target not in allowed:
         problem("target", f"{kind_name!r} needs target: {' or '.join(allowed)}"
                 + (f", got {target!r}" if target is not None else ""))
@@ -88,7 +94,7 @@ def _check_kind(raw: dict, problem: Problem, kind_name: Any, kind_key: str) -> t
     if fam:
         known = kinds_of("toxic")
     else:
-        known = {**kinds_of("process"), **kinds_of("platform")}
+        known = action_kinds()
     cls = known.get(kind_name) if isinstance(kind_name, str) else None
     if cls is None:
         problem(kind_key, f"unknown {'toxic' if fam else 'action'} {kind_name!r}; known: "
@@ -239,7 +245,7 @@ def _expand_random(raw: dict, source: str, index: int, seed: int, duration_s: fl
     start = parse_duration(spec["start"]) if "start" in spec else 0.0
     until = min(parse_duration(spec["until"]) if "until" in spec else duration_s, duration_s)
     kind_key = "toxic" if "link" in raw else "action"
-    family_kinds = kinds_of("toxic") if kind_key == "toxic" else {**kinds_of("process"), **kinds_of("platform")}
+    family_kinds = kinds_of("toxic") if kind_key == "toxic" else action_kinds()
     target = raw["link"] if kind_key == "toxic" else raw["target"]
     out: list[PlannedFault] = []
     t = start

@@ -43,6 +43,7 @@ class StackConfig:
     platform_config: dict
     merchant_mode: str = "robust"
     merchant_env: dict[str, str] = field(default_factory=dict)
+    platform_env: dict[str, str] = field(default_factory=dict)
     sut_command: str | None = None
     sut_health: str = "/healthz"
     sut_startup_timeout_s: float = 30.0
@@ -119,7 +120,8 @@ class LocalStack:
                               [sys.executable, "-m", "fakes.taxplatform", "--port", str(self.ports["taxplatform"]),
                                "--data", str(data / "taxplatform"), "--sellers", str(self.cfg.sellers_file),
                                "--config", json.dumps(self.cfg.platform_config)],
-                              self.ports["taxplatform"], startup_timeout_s=self.cfg.startup_timeout_s))
+                              self.ports["taxplatform"], env=dict(self.cfg.platform_env),
+                              startup_timeout_s=self.cfg.startup_timeout_s))
 
         env = {"PORT": str(self.ports["merchant"]),
                "TAX_PLATFORM_URL": self.url("merchant->taxplatform"),

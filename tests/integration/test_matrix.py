@@ -46,6 +46,8 @@ DETECTION = {
     "late-upload":               ("direct_smoke", "lost"),
     # caught only by design.md s.7's final word against the ledger (issue 14)
     "stale-final-answer": ("tax_platform_outage",  "phantom"),
+    "wallclock-deadline": ("clock_jump",           "phantom"),
+    "ignore-write-errors": ("disk_full",           "lost"),
 }
 
 # Issue 3's proof of detection from day one: the smoke scenario's faults provoke both of the
@@ -68,6 +70,8 @@ ROBUST = {
     "login_storm": (),
     "direct_smoke": (),
     "mall_upload_gap": (),                   # 3 min of load in the direct profile (slow)
+    "clock_jump": (),
+    "disk_full": (),
 }
 # Merchant systems written from the contract alone (examples/zoo/), plugged in with --sut-cmd
 # like a user's own: system -> (scenario, the class it must trip, or None: it must pass).
