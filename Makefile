@@ -13,12 +13,12 @@ PYTEST_ARGS  ?=
 
 export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 
-.PHONY: setup run test test-fast lint bench clean distclean help
+.PHONY: setup faketime run test test-fast lint bench clean distclean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-setup: $(VENV)/.installed $(TOOLS)/toxiproxy-server $(TOOLS)/toxiproxy-server-static $(TOOLS)/.chromium  ## create .venv, install the project, Toxiproxy (and a static one for the docker images) and chromium (idempotent)
+setup: $(VENV)/.installed $(TOOLS)/toxiproxy-server $(TOOLS)/toxiproxy-server-static $(TOOLS)/.chromium faketime  ## create .venv, install the project, Toxiproxy (and a static one for the docker images), chromium and libfaketime (idempotent)
 
 # The exact versions of constraints.txt; the test and lint extras of pyproject.toml too.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -42,6 +42,11 @@ $(TOOLS)/.chromium:
 # The docker backend's Toxiproxy image is FROM scratch: it needs a statically linked server.
 $(TOOLS)/toxiproxy-server-static: $(TOOLS)/toxiproxy-server
 	@./scripts/install-toxiproxy.sh $(TOXIPROXY_VERSION) $(TOOLS) static
+
+# libfaketime (Debian's faketime package) for the clock_skew fault: apt-get when root,
+# else a note; never fails the setup.
+faketime:
+	@./scripts/install-faketime.sh
 
 run: setup  ## run the default scenario (SCENARIO=..., ARGS=... to change)
 	$(BIN)/invoice-chaos run $(SCENARIO) $(ARGS)

@@ -34,6 +34,28 @@ examples:
   invoice-chaos run scenarios/smoke.yaml --remote-workers 2 --bind 10.0.0.5   # then, on 2 load machines:
   invoice-chaos worker --master 10.0.0.5:5557
   invoice-chaos sweep scenarios/capacity.yaml --from 100 --to 1200 --steps 6
+  invoice-chaos explore scenarios/smoke.yaml --merchant-mode naive-retry --runs 20 --seed 1
+"""
+
+EXPLORE_EPILOG = """Each try keeps the scenario's load, sellers and gates and draws a new fault schedule
+from its `explore:` block (docs/scenarios.md) or from every fault that applies; the same
+--seed draws the same tries. At the first failing try the schedule is shrunk (drop faults,
+shorten windows, lower the rate and the length, move faults later), keeping a step only when
+--confirm K re-runs all fail with the same anomaly class. The exploration directory holds
+one sub-directory per try and step (its scenario.yaml is written before it runs),
+minimal.yaml (replay it with `invoice-chaos run`), explore.json and explore.html.
+
+exit codes:
+  0  the runs or the budget were spent without a failure
+  1  a failure was found (minimal.yaml written)
+  2  bad usage / invalid scenario (nothing was started)
+  3  the stack or a fault's tool is missing (Toxiproxy, libfaketime, root)
+  130 interrupted (Ctrl-C): explore.json has what ran so far
+
+examples:
+  invoice-chaos explore scenarios/smoke.yaml --merchant-mode naive-retry --runs 20 --seed 1
+  invoice-chaos explore scenarios/smoke.yaml --budget 20m --confirm 3
+  invoice-chaos explore scenarios/smoke.yaml --runs 5 --dry-run     # write the tries, run nothing
 """
 
 SWEEP_EPILOG = """exit codes:
@@ -166,6 +188,28 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--ceiling-s", type=float, default=6.0, metavar="S",
                     help="seconds of the harness-ceiling ramp at the start (default 6; 0 skips it)")
 
+    e = sub.add_parser("explore", help="many short runs with drawn fault schedules; shrink a failure to minimal.yaml",
+                       description="Search for a failing fault schedule and shrink it to the smallest "
+                                   "scenario that still fails.",
+                       epilog=EXPLORE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("scenario", metavar="SCENARIO.yaml")
+    how_long = e.add_mutually_exclusive_group(required=True)
+    how_long.add_argument("--runs", type=int, metavar="N", help="at most N tries")
+    how_long.add_argument("--budget", metavar="DURATION", help="start tries for this long (e.g. 20m); shrinking has its own step budget")
+    e.add_argument("--seed", type=int, help="seed of the drawing and of every try's load (default the scenario's)")
+    e.add_argument("--merchant-mode", metavar="MODE", help="bundled merchant mode (see 'invoice-chaos list')")
+    e.add_argument("--sut-cmd", metavar="CMD", help="your own merchant system, as for 'run'")
+    e.add_argument("--confirm", type=int, default=2, metavar="K",
+                   help="re-runs per shrink step that must all fail with the same class (default 2)")
+    e.add_argument("--shrink-steps", type=int, default=12, metavar="N",
+                   help="at most N shrink steps (candidates tried; default 12)")
+    e.add_argument("--try-length", metavar="DURATION",
+                   help="load per try (default the explore: block's duration, else min(scenario, 20s))")
+    e.add_argument("--scale", type=float, default=1.0, metavar="F", help="multiply the scenario's load (default 1)")
+    e.add_argument("--workers", type=int, default=1, metavar="N", help="Locust worker processes per try (default 1)")
+    e.add_argument("--out", metavar="DIR", help="exploration directory (default reports/explore-<scenario>-<UTC time>/)")
+    e.add_argument("--dry-run", action="store_true", help="draw and write the tries' scenarios and explore.json; run nothing")
+
     cp = sub.add_parser("compare", help="side-by-side figures of two runs (or two sweeps: knees)")
     cp.add_argument("run_a", metavar="RUN_A")
     cp.add_argument("run_b", metavar="RUN_B")
@@ -219,6 +263,19 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "worker":
         from .worker import run_worker
         return run_worker(args.master, args.processes)
+    if args.command == "explore":
+        from .explore.search import ExploreOptions, explore
+        from .scenario.durations import DurationError, parse_duration
+        from .errors import UsageError
+        try:
+            budget = parse_duration(args.budget) if args.budget else None
+            try_s = parse_duration(args.try_length) if args.try_length else None
+        except DurationError as e:
+            raise UsageError(f"--budget/--try-length: {e}") from None
+        return explore(ExploreOptions(scenario_path=args.scenario, runs=args.runs, budget_s=budget, seed=args.seed,
+                                      merchant_mode=args.merchant_mode, sut_cmd=args.sut_cmd, confirm=args.confirm,
+                                      shrink_steps=args.shrink_steps, try_s=try_s, out=args.out, scale=args.scale,
+                                      workers=args.workers, dry_run=args.dry_run))
     if args.command == "check":
         from .verdict import evaluate_run, print_verdict
         run_dir = Path(args.run_dir)

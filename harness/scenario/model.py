@@ -94,3 +94,4 @@ class Scenario:
     gates: list[GateSpec]
     path: Path
     text: str = field(repr=False, default="")
+    explore: dict[str, Any] | None = None     # the `explore:` block, durations in seconds

@@ -36,7 +36,7 @@ _SHARE_GATES = ("answered_share", "answered_share_overall", "answered_share_in_f
 GATE_NAMES = ANOMALY_GATES + FIGURE_GATES
 DEDUP_MODES = ("request_id", "invoice_number", "none")
 _TOP = {"name", "description", "seed", "duration", "load", "merchant", "platform", "faults",
-        "drain", "gates"}
+        "drain", "gates", "explore"}
 _LOAD = {"curve", "points", "compress", "peak_rps", "mix", "max_in_flight", "timeout",
          "retry_unknown", "poll_interval", "poll_limit"}
 _MERCHANT = {"mode", "sellers", "sut", "platform_timeout"}
@@ -172,11 +172,12 @@ def parse_scenario_text(text: str, file: str = "<scenario>", base_dir: Path | No
     dm = c.mapping(data.get("drain"), ("drain",), {"timeout"})
     drain = DrainSpec(timeout_s=c.duration(dm, "timeout", ("drain",), default=60.0) or 60.0)
     gates = _gates(c, data.get("gates"))
+    explore = _explore(c, data.get("explore"), duration or 60.0)
     if c.problems:
         raise ScenarioError(c.problems)
     return Scenario(name=name, description=description, seed=seed, duration_s=duration or 60.0,
                     load=load, merchant=merchant, platform=platform, faults=faults, drain=drain,
-                    gates=gates, path=Path(file), text=text)
+                    gates=gates, path=Path(file), text=text, explore=explore)
 
 
 def _load(c: _Ctx, raw: Any, duration: float, base_dir: Path) -> LoadSpec:
@@ -400,6 +401,12 @@ def _overlapping_faults(c: _Ctx, faults: list[FaultSpec], seed: int, duration: f
                   f"{first.source} ({first.start_s:g}s to {first_end:g}s) on {where}: faults "
                   "do not compose, the first to end would undo the other. Make them one "
                   "fault, or let one end before the other starts")
+
+
+def _explore(c: _Ctx, raw: Any, duration: float) -> dict[str, Any] | None:
+    """`explore:` (invoice-chaos explore's fault space): checked by harness/explore/space.py."""
+    from ..explore.space import check_explore
+    return check_explore(raw, duration, lambda key, msg: c.problem(("explore",) + ((key,) if key else ()), msg))
 
 
 def _gates(c: _Ctx, raw: Any) -> list[GateSpec]:
