@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_PASS, ScenarioError, UsageError
+from ..errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_PASS, EXIT_STACK, ScenarioError, UsageError
 from ..rundir import new_run_dir, write_json
 from ..scenario import Scenario
 from ..scenario.durations import format_duration
@@ -85,6 +85,19 @@ class _Exploration:
         write_page(self.root, self.doc)
 
     def _run(self, scenario_file: Path, run_dir: Path) -> TryResult:
+        """One run; a stack that did not come up (a port taken by another program between
+        the choice and the bind, on a busy machine) is tried once more before the
+        exploration stops with exit 3."""
+        result = run_try(scenario_file, run_dir, merchant_mode=self.opts.merchant_mode,
+                         sut_cmd=self.opts.sut_cmd, scale=self.opts.scale, workers=self.opts.workers)
+        if result.exit_code != EXIT_STACK:
+            return result
+        aside = run_dir.with_name(run_dir.name + "-stack-error")
+        run_dir.rename(aside)
+        log = run_dir.with_name(run_dir.name + ".log")
+        if log.exists():
+            log.rename(aside.with_name(aside.name + ".log"))
+        self.say(f"         the stack did not come up ({aside.name}.log); trying once more")
         return run_try(scenario_file, run_dir, merchant_mode=self.opts.merchant_mode,
                        sut_cmd=self.opts.sut_cmd, scale=self.opts.scale, workers=self.opts.workers)
 
@@ -113,7 +126,7 @@ class _Exploration:
             self.save()
             left = (f"{n - i} left" if self.opts.runs else
                     f"{format_duration(max(0.0, (self.opts.budget_s or 0) - elapsed))} of the budget left")
-            eta = f", about {format_duration(round(sum(durations) / len(durations) * (n - i + 1)))} to go" \
+            eta = f", about {sum(durations) / len(durations) * (n - i + 1) / 60:.0f} min to go" \
                 if durations and self.opts.runs else ""
             self.say(f"explore: try {i}/{self.opts.runs or '?'} ({left}{eta}): {_schedule_text(spec)}")
             if self.opts.dry_run:
