@@ -90,7 +90,7 @@ class _Exploration:
         exploration stops with exit 3."""
         result = run_try(scenario_file, run_dir, merchant_mode=self.opts.merchant_mode,
                          sut_cmd=self.opts.sut_cmd, scale=self.opts.scale, workers=self.opts.workers)
-        if result.exit_code != EXIT_STACK:
+        if result.exit_code != EXIT_STACK or not run_dir.exists():
             return result
         aside = run_dir.with_name(run_dir.name + "-stack-error")
         run_dir.rename(aside)
@@ -102,8 +102,10 @@ class _Exploration:
                        sut_cmd=self.opts.sut_cmd, scale=self.opts.scale, workers=self.opts.workers)
 
     def _header(self, what: str) -> str:
-        return (f"{what}\nexplored from {self.opts.scenario_path} with seed {self.seed} "
-                f"(invoice-chaos explore); replay: invoice-chaos run <this file>")
+        who = (f" --merchant-mode {self.opts.merchant_mode}" if self.opts.merchant_mode else "") + \
+              (f" --sut-cmd {self.opts.sut_cmd!r}" if self.opts.sut_cmd else "")
+        return (f"{what}\nexplored from {self.opts.scenario_path} with seed {self.seed} (invoice-chaos explore)"
+                f"\nreplay: invoice-chaos run <this file>{who}")
 
     # -- tries ----------------------------------------------------------------------------
     def tries(self) -> tuple[TrySpec, TryResult, dict] | int | None:
@@ -152,13 +154,14 @@ class _Exploration:
         of its first failing run, and an exit code if shrinking had to stop (3, 130)."""
         current, current_run = spec, result.run_dir
         seen = {spec.key()}
+        no_faults_passed = False     # once the load alone passed, a smaller load alone will too
         used = 0
         budget = self.opts.shrink_steps
         k = self.opts.confirm
         while used < budget:
             kept = False
             for change, cand in candidates(current):
-                if cand.key() in seen:
+                if cand.key() in seen or (no_faults_passed and not cand.faults):
                     continue
                 seen.add(cand.key())
                 if used >= budget:
@@ -187,6 +190,7 @@ class _Exploration:
                     self.say(f"         -> {res.verdict.upper()}" + (f" with {cls}" if same else
                              (f" but {res.failure}, not {cls}" if res.failure else "")) + f" in {res.elapsed_s:.0f} s")
                     if not same:
+                        no_faults_passed = no_faults_passed or not cand.faults
                         break
                 else:
                     step["kept"] = True
