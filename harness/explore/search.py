@@ -186,7 +186,7 @@ class _Exploration:
                     if res.exit_code not in (EXIT_PASS, EXIT_GATE_FAILED):
                         self.say(f"shrink: run ended with exit {res.exit_code}; stopping")
                         return current, current_run, res.exit_code
-                    same = res.exit_code == EXIT_GATE_FAILED and cls in res.failed_gates
+                    same = res.failure is not None and cls in res.failed_gates
                     self.say(f"         -> {res.verdict.upper()}" + (f" with {cls}" if same else
                              (f" but {res.failure}, not {cls}" if res.failure else "")) + f" in {res.elapsed_s:.0f} s")
                     if not same:

@@ -28,7 +28,11 @@ class TryResult:
 
     @property
     def failure(self) -> str | None:
-        return failure_class(self.failed_gates, self.classes) if self.exit_code == 1 else None
+        """The class of a failed run; None for a pass and for an `unknown` verdict (the run
+        lacked the evidence to judge: not a failure to shrink)."""
+        if self.exit_code != 1 or self.verdict != "fail":
+            return None
+        return failure_class(self.failed_gates, self.classes)
 
     def to_json(self, root: Path) -> dict[str, Any]:
         try:
