@@ -39,14 +39,15 @@ examples:
 
 EXPLORE_EPILOG = """Each try keeps the scenario's load, sellers and gates and draws a new fault schedule
 from its `explore:` block (docs/scenarios.md) or from every fault that applies; the same
---seed draws the same tries. At the first failing try the schedule is shrunk (drop faults,
+--seed draws the same tries. A try fails when an anomaly gate fails (lost, duplicated, ...;
+--any-gate: any gate). At the first failing try the schedule is shrunk (drop faults,
 shorten windows, lower the rate and the length, move faults later), keeping a step only when
 --confirm K re-runs all fail with the same anomaly class. The exploration directory holds
 one sub-directory per try and step (its scenario.yaml is written before it runs),
 minimal.yaml (replay it with `invoice-chaos run`), explore.json and explore.html.
 
 exit codes:
-  0  the runs or the budget were spent without a failure
+  0  the runs or the budget were spent without a failure (figure gates may have failed: see explore.json)
   1  a failure was found (minimal.yaml written)
   2  bad usage / invalid scenario (nothing was started)
   3  the stack or a fault's tool is missing (Toxiproxy, libfaketime, root)
@@ -209,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--workers", type=int, default=1, metavar="N", help="Locust worker processes per try (default 1)")
     e.add_argument("--out", metavar="DIR", help="exploration directory (default reports/explore-<scenario>-<UTC time>/)")
     e.add_argument("--dry-run", action="store_true", help="draw and write the tries' scenarios and explore.json; run nothing")
+    e.add_argument("--any-gate", action="store_true",
+                   help="a try also fails on figure gates (latency, answered_share, recovery); by default only "
+                        "an anomaly class (lost, duplicated, ...) is a failure to shrink")
 
     cp = sub.add_parser("compare", help="side-by-side figures of two runs (or two sweeps: knees)")
     cp.add_argument("run_a", metavar="RUN_A")
@@ -275,7 +279,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return explore(ExploreOptions(scenario_path=args.scenario, runs=args.runs, budget_s=budget, seed=args.seed,
                                       merchant_mode=args.merchant_mode, sut_cmd=args.sut_cmd, confirm=args.confirm,
                                       shrink_steps=args.shrink_steps, try_s=try_s, out=args.out, scale=args.scale,
-                                      workers=args.workers, dry_run=args.dry_run))
+                                      workers=args.workers, dry_run=args.dry_run, any_gate=args.any_gate))
     if args.command == "check":
         from .verdict import evaluate_run, print_verdict
         run_dir = Path(args.run_dir)

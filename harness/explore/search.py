@@ -44,6 +44,7 @@ class ExploreOptions:
     scale: float = 1.0
     workers: int = 1
     dry_run: bool = False
+    any_gate: bool = False
     reports_dir: Path = Path("reports")
 
 
@@ -72,7 +73,7 @@ class _Exploration:
             "merchant": ({"mode": None, "sut_cmd": scenario.merchant.sut.command} if scenario.merchant.sut
                          else {"mode": scenario.merchant.mode, "sut_cmd": None}),
             "runs": opts.runs, "budget_s": opts.budget_s, "confirm": opts.confirm,
-            "shrink_steps": opts.shrink_steps, "scale": opts.scale, "space": space.to_json(),
+            "shrink_steps": opts.shrink_steps, "any_gate": opts.any_gate, "scale": opts.scale, "space": space.to_json(),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
             "tries": [], "failing_try": None, "class": None, "shrink": [], "minimal": None,
             "status": "running", "exit_code": None, "elapsed_s": 0.0, "dry_run": opts.dry_run}
@@ -88,8 +89,8 @@ class _Exploration:
         """One run; a stack that did not come up (a port taken by another program between
         the choice and the bind, on a busy machine) is tried once more before the
         exploration stops with exit 3."""
-        result = run_try(scenario_file, run_dir, merchant_mode=self.opts.merchant_mode,
-                         sut_cmd=self.opts.sut_cmd, scale=self.opts.scale, workers=self.opts.workers)
+        result = run_try(scenario_file, run_dir, merchant_mode=self.opts.merchant_mode, sut_cmd=self.opts.sut_cmd,
+                         scale=self.opts.scale, workers=self.opts.workers, any_gate=self.opts.any_gate)
         if result.exit_code != EXIT_STACK or not run_dir.exists():
             return result
         aside = run_dir.with_name(run_dir.name + "-stack-error")
@@ -98,8 +99,8 @@ class _Exploration:
         if log.exists():
             log.rename(aside.with_name(aside.name + ".log"))
         self.say(f"         the stack did not come up ({aside.name}.log); trying once more")
-        return run_try(scenario_file, run_dir, merchant_mode=self.opts.merchant_mode,
-                       sut_cmd=self.opts.sut_cmd, scale=self.opts.scale, workers=self.opts.workers)
+        return run_try(scenario_file, run_dir, merchant_mode=self.opts.merchant_mode, sut_cmd=self.opts.sut_cmd,
+                       scale=self.opts.scale, workers=self.opts.workers, any_gate=self.opts.any_gate)
 
     def _header(self, what: str) -> str:
         who = (f" --merchant-mode {self.opts.merchant_mode}" if self.opts.merchant_mode else "") + \
@@ -137,9 +138,11 @@ class _Exploration:
             durations.append(result.elapsed_s)
             record["result"] = result.to_json(self.root)
             self.save()
+            others = [g for g in result.failed_gates if g != result.failure]
             self.say(f"         -> {result.verdict.upper()}"
                      + (f" ({result.failure}: {', '.join(f'{c} {result.counts[c]}' for c in result.classes)})"
                         if result.failure else "")
+                     + (f" [gates failed, not shrunk: {', '.join(others)}]" if others and not result.failure else "")
                      + f" in {result.elapsed_s:.0f} s  ({tdir.name}/run/report.html)")
             if result.exit_code not in (EXIT_PASS, EXIT_GATE_FAILED):
                 self.say(f"explore: try {i} ended with exit {result.exit_code}: {result.error or ''}".rstrip())
@@ -254,7 +257,10 @@ def explore(opts: ExploreOptions, say: Callable[[str], None] = print) -> int:
         if isinstance(found, int):
             return ex.finish(found, "interrupted" if found == EXIT_INTERRUPTED else "error")
         if found is None:
-            say(f"explore: no failure in {len(ex.doc['tries'])} tries (exit 0)")
+            figures = [t["index"] for t in ex.doc["tries"] if (t.get("result") or {}).get("failed_gates")]
+            say(f"explore: no failure in {len(ex.doc['tries'])} tries (exit 0)"
+                + (f"; figure gates failed in tries {', '.join(map(str, figures))} (--any-gate shrinks those)"
+                   if figures else ""))
             return ex.finish(EXIT_PASS, "no failure")
         spec, result, record = found
         cls = result.failure or "failed"

@@ -25,14 +25,17 @@ class TryResult:
     counts: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
     error: str | None = None
+    any_gate: bool = False        # --any-gate: latency, answered-share, recovery gates count too
 
     @property
     def failure(self) -> str | None:
-        """The class of a failed run; None for a pass and for an `unknown` verdict (the run
-        lacked the evidence to judge: not a failure to shrink)."""
+        """The class an exploration shrinks: the first failed anomaly gate (design.md s.7),
+        or with --any-gate the first failed gate. None for a pass, for figure gates alone
+        (a slow recovery is reported, not shrunk) and for an `unknown` verdict (the run
+        lacked the evidence to judge)."""
         if self.exit_code != 1 or self.verdict != "fail":
             return None
-        return failure_class(self.failed_gates, self.classes)
+        return failure_class(self.failed_gates, self.classes, self.any_gate)
 
     def to_json(self, root: Path) -> dict[str, Any]:
         try:
@@ -44,17 +47,17 @@ class TryResult:
                 "counts": self.counts, "elapsed_s": round(self.elapsed_s, 1), "error": self.error}
 
 
-def failure_class(failed_gates: list[str], classes: list[str]) -> str | None:
+def failure_class(failed_gates: list[str], classes: list[str], any_gate: bool = False) -> str | None:
     """The class a failing run is known by: its first failed anomaly gate (design.md s.7
-    order), else its first failed gate (p95_ms ...)."""
+    order); with `any_gate`, else its first failed gate (p95_ms, answered_share ...)."""
     for c in ANOMALY_GATES:
         if c in failed_gates and c in classes:
             return c
-    return failed_gates[0] if failed_gates else None
+    return failed_gates[0] if failed_gates and any_gate else None
 
 
 def run_try(scenario_path: Path, run_dir: Path, *, merchant_mode: str | None, sut_cmd: str | None,
-            scale: float, workers: int) -> TryResult:
+            scale: float, workers: int, any_gate: bool = False) -> TryResult:
     from ..run import RunOptions, run
     started = time.monotonic()
     log_path = run_dir.parent / f"{run_dir.name}.log"
@@ -74,11 +77,12 @@ def run_try(scenario_path: Path, run_dir: Path, *, merchant_mode: str | None, su
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file():
         verdict = "interrupted" if code == EXIT_INTERRUPTED else "error"
-        return TryResult(run_dir, code, verdict, elapsed_s=elapsed, error=error or f"exit {code}, no summary.json")
+        return TryResult(run_dir, code, verdict, elapsed_s=elapsed, error=error or f"exit {code}, no summary.json",
+                         any_gate=any_gate)
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     inv = summary.get("invoices", {})
     counts = {c: int(inv.get(c, 0) or 0) for c in ANOMALY_GATES}
     return TryResult(run_dir, code, str(summary.get("verdict")),
                      classes=[c for c in ANOMALY_GATES if counts[c] > 0],
                      failed_gates=[g["name"] for g in summary.get("gates", []) if not g.get("passed")],
-                     counts=counts, elapsed_s=elapsed, error=error)
+                     counts=counts, elapsed_s=elapsed, error=error, any_gate=any_gate)

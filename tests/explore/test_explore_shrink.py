@@ -44,3 +44,12 @@ def test_a_single_short_fault_at_the_end_has_few_candidates() -> None:
     changes = [c for c, _ in candidates(spec)]
     assert changes == ["drop down client->merchant at 14s for 1s", "shorten the load to 9s"] or \
         changes[0].startswith("drop")
+
+
+def test_only_anomaly_gates_make_a_failure_unless_any_gate() -> None:
+    from harness.explore.trial import failure_class
+    assert failure_class(["answered_share", "duplicated"], ["lost", "duplicated"]) == "duplicated"
+    assert failure_class(["answered_share"], []) is None
+    assert failure_class(["answered_share", "p95_ms"], [], any_gate=True) == "answered_share"
+    # a class that is counted but whose gate is off (limit null) is not a failure
+    assert failure_class([], ["stale_reads"]) is None
