@@ -29,6 +29,7 @@ from .engine import OWNER_LABEL, RUN_LABEL, owner_alive, owner_label
 from .images import APP_IMAGE, TOXIPROXY_IMAGE, TOXIPROXY_VERSION
 from .leftovers import Registry, clear_leftovers
 from .local import LINKS, SERVICES, StackConfig, expand_placeholders
+from .addresses import ServiceAddresses
 from .ports import LOOPBACK, free_ports
 from .toxiproxy_api import ToxiproxyClient
 
@@ -96,7 +97,7 @@ def clear_docker_leftovers(client: Any) -> list[str]:
     return removed
 
 
-class DockerStack:
+class DockerStack(ServiceAddresses):
     """Same interface as LocalStack (urls, up/down/heal, process faults) plus `partition`."""
 
     backend = "docker"
@@ -125,22 +126,6 @@ class DockerStack:
     # --- addresses ---------------------------------------------------------------------
     def url(self, name: str) -> str:
         return f"http://{LOOPBACK}:{self.ports[name]}"
-
-    @property
-    def merchant_url(self) -> str:
-        return self.url("client->merchant")
-
-    @property
-    def platform_url(self) -> str:
-        return self.url("client->taxplatform")
-
-    @property
-    def merchant_direct(self) -> str:
-        return self.url("merchant")
-
-    @property
-    def platform_direct(self) -> str:
-        return self.url("taxplatform")
 
     # --- up ----------------------------------------------------------------------------
     def up(self) -> None:

@@ -12,9 +12,9 @@ import os
 import socket
 from typing import Any
 
-import psutil
 
 from ..errors import StackError
+from .leftovers import process_created
 
 __all__ = ["EngineUnavailable", "connect", "RUN_LABEL", "OWNER_LABEL", "owner_label", "owner_alive",
            "ENGINE_HELP"]
@@ -47,20 +47,10 @@ def connect(timeout_s: float = 120.0) -> Any:
     return client
 
 
-def _created(pid: int) -> float | None:
-    try:
-        p = psutil.Process(pid)
-        if p.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return p.create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-
-
 def owner_label() -> str:
     """`host:pid:creation-time` of this orchestrator."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_created(pid) or 0:.2f}"
+    return f"{socket.gethostname()}:{pid}:{process_created(pid) or 0:.2f}"
 
 
 def owner_alive(label: str | None) -> bool:
@@ -73,5 +63,5 @@ def owner_alive(label: str | None) -> bool:
         return False
     if host != socket.gethostname():
         return True
-    now = _created(pid_i)
+    now = process_created(pid_i)
     return now is not None and abs(now - created_f) < 0.02

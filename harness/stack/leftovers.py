@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["Registry", "clear_leftovers"]
+__all__ = ["Registry", "clear_leftovers", "process_created"]
 
 
 def _state_dir() -> Path:
@@ -24,7 +24,7 @@ def _state_dir() -> Path:
     return d
 
 
-def _created(pid: int) -> float | None:
+def process_created(pid: int) -> float | None:
     """The process's creation time, or None when it is gone (or a zombie)."""
     try:
         p = psutil.Process(pid)
@@ -36,7 +36,7 @@ def _created(pid: int) -> float | None:
 
 
 def _same(pid: int, created: float | None) -> bool:
-    now = _created(pid)
+    now = process_created(pid)
     return now is not None and created is not None and abs(now - created) < 0.01
 
 
@@ -55,10 +55,10 @@ class Registry:
         # the orchestrator's pid keeps two runs with the same id (`--out x/run`) apart
         self.path = _state_dir() / f"{run_id}-{os.getpid()}.json"
         self.groups: dict[str, dict] = {}
-        self.owner = {"pid": os.getpid(), "created": _created(os.getpid())}
+        self.owner = {"pid": os.getpid(), "created": process_created(os.getpid())}
 
     def record(self, name: str, pid: int) -> None:
-        self.groups[name] = {"pgid": pid, "created": _created(pid)}
+        self.groups[name] = {"pgid": pid, "created": process_created(pid)}
         self._write()
 
     def _write(self) -> None:

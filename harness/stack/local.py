@@ -21,6 +21,7 @@ from typing import Callable
 from ..errors import StackError
 from ..links import LINKS
 from .leftovers import Registry, clear_leftovers
+from .addresses import ServiceAddresses
 from .ports import LOOPBACK, free_ports
 import httpx
 
@@ -58,7 +59,7 @@ def expand_placeholders(command: str, values: dict[str, str]) -> str:
     return command
 
 
-class LocalStack:
+class LocalStack(ServiceAddresses):
     def __init__(self, cfg: StackConfig, say: Callable[[str], None] = print):
         self.cfg = cfg
         self.say = say
@@ -74,22 +75,6 @@ class LocalStack:
     def url(self, name: str) -> str:
         host = self.cfg.client_host if name in CLIENT_LINKS else LOOPBACK
         return f"http://{host}:{self.ports[name]}"
-
-    @property
-    def merchant_url(self) -> str:          # through client->merchant
-        return self.url("client->merchant")
-
-    @property
-    def platform_url(self) -> str:          # through client->taxplatform
-        return self.url("client->taxplatform")
-
-    @property
-    def merchant_direct(self) -> str:
-        return self.url("merchant")
-
-    @property
-    def platform_direct(self) -> str:
-        return self.url("taxplatform")
 
     # --- up ----------------------------------------------------------------------------
     def up(self) -> None:
