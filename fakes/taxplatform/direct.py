@@ -108,6 +108,29 @@ class DirectDesk:
                                     (seller, request_id)).fetchone()
         return None if row is None else (row[0], {"upload_id": row[1]})
 
+    def _answer(self, after: bool, outcome: "Outcome") -> "Outcome":
+        """`outcome`, unless an injected error after the commit hides it ("未知异常")."""
+        if after:
+            self.p.stats["injected_error_after_commit"] += 1
+            raise self.p._injected()
+        return outcome
+
+    async def _begin(self, table: str, seller: str,
+                     body: Any) -> "tuple[bool, str, str, Outcome | None]":
+        """What every direct-profile write does first: draw the write fault, replay a
+        repeated request_id, check the body is an object for this seller. Returns
+        (error after commit?, body hash, request_id, the replayed answer or None)."""
+        after = self.p._write_fault()
+        h = _hash(body)
+        replay = await self._replay(table, seller, body, h, after)
+        if replay is not None:
+            return after, h, "", replay
+        if not isinstance(body, dict):
+            raise ApiError(422, "invalid_type", "body: must be a JSON object", field="body")
+        rid = self._request_id(body)
+        self._seller(seller, body)
+        return after, h, rid, None
+
     async def _replay(self, table: str, seller: str, body: Any, h: str,
                       after: bool) -> "Outcome | None":
         """The first answer again for a repeated request_id (200), 409 for another body, or
@@ -132,10 +155,7 @@ class DirectDesk:
                            f"request_id {rid!r} was already used for a different request; "
                            "use a new request_id for a new one", **first[1])
         self.stats[f"replayed_{table}"] += 1
-        if after:
-            self.p.stats["injected_error_after_commit"] += 1
-            raise self.p._injected()
-        return Outcome(200, dict(first[1]), {"Idempotent-Replayed": "true"})
+        return self._answer(after, Outcome(200, dict(first[1]), {"Idempotent-Replayed": "true"}))
 
     async def _write(self, table: str, seller: str, rid: str, h: str, exec_: Exec,
                      answer: dict[str, Any]) -> None:
@@ -173,15 +193,9 @@ class DirectDesk:
     # --- POST /v1/number-ranges ----------------------------------------------------------
     async def number_range(self, seller: str, body: Any) -> "Outcome":
         from .service import Outcome
-        after = self.p._write_fault()
-        h = _hash(body)
-        replay = await self._replay("direct_ranges", seller, body, h, after)
+        after, h, rid, replay = await self._begin("direct_ranges", seller, body)
         if replay is not None:
             return replay
-        if not isinstance(body, dict):
-            raise ApiError(422, "invalid_type", "body: must be a JSON object", field="body")
-        rid = self._request_id(body)
-        self._seller(seller, body)
         count = body.get("count")
         if count is None:
             raise missing("count")
@@ -204,23 +218,14 @@ class DirectDesk:
         await self._write("direct_ranges", seller, rid, h, exec_, answer)
         self.p._ranges.setdefault(seller, []).append((first[:5], start, end))
         self.stats["ranges_granted"] += 1
-        if after:
-            self.p.stats["injected_error_after_commit"] += 1
-            raise self.p._injected()
-        return Outcome(201, answer)
+        return self._answer(after, Outcome(201, answer))
 
     # --- POST /v1/uploads ----------------------------------------------------------------
     async def upload(self, seller: str, body: Any) -> "Outcome":
         from .service import Outcome
-        after = self.p._write_fault()
-        h = _hash(body)
-        replay = await self._replay("uploads", seller, body, h, after)
+        after, h, rid, replay = await self._begin("uploads", seller, body)
         if replay is not None:
             return replay
-        if not isinstance(body, dict):
-            raise ApiError(422, "invalid_type", "body: must be a JSON object", field="body")
-        rid = self._request_id(body)
-        self._seller(seller, body)
         invoices = body.get("invoices")
         if invoices is None:
             raise missing("invoices")
@@ -249,10 +254,7 @@ class DirectDesk:
         if lost:
             self.stats["uploads_lost"] += 1
         self._wake.set()
-        if after:
-            self.p.stats["injected_error_after_commit"] += 1
-            raise self.p._injected()
-        return Outcome(202, answer)
+        return self._answer(after, Outcome(202, answer))
 
     # --- GET /v1/uploads/{upload_id} -----------------------------------------------------
     def upload_status(self, seller: str, upload_id: str) -> "Outcome":
