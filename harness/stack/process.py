@@ -91,6 +91,7 @@ class Service:
                 try:
                     r = client.get(url)
                     if r.status_code == 200:
+                        self._check_own_answer()
                         return
                     last = f"GET {self.spec.health_path} answered {r.status_code}: {r.text[:200]!r}"
                 except httpx.HTTPError as e:
@@ -101,6 +102,20 @@ class Service:
             f"  It must answer 200 on http://{LOOPBACK}:{self.spec.port}{self.spec.health_path} "
             f"(it is given PORT={self.spec.port}).\n"
             f"  last lines of {self.log_path}:\n{log_tail(self.log_path)}")
+
+    def _check_own_answer(self, settle_s: float = 0.3) -> None:
+        """A 200 proves little if our child is about to exit: a port taken by another process
+        between choosing it and the bind ("address already in use") lets a stranger answer
+        the health check. The child's bind failure ends it within moments, so look again."""
+        if self.proc is None:
+            return
+        time.sleep(settle_s)
+        if self.proc.poll() is not None:
+            raise HealthTimeout(
+                f"{self.spec.name} exited with code {self.proc.returncode} although "
+                f"port {self.spec.port} answered its health check: another process holds that "
+                f"port (command: {self.spec.argv}).\n  last lines of {self.log_path}:\n"
+                f"{log_tail(self.log_path)}")
 
     def signal(self, sig: int) -> None:
         if self.proc is None:
