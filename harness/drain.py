@@ -108,6 +108,22 @@ def scan_history(paths: Iterable[Path]) -> dict[str, OrderState]:
     return orders
 
 
+def _asked(op: str, call: Callable[[], Any]) -> tuple[Outcome, int | None]:
+    """One request of the drain, classified exactly as a customer's (load/classify.py):
+    (the outcome, the HTTP status or None when no answer came)."""
+    status: int | None = None
+    try:
+        r = call()
+        status = r.status_code
+        try:
+            body = r.json()
+        except ValueError:
+            body = None
+        return classify_response(op, status, body), status
+    except Exception as e:  # noqa: BLE001 - classified like a customer's request
+        return classify_exception(op, _transport(e)), status
+
+
 def _transport(exc: BaseException) -> BaseException:
     """httpx's exceptions as the customers' client raises them (harness/load/http.py), so
     the one table of classify.py reads both alike."""
@@ -183,17 +199,8 @@ class Drainer:
     def _query(self, w: HistoryWriter, lane: int, oid: str, timeout: float) -> Outcome:
         """Ask the merchant about one order; one invoke and its completion under `lane`."""
         ts = w.invoke("query", oid, journey=lane)
-        status: int | None = None
-        try:
-            r = self.http.get(f"{self.merchant_url}/v1/invoices/{oid}", timeout=timeout)
-            status = r.status_code
-            try:
-                body = r.json()
-            except ValueError:
-                body = None
-            out = classify_response("query", status, body)
-        except Exception as e:  # noqa: BLE001 - classified like a customer's request
-            out = classify_exception("query", _transport(e))
+        out, status = _asked("query", lambda: self.http.get(f"{self.merchant_url}/v1/invoices/{oid}",
+                                                            timeout=timeout))
         lat = time.time() - ts
         if out.type == "ok":
             self._answered_s.append(lat)
@@ -205,17 +212,7 @@ class Drainer:
                 seller: str | None, timeout: float) -> Outcome:
         """Look the order's invoice number up on the platform's read path."""
         ts = w.invoke("verify", oid, journey=lane, invoice_no=invoice_no)
-        status: int | None = None
-        try:
-            r = self.platform.invoice(invoice_no, seller, timeout=timeout)
-            status = r.status_code
-            try:
-                body = r.json()
-            except ValueError:
-                body = None
-            out = classify_response("verify", status, body)
-        except Exception as e:  # noqa: BLE001
-            out = classify_exception("verify", _transport(e))
+        out, status = _asked("verify", lambda: self.platform.invoice(invoice_no, seller, timeout=timeout))
         no = out.invoice_no or invoice_no
         w.complete("verify", out.type, oid, journey=lane, invoice_no=no, result=out.result,
                    status=status, latency_ms=(time.time() - ts) * 1000, error=out.error)
