@@ -30,7 +30,7 @@ import orjson
 from harness.checker.history import is_harness_proc
 from harness.rundir import fault_window
 
-__all__ = ["Recovery", "scan_history", "measure", "recovery_of_run", "SLIDE_S", "BASELINE_S",
+__all__ = ["Recovery", "scan_history", "seconds_from_checker", "measure", "recovery_of_run", "SLIDE_S", "BASELINE_S",
            "RECOVERED_SHARE"]
 
 SLIDE_S = 3
@@ -88,6 +88,32 @@ def add_events(acc: Seconds, events: Iterable[dict[str, Any]]) -> Seconds:
             continue
         lat = _num(e.get("latency_ms"))
         acc.add(t - lat / 1000.0 if lat is not None and lat >= 0 else t, str(e.get("op")), typ)
+    return acc
+
+
+def seconds_from_checker(con: Any) -> Seconds:
+    """The `Seconds` of `scan_history`, from the checker's DuckDB table `e` (check_files'
+    `also` callback, harness/checker/duck.py ALSO_COLUMNS: every line of the history,
+    valid, typed) instead of a second read of the file. The same rule as `add_events`,
+    term by term: a completion (typc 1-3) of a customer's proc (`load`) with a finite `t`
+    counts at the second it was sent, t - latency/1000 when a finite latency >= 0 is given,
+    else t; answered unless info (typc 3); a checkout is an issue (opc 0), succeeded when ok
+    (typc 1). Tests compare both on the same histories (tests/unit/test_recovery.py)."""
+    acc = Seconds()
+    rows = con.execute("""
+SELECT floor(sent)::BIGINT AS sec, count(*), count(*) FILTER (WHERE typc <> 3),
+  count(*) FILTER (WHERE opc = 0), count(*) FILTER (WHERE opc = 0 AND typc = 1),
+  min(sent), max(sent)
+FROM (SELECT CASE WHEN lat IS NOT NULL AND isfinite(lat) AND lat >= 0
+                  THEN t - lat / 1000.0::DOUBLE ELSE t END AS sent, opc, typc
+      FROM e WHERE load AND typc <> 0 AND isfinite(t))
+GROUP BY sec ORDER BY sec""").fetchall()
+    for sec, n, answered, checkouts, ok, lo, hi in rows:
+        acc.by_sec[int(sec)] = [int(n), int(answered), int(checkouts), int(ok)]
+        if acc.first_t is None or lo < acc.first_t:
+            acc.first_t = float(lo)
+        if acc.last_t is None or hi > acc.last_t:
+            acc.last_t = float(hi)
     return acc
 
 

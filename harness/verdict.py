@@ -13,7 +13,7 @@ from .checker import ANOMALY_CLASSES, CheckOptions, check_files
 from .checker.classes import CHANCES
 from .errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_PASS, InputError, ScenarioError
 from .gates import EVIDENCE_GATES, GateResult, apply_gates, verdict
-from .recovery import measure, scan_history
+from .recovery import measure, scan_history, seconds_from_checker
 from .report.uploads import summarise_uploads, verdict_lines
 from .rundir import FAULTS, HISTORY, LEDGER, LOAD_STATS, RUN, SCENARIO, read_json, read_jsonl
 from .scenario import GateSpec, Scenario, load_scenario
@@ -133,9 +133,19 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
     faults = read_jsonl(run_dir / FAULTS)
     opts = CheckOptions(allowed_lag_s=allowed_lag_s(scenario),
                         load_end_t=meta.get("load_end_t"), faults=faults, t0=meta.get("t0"))
-    result = check_files(history, ledger, opts)
+    # a large history is read once, by the checker's DuckDB pass: the recovery figures'
+    # per-second counts and the report's timeseries come from the same table (on the
+    # Python path, from their own reads of the file: the same figures, tests compare)
+
+    def also(con: Any) -> tuple[Any, Any]:
+        from .report.timeseries import timeseries_from_checker
+        return seconds_from_checker(con), timeseries_from_checker(con, faults) if render else None
+
+    result = check_files(history, ledger, opts, also=also)
     gates_spec = scenario.gates if scenario else default_gates()
-    seconds = scan_history(history)
+    seconds, timeseries = result.also if result.also is not None else (None, None)
+    if seconds is None:
+        seconds = scan_history(history)
     summary = Summary(
         scenario=scenario.name if scenario else meta.get("scenario", run_dir.name),
         description=scenario.description if scenario else "",
@@ -176,7 +186,7 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
     if render:
         from .report import write_report
         try:
-            write_report(run_dir, summary)
+            write_report(run_dir, summary, timeseries=timeseries)
         except Exception as e:  # noqa: BLE001 - the verdict stands even if a plot fails
             say(f"warning: the report could not be fully rendered: {type(e).__name__}: {e}")
             from .report import write_junit

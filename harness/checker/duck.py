@@ -45,7 +45,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import orjson
@@ -54,13 +54,13 @@ from harness.checker.amounts import spec_of
 from harness.checker.classes import own_numbers
 from harness.checker.compose import compose
 from harness.checker.fold import Fold
-from harness.checker.history import _check_order, event_fields
+from harness.checker.history import HARNESS_PROCS, _check_order, event_fields
 from harness.checker.ledger import ledger_fields
 from harness.checker.result import CheckOptions, CheckResult
 from harness.checker.stats import (acceptance_delays, consistency_figure, delay_figures,
                                    latest_settled, request_figures)
 
-__all__ = ["check_files_duck", "available", "THREADS", "TIMINGS"]
+__all__ = ["check_files_duck", "available", "THREADS", "TIMINGS", "ALSO_COLUMNS"]
 
 #: Seconds (wall, CPU of this process) per stage of the last run: for the benchmark.
 TIMINGS: dict[str, tuple[float, float]] = {}
@@ -76,6 +76,12 @@ class _Stage:
     def __exit__(self, *exc: Any) -> None:
         TIMINGS[self.name] = (round(time.perf_counter() - self.t, 2),
                               round(time.process_time() - self.c, 2))
+
+#: The columns of table `e` that an `also` callback of check_files may read (one row per
+#: history line, file order = rowid, every line valid): `t`, `latency_ms` as `lat` (DOUBLE;
+#: NULL when absent or null), op as `opc` (0 issue, 1 query, 2 refund, 3 verify), type as
+#: `typc` (0 invoke, 1 ok, 2 fail, 3 info), `load` (a customer's proc, not the harness's own).
+ALSO_COLUMNS = ("t", "lat", "opc", "typc", "load")
 
 #: DuckDB worker threads (the target machine has 2 cores).
 THREADS = max(1, min(2, os.cpu_count() or 1))
@@ -105,6 +111,9 @@ _MACROS = (
           NOT (contains(x, '.') OR contains(x, 'e') OR contains(x, 'E'))
           AND TRY_CAST(x AS BIGINT) IS NOT NULL""",
 )
+#: history.HARNESS_PROCS as an SQL list: a proc is the harness's own when the part before its
+#: first dot is one of them (history.is_harness_proc); column `load` of table e is the negation.
+_HARNESS = ", ".join(f"'{p}'" for p in sorted(HARNESS_PROCS))
 #: DuckDB's own memory budget (it spills to a temporary file beyond it); the Python side
 #: and the allocator's slack come on top, and the total must stay under 2 GB.
 MEMORY_LIMIT = "1200MB"
@@ -163,7 +172,8 @@ SELECT
   CASE result WHEN '"issued"' THEN 1 WHEN '"pending"' THEN 2 WHEN '"failed"' THEN 3
     WHEN '"not_found"' THEN 4 ELSE 0 END::UTINYINT AS resc,
   coalesce(status = '404', false) AS s404, lat,
-  CASE WHEN op = '"issue"' AND type = '"invoke"' THEN ord_j END AS ord
+  CASE WHEN op = '"issue"' AND type = '"invoke"' THEN ord_j END AS ord,
+  split_part(jstr(proc_j), '.', 1) NOT IN ({_HARNESS}) AS load
 FROM (
   SELECT jdbl(t::VARCHAR) AS t, jdbl(ts::VARCHAR) AS ts, proc::VARCHAR AS proc_j,
     op::VARCHAR AS op, type::VARCHAR AS type, order_id::VARCHAR AS oid_j,
@@ -239,11 +249,11 @@ def _classify_clean(con: Any) -> None:
     con.execute(f"""
 CREATE TABLE o AS
 WITH w AS (
-  SELECT rowid AS rn, t, ts, oid, inv, opc, typc, resc, s404, hash(ord) AS oh, NOT excl AS load,
+  SELECT rowid AS rn, t, ts, oid, inv, opc, typc, resc, s404, hash(ord) AS oh, load,
     {_ANS} AS ans, proc = 'final' OR prefix(proc, 'final.') AS fin,
     lag(typc) OVER k AS ptyp, lag(opc) OVER k AS pop, lag(oid) OVER k AS poid,
     lag(t) OVER k AS pt, lead(typc) OVER k IS NULL AS last_in_key
-  FROM (SELECT rowid, *, split_part(proc, '.', 1) IN ('drain', 'final') AS excl FROM e)
+  FROM (SELECT rowid, * FROM e)
   WINDOW k AS (PARTITION BY proc ORDER BY rowid))
 SELECT oid,
   count(*) FILTER (WHERE (typc = 0 AND ptyp = 0)
@@ -267,6 +277,8 @@ SELECT oid,
   bool_or(opc = 2 AND typc = 1 AND resc = 2) AS refund_pend,
   bool_or(opc = 3 AND typc IN (1, 2) AND (resc = 4 OR (resc = 0 AND s404))) AS vmiss,
   count(*) FILTER (WHERE opc = 1 AND ans IS NOT NULL) AS qans,
+  count(*) FILTER (WHERE opc = 2 AND typc IN (1, 2)) AS rans,
+  count(*) FILTER (WHERE opc = 3 AND typc IN (1, 2)) AS vans,
   coalesce(bool_or(opc = 1 AND ans IS NOT NULL AND fin), false) AS fin
 FROM w GROUP BY oid""")
     if con.execute("SELECT sum(broken) FROM o").fetchone()[0]:
@@ -280,7 +292,7 @@ UNION ALL SELECT inv FROM e
     # an order with a definite answer before a later pending one is left to the fold
     con.execute("""
 CREATE TABLE clean AS
-SELECT o.oid, b.no, o.fat, b.issued_at, o.min_def AS settled
+SELECT o.oid, b.no, o.fat, b.issued_at, o.min_def AS settled, o.fin, o.qans, o.rans, o.vans
 FROM o JOIN l b ON b.oref = o.oid AND NOT b.is_red JOIN specs s ON s.h = o.oh
 WHERE o.invokes >= 1 AND o.infos = 0 AND o.last = 1
   AND o.g_min IS NOT NULL AND o.g_min = o.g_max AND b.no = o.g_min
@@ -445,9 +457,14 @@ def connect() -> Any:
 
 
 def check_files_duck(history_path: Path, ledger_path: Path, opts: CheckOptions,
-                     event_at: Any, ledger_at: Any) -> tuple[CheckResult | None, str | None]:
+                     event_at: Any, ledger_at: Any,
+                     also: Callable[[Any], Any] | None = None
+                     ) -> tuple[CheckResult | None, str | None]:
     """(the verdict of check_files, None), or (None, why) when the Python path must decide
-    (see above)."""
+    (see above). `also(con)`, when given, runs after a DuckDB verdict on the connection
+    whose table `e` holds every history line (see `ALSO_COLUMNS`); what it returns is the
+    result's `also`, or None if it raised a DuckDB error (the verdict stands: the caller
+    computes its figures another way)."""
     import duckdb
     try:
         con = connect()
@@ -464,7 +481,14 @@ def check_files_duck(history_path: Path, ledger_path: Path, opts: CheckOptions,
         with _Stage("clean"):
             _classify_clean(con)
         with _Stage("finish"):
-            return _finish(con, history_path, ledger_path, opts, event_at, ledger_at), None
+            res = _finish(con, history_path, ledger_path, opts, event_at, ledger_at)
+        if also is not None:
+            with _Stage("also"):
+                try:
+                    res.also = also(con)
+                except duckdb.Error:
+                    res.also = None
+        return res, None
     except _Unsure as e:
         return None, str(e)
     except duckdb.Error as e:
@@ -474,7 +498,7 @@ def check_files_duck(history_path: Path, ledger_path: Path, opts: CheckOptions,
 
 
 def _finish(con: Any, history_path: Path, ledger_path: Path, opts: CheckOptions,
-            event_at: Any, ledger_at: Any) -> CheckResult | None:
+            event_at: Any, ledger_at: Any) -> CheckResult:
     n_rows = con.execute("SELECT count(*) FROM e").fetchone()[0]
     n_lrows = con.execute("SELECT count(*) FROM l").fetchone()[0]
     # --- the precise fold over every order that is not provably clean ------------------
@@ -525,7 +549,7 @@ ON s.inv = clean.no""").fetchone()
     else:
         latest = max(d_latest, c_latest)
     load = con.execute("""
-SELECT min(t), max(t) FROM e WHERE split_part(proc, '.', 1) NOT IN ('drain', 'final')""").fetchone()
+SELECT min(t), max(t) FROM e WHERE load""").fetchone()
     load_first_t, load_last_t = load
     load_end = opts.load_end_t if opts.load_end_t is not None else load_last_t
     # request statistics over every load proc's requests (open invokes count as info)
@@ -535,7 +559,7 @@ SELECT min(t), max(t) FROM e WHERE split_part(proc, '.', 1) NOT IN ('drain', 'fi
     for opc, total, ok, fail, info in con.execute("""
 SELECT opc, count(*), count(*) FILTER (WHERE typc = 1), count(*) FILTER (WHERE typc = 2),
   count(*) FILTER (WHERE typc = 3)
-FROM e WHERE split_part(proc, '.', 1) NOT IN ('drain', 'final') AND typc <> 0 GROUP BY opc""").fetchall():
+FROM e WHERE load AND typc <> 0 GROUP BY opc""").fetchall():
         by_op[names[opc]] = [total, ok, fail, info]
     for opc, n in enumerate(opens):
         if n:
@@ -543,7 +567,7 @@ FROM e WHERE split_part(proc, '.', 1) NOT IN ('drain', 'final') AND typc <> 0 GR
             c[0] += int(n)
             c[3] += int(n)
     lat = con.execute("""
-SELECT lat FROM e WHERE split_part(proc, '.', 1) NOT IN ('drain', 'final') AND typc <> 0 AND lat IS NOT NULL""").fetchnumpy()["lat"]
+SELECT lat FROM e WHERE load AND typc <> 0 AND lat IS NOT NULL""").fetchnumpy()["lat"]
     lat = np.sort(np.asarray(lat, dtype=np.float64))
     # acceptance delays: the precise part's (rounded) plus the clean orders'
     raw = con.execute("SELECT issued_at - fat AS d FROM clean").fetchnumpy()["d"]
@@ -551,13 +575,10 @@ SELECT lat FROM e WHERE split_part(proc, '.', 1) NOT IN ('drain', 'final') AND t
     dv = np.asarray(acceptance_delays(fold), dtype=np.float64)
     delays = np.sort(np.concatenate([np.repeat(cv, cc), dv]))
     # chances (classes.count_chances): the clean orders' share added to the fold's
-    c_fin, c_qans = con.execute("""
-SELECT count(*) FILTER (WHERE o.fin), coalesce(sum(o.qans), 0)
-FROM clean JOIN o ON o.oid = clean.oid""").fetchone()
-    c_ref, c_ver = con.execute("""
-SELECT count(*) FILTER (WHERE opc = 2 AND typc IN (1, 2)),
-  count(*) FILTER (WHERE opc = 3 AND typc IN (1, 2))
-FROM e WHERE oid IN (SELECT oid FROM clean)""").fetchone()
+    c_fin, c_qans, c_ref, c_ver = con.execute("""
+SELECT count(*) FILTER (WHERE fin), coalesce(sum(qans), 0), coalesce(sum(rans), 0),
+  coalesce(sum(vans), 0)
+FROM clean""").fetchone()
     chances = dict(res.chances)
     for k in ("lost", "phantom", "unresolved"):
         chances[k] += int(c_fin)

@@ -142,8 +142,13 @@ def _choice(history_path: Path, ledger_path: Path) -> tuple[bool, str | None]:
     return True, None
 
 
-def check_files(history_path: Path, ledger_path: Path, opts: CheckOptions | None = None) -> CheckResult:
+def check_files(history_path: Path, ledger_path: Path, opts: CheckOptions | None = None,
+                also: Callable[[Any], Any] | None = None) -> CheckResult:
     """check() over `history.jsonl` and `platform-ledger.jsonl`.
+
+    `also(con)`: on the DuckDB path, run on the checker's DuckDB connection after its
+    verdict, so that other figures of the same history need no second read (table `e`,
+    duck.ALSO_COLUMNS); its value is `CheckResult.also` (None on the Python path).
 
     Raises InputError("history.jsonl:812: what is wrong") on a truncated or non-JSON line, an
     unknown event type/op, a missing or ill-typed field, a completion without its invoke,
@@ -161,7 +166,7 @@ def check_files(history_path: Path, ledger_path: Path, opts: CheckOptions | None
     try:
         use_duck, reason = _choice(history_path, ledger_path)
         if use_duck:
-            res, reason = duck.check_files_duck(history_path, ledger_path, opts, ev, lg)
+            res, reason = duck.check_files_duck(history_path, ledger_path, opts, ev, lg, also)
             if res is not None:
                 res.path = "duckdb"
                 return res

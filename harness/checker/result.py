@@ -94,6 +94,8 @@ class CheckResult:
     #: anomaly class -> how many chances the run gave it (classes.CHANCES)
     chances: dict[str, int] = field(default_factory=dict)
     fallback_reason: str | None = None
+    #: what check_files' `also` callback computed on the DuckDB path (None otherwise)
+    also: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

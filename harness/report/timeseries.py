@@ -20,7 +20,7 @@ from harness.checker.stats import percentile
 from harness.rundir import (SkippedLines, fault_end, fault_window, history_paths,
                             iter_history, iter_jsonl)
 
-__all__ = ["compute_timeseries", "timeseries_from_events", "percentile", "write_latency_csv",
+__all__ = ["compute_timeseries", "timeseries_from_events", "timeseries_from_checker", "percentile", "write_latency_csv",
            "WINDOW_S", "OUTCOMES"]
 
 WINDOW_S = 5
@@ -147,7 +147,7 @@ def _timeseries_duckdb(path: Path, faults: list[dict[str, Any]]) -> dict[str, An
     or any DuckDB error."""
     try:
         import duckdb
-        import numpy as np
+        import numpy  # noqa: F401
     except ImportError:
         return None
     cols = "{'t': 'JSON', 'type': 'JSON', 'proc': 'JSON', 'op': 'JSON', 'latency_ms': 'JSON'}"
@@ -171,31 +171,54 @@ SELECT count(*) FROM h WHERE t IS NULL OR NOT isfinite(t)
         if odd:
             return None
         con.execute("""
-CREATE TABLE c AS SELECT rowid AS rn, t, typ, lat,
+CREATE TABLE c AS SELECT rowid AS rn, t, lat,
+  CASE typ WHEN '"invoke"' THEN 0 WHEN '"ok"' THEN 1 WHEN '"fail"' THEN 2 ELSE 3 END AS typc,
   CASE WHEN op_j IS NULL OR op_j = '""' THEN '?' ELSE op_j[2:-2] END AS op
 FROM h WHERE split_part(coalesce(proc_j[2:-2], ''), '.', 1) NOT IN ('drain', 'final')""")
-        invokes = con.execute("SELECT count(*) FROM c WHERE typ = '\"invoke\"'").fetchone()[0]
-        con.execute("DELETE FROM c WHERE typ = '\"invoke\"'")
-        per_second: dict[int, dict[str, int]] = {}
-        per_second_op: dict[int, dict[str, dict[str, int]]] = {}
-        rows = con.execute("""
-SELECT floor(t)::BIGINT AS sec, op, count(*) FILTER (WHERE typ = '"ok"'),
-  count(*) FILTER (WHERE typ = '"fail"'), count(*) FILTER (WHERE typ = '"info"'), min(rn) AS first
-FROM c GROUP BY sec, op ORDER BY sec, first""").fetchall()
-        completions = 0
-        for sec, op, ok, fail, info, _ in rows:
-            counts = per_second.setdefault(sec, dict.fromkeys(OUTCOMES, 0))
-            counts["ok"] += ok
-            counts["fail"] += fail
-            counts["info"] += info
-            per_second_op.setdefault(sec, {})[op] = {"ok": ok, "fail": fail, "info": info}
-            completions += ok + fail + info
-        got = con.execute("SELECT t, lat, CASE typ WHEN '\"ok\"' THEN 0 WHEN '\"fail\"' THEN 1 "
-                          "ELSE 2 END AS k FROM c ORDER BY rn").fetchnumpy()
+        return _timeseries_of(con, "c", faults)
     except duckdb.Error:
         return None
     finally:
         con.close()
+
+
+#: op codes of the checker's table `e` (harness/checker/duck.py ALSO_COLUMNS)
+_OPS_SQL = "CASE opc WHEN 0 THEN 'issue' WHEN 1 THEN 'query' WHEN 2 THEN 'refund' ELSE 'verify' END"
+
+
+def timeseries_from_checker(con: Any, faults: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """`compute_timeseries` of the history the checker's DuckDB pass has just read (its
+    table `e`, every line valid: check_files' `also` callback), so that a large history is
+    parsed once; None (the caller reads the file) if a time is not finite."""
+    con.execute(f"""
+CREATE OR REPLACE TEMP VIEW ts_c AS SELECT rowid AS rn, t, lat, typc, {_OPS_SQL} AS op FROM e WHERE load""")
+    if con.execute("SELECT count(*) FROM ts_c WHERE NOT isfinite(t)").fetchone()[0]:
+        return None
+    return _timeseries_of(con, "ts_c", faults)
+
+
+def _timeseries_of(con: Any, rel: str, faults: list[dict[str, Any]]) -> dict[str, Any]:
+    """The timeseries of relation `rel` (the customers' lines in file order: rn, t (finite),
+    lat (DOUBLE or NULL), typc (0 invoke, 1 ok, 2 fail, 3 info), op): SQL counts per second,
+    numpy sorts the latencies. Shared by both DuckDB readers."""
+    import numpy as np
+    invokes = con.execute(f"SELECT count(*) FROM {rel} WHERE typc = 0").fetchone()[0]
+    per_second: dict[int, dict[str, int]] = {}
+    per_second_op: dict[int, dict[str, dict[str, int]]] = {}
+    rows = con.execute(f"""
+SELECT floor(t)::BIGINT AS sec, op, count(*) FILTER (WHERE typc = 1),
+  count(*) FILTER (WHERE typc = 2), count(*) FILTER (WHERE typc = 3), min(rn) AS first
+FROM {rel} WHERE typc <> 0 GROUP BY sec, op ORDER BY sec, first""").fetchall()
+    completions = 0
+    for sec, op, ok, fail, info, _ in rows:
+        counts = per_second.setdefault(sec, dict.fromkeys(OUTCOMES, 0))
+        counts["ok"] += ok
+        counts["fail"] += fail
+        counts["info"] += info
+        per_second_op.setdefault(sec, {})[op] = {"ok": ok, "fail": fail, "info": info}
+        completions += ok + fail + info
+    got = con.execute(f"SELECT t, lat, typc - 1 AS k FROM {rel} WHERE typc <> 0 "
+                      "ORDER BY rn").fetchnumpy()
     t = np.asarray(got["t"], dtype=np.float64)
     k = np.asarray(got["k"], dtype=np.int64)
     lat_col = got["lat"]

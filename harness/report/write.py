@@ -25,15 +25,19 @@ def load_end_s(run: dict[str, Any] | None) -> float | None:
     return run_time_s(run, "load_end_t")
 
 
-def write_report(run_dir: Path, summary: Summary | dict[str, Any] | None = None) -> Path:
+def write_report(run_dir: Path, summary: Summary | dict[str, Any] | None = None,
+                 timeseries: dict[str, Any] | None = None) -> Path:
     """Write timeseries.json, latency.csv, plots/*.png, junit.xml and report.html.
 
     `summary` defaults to the run directory's summary.json (an `InputError` if
-    that is missing). Returns the path of report.html.
+    that is missing); `timeseries` to `compute_timeseries` of the run's history and
+    faults (the verdict passes the one it computed in the checker's DuckDB pass).
+    Returns the path of report.html.
     """
     run_dir = Path(run_dir)
     files = load_run_files(run_dir, summary)
-    timeseries = compute_timeseries(run_dir, files.faults)
+    if timeseries is None:
+        timeseries = compute_timeseries(run_dir, files.faults)
     (run_dir / TIMESERIES).write_text(json.dumps(timeseries, ensure_ascii=False) + "\n",
                                       encoding="utf-8")
     write_latency_csv(run_dir / LATENCY_CSV, timeseries)
