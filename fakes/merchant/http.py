@@ -43,13 +43,22 @@ class Response:
 
 
 class _Parsed:
-    """httptools callbacks for one response."""
+    """httptools callbacks for one response.
+
+    `keep_alive` is read in `on_headers_complete`: once the message is complete httptools
+    (llhttp) has reset its state and `should_keep_alive()` says False for every answer, which
+    made the pool open a new connection to the platform for every call."""
 
     def __init__(self) -> None:
         self.headers: dict[str, str] = {}
         self.body: list[bytes] = []
         self.done = False
-        self._name = b""
+        self.keep_alive = False
+        self.parser: httptools.HttpResponseParser | None = None
+
+    def on_headers_complete(self) -> None:
+        assert self.parser is not None
+        self.keep_alive = self.parser.should_keep_alive()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
@@ -152,7 +161,7 @@ class AsyncHttp:
 
     async def _send(self, conn: _Conn, data: bytes, method: str) -> tuple[Response, bool]:
         p = _Parsed()
-        parser = httptools.HttpResponseParser(p)
+        parser = p.parser = httptools.HttpResponseParser(p)
         try:
             conn.writer.write(data)
             await conn.writer.drain()
@@ -163,5 +172,4 @@ class AsyncHttp:
                 parser.feed_data(chunk)
         except (OSError, httptools.HttpParserError) as e:
             raise TransportError(f"{type(e).__name__}: {e}") from None
-        return (Response(parser.get_status_code(), p.headers, b"".join(p.body)),
-                parser.should_keep_alive())
+        return (Response(parser.get_status_code(), p.headers, b"".join(p.body)), p.keep_alive)
