@@ -38,8 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = create_app(cfg, {s["seller_tax_id"]: s["secret"] for s in sellers})
     print(f"fakes.merchant: mode={cfg.mode} dedup={cfg.dedup} listening on {cfg.host}:{cfg.port} "
           f"platform={cfg.platform_url} data={cfg.data_dir}", file=sys.stderr, flush=True)
+    # uvloop + httptools as the platform runs (both are dependencies); no proxy-header
+    # rewriting: nothing stands in front of the merchant but Toxiproxy, which forwards bytes.
     server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning",
-                                           access_log=False, lifespan="on"))
+                                           access_log=False, lifespan="on", loop="uvloop",
+                                           http="httptools", proxy_headers=False))
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
     # handler that was installed before it; a no-op one lets a clean stop exit 0.
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -7,10 +7,12 @@ import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
+import orjson
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse as _StdJSONResponse
 from starlette.routing import Route
 
 from .amounts import OrderError, parse_order
@@ -19,6 +21,23 @@ from .contract import OPENAPI
 from .service import Merchant
 
 __all__ = ["create_app"]
+
+
+class JSONResponse(_StdJSONResponse):
+    """orjson: the same compact UTF-8 bytes as Starlette's json.dumps for these bodies
+    (strings, integers, None), at a fraction of the CPU."""
+
+    def render(self, content: object) -> bytes:
+        return orjson.dumps(content)
+
+
+def _loads(raw: bytes) -> object:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # what orjson refuses and json accepts (NaN, integers past 64 bits) keeps the answer
+        # it always had; invalid JSON raises here as before
+        return json.loads(raw)
 
 log = logging.getLogger("fakes.merchant")
 
@@ -52,7 +71,7 @@ def create_app(cfg: MerchantConfig, secrets: dict[str, str]) -> Starlette:
     async def issue(request: Request) -> JSONResponse:
         raw = await request.body()
         try:
-            body = json.loads(raw)
+            body = _loads(raw)
         except (ValueError, UnicodeDecodeError):
             return _error(400, "invalid_json", "the body must be a JSON object")
         try:
@@ -75,8 +94,8 @@ def create_app(cfg: MerchantConfig, secrets: dict[str, str]) -> Starlette:
         ans = await m().refund(request.path_params["order_id"])
         return JSONResponse(ans.body, status_code=ans.status)
 
-    async def openapi(request: Request) -> JSONResponse:
-        return JSONResponse(OPENAPI)
+    async def openapi(request: Request) -> _StdJSONResponse:
+        return _StdJSONResponse(OPENAPI)
 
     async def admin_orders(request: Request) -> JSONResponse:
         """Debug view for tests and people: counts by status."""

@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
               f"\"secret\": \"{s['secret']}\"}}'", flush=True)
     config = uvicorn.Config(app, host=args.host, port=args.port, loop="uvloop",
                             http="httptools", log_level=args.log_level, access_log=False,
+                            proxy_headers=False,
                             lifespan="on", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     stopped_by: list[int] = []
