@@ -215,6 +215,11 @@ class Store:
                               "ORDER BY rowid LIMIT 1", (seller, request_id)).fetchone()
         return InvoiceRow.from_db(row) if row else None
 
+    def request_keys(self) -> set[tuple[str, str]]:
+        """Every (seller, request_id) stored: the platform's in-memory index of idempotency
+        keys, so a first request (nearly all of them) costs no lookup."""
+        return set(self._r.execute("SELECT seller_tax_id, request_id FROM invoices"))
+
     def get(self, invoice_no: str) -> InvoiceRow | None:
         row = self._r.execute(_SELECT + " WHERE invoice_no=?", (invoice_no,)).fetchone()
         return InvoiceRow.from_db(row) if row else None
