@@ -27,7 +27,7 @@ from typing import Any
 
 from .amounts import Order, platform_lines
 from .config import MerchantConfig
-from .modes import behaviour_for
+from .modes import Behaviour, behaviour_for
 from .platform import PlatformClient, Reply
 from .store import OrderRow, Store
 
@@ -83,6 +83,11 @@ class Merchant:
         self._unknown: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        # The robust clearance merchant group-commits its outbox (Store.put_async): the rows of
+        # every order handled in one turn of the event loop share one SQLite transaction, and
+        # each order goes on (to the platform, to the customer) only after it returned. Defect
+        # modes and the direct profile keep one transaction per write, exactly as they were.
+        self._group = self.b == Behaviour() and cfg.profile == "clearance"
         self.direct = None
         if cfg.profile == "direct":           # design.md s.12: own numbers, batched uploads
             from .direct import DirectPipeline
@@ -158,27 +163,38 @@ class Merchant:
         """POST /v1/invoices: the same order_id never yields a second invoice (robust)."""
         if self.direct is not None:
             return await self.direct.submit(order)
-        row = self.store.get(order.order_id)
+        get = self.store.get_latest if self._group else self.store.get
+        row = get(order.order_id)
         if self.b.late_store_cached_404 and order.order_id in self._backlog:
             return await self._behind(order.order_id)       # DEFECT stale-final-answer
         if row is not None and not self.b.no_order_dedup:
             await self._await_inflight(order.order_id)
             if self.b.late_store_cached_404 and order.order_id in self._backlog:
                 return await self._behind(order.order_id)
-            return self.answer(self.store.get(order.order_id) or row)
+            return self.answer(self._settled_row(order.order_id, row))
         payload = await self._payload(order)
         payload["order_ref"] = order.order_id
         payload["seller_tax_id"] = order.seller_tax_id
-        again = self.store.get(order.order_id)
+        again = get(order.order_id)
         if again is not None and not self.b.no_order_dedup:   # a double submit won the race
             await self._await_inflight(order.order_id)
             if self.b.late_store_cached_404 and order.order_id in self._backlog:
                 return await self._behind(order.order_id)
-            return self.answer(self.store.get(order.order_id) or again)
+            return self.answer(self._settled_row(order.order_id, again))
         row = OrderRow(order_id=order.order_id, seller_tax_id=order.seller_tax_id,
                        order=order.to_json(), payload=payload, request_id=uuid.uuid4().hex,
                        created_at=time.time())
-        self.store.put(row)            # durable before the platform or the customer hears of it
+        if self._group:
+            # busy first: a second submit of this order (which sees the staged row) waits for
+            # this one instead of answering from a row not yet committed
+            self._busy.add(row.order_id)
+            try:
+                await self.store.put_async(row)   # durable before the platform or the customer
+            except BaseException:
+                self._busy.discard(row.order_id)
+                raise
+        else:
+            self.store.put(row)        # durable before the platform or the customer hears of it
         if self.b.stale_cache:
             self._caches[0][row.order_id] = (time.monotonic(), Answer(200, self.answer(row).body))
         self._busy.add(row.order_id)
@@ -195,6 +211,18 @@ class Merchant:
             self._backlog[row.order_id] = time.monotonic() + _BACKLOG_S
             return await self._behind(row.order_id)
         return self.answer(row)
+
+    def _settled_row(self, order_id: str, seen: OrderRow) -> OrderRow:
+        """The committed row a repeated submit answers from. Under group commit the row it
+        saw may have been staged only: if it never became durable (its commit failed), there
+        is nothing to answer from, and the caller's error is the answer (500, as the first
+        submit's)."""
+        row = self.store.get(order_id)
+        if row is not None:
+            return row
+        if self._group:
+            raise RuntimeError(f"order {order_id}: its first write did not commit")
+        return seen
 
     async def _behind(self, order_id: str) -> Answer:
         """DEFECT stale-final-answer: the order waits in the queue, unknown to queries, and the
@@ -228,6 +256,13 @@ class Merchant:
         row.status, row.invoice_no, row.uncertain = "issued", invoice_no, False
         row.error = row.message = None
         self.store.put(row)
+
+    async def _put(self, row: OrderRow) -> None:
+        """A write the next step waits for: group-committed for the robust merchant."""
+        if self._group:
+            await self.store.put_async(row)
+        else:
+            self.store.put(row)
 
     def _later(self, row: OrderRow, wait: float) -> float:
         row.next_try_at = time.time() + wait
@@ -267,13 +302,16 @@ class Merchant:
             row.request_id = uuid.uuid4().hex
         was_uncertain = row.uncertain
         row.uncertain, row.uncertain_at, row.attempts = True, time.time(), row.attempts + 1
-        self.store.put(row)            # a crash during the call leaves "may exist" on disk
+        await self._put(row)           # a crash during the call leaves "may exist" on disk
         body = dict(row.payload, request_id=row.request_id)
         if row.assigned_no:
             body["invoice_no"] = row.assigned_no
         reply = await self.client.call("POST", "/v1/invoices", seller, json=body, timeout=timeout)
         if reply.kind == "ok":
-            self._issued(row, (reply.body or {}).get("invoice_no") or row.assigned_no)
+            row.status, row.uncertain = "issued", False
+            row.invoice_no = (reply.body or {}).get("invoice_no") or row.assigned_no
+            row.error = row.message = None
+            await self._put(row)       # durable before the customer hears "issued"
             return None
         if reply.kind == "refused":
             if cfg.dedup == "invoice_number" and row.assigned_no and _is_exists(reply):

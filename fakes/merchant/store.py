@@ -11,6 +11,7 @@ long, so it was scheduled by a wall clock that has since jumped back.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import sqlite3
 from dataclasses import dataclass, field
@@ -85,6 +86,12 @@ _ROW_FIELDS = tuple(f.name for f in dataclasses.fields(OrderRow))
 _ROW_FIELD_SET = frozenset(_ROW_FIELDS)
 
 
+def _values(r: OrderRow) -> tuple[Any, ...]:
+    """The orders-table columns of a row, as of now."""
+    return (r.order_id, r.to_json(), r.status if r.drive else "dropped", r.refund_status,
+            r.next_try_at)
+
+
 class Store:
     """SQLite in WAL mode. A committed transaction is in the WAL file (the OS's page cache) on
     return, so it survives SIGKILL of the merchant, which is the crash the harness injects.
@@ -105,6 +112,11 @@ class Store:
         self.lazy = lazy
         self.ignore_write_errors = ignore_write_errors
         self._dirty: dict[str, OrderRow] = {}
+        # put_async: rows waiting for the group commit of this loop turn, and their waiters
+        self._staged: dict[str, tuple[Any, ...]] = {}
+        self._staged_waiters: list[asyncio.Future[None]] = []
+        self.group_commits = 0
+        self.group_rows = 0
 
     def close(self) -> None:
         try:
@@ -129,6 +141,7 @@ class Store:
         if self.lazy and not also:
             self._dirty[row.order_id] = dataclasses.replace(row)
             return
+        self._staged.pop(row.order_id, None)     # this state is newer than a staged one
         try:
             self._write([row], also)
         except sqlite3.OperationalError:
@@ -138,8 +151,53 @@ class Store:
             return
         self._dirty.pop(row.order_id, None)
 
+    # -- group commit (the robust merchant's hot path) ----------------------------------
+    def get_latest(self, order_id: str) -> OrderRow | None:
+        """As `get`, but a row put by `put_async` and not committed yet is seen too: what a
+        second submit of the same order must find (it then waits for the first one)."""
+        staged = self._staged.get(order_id)
+        if staged is not None:
+            return OrderRow.from_json(staged[1])
+        return self.get(order_id)
+
+    async def put_async(self, row: OrderRow) -> None:
+        """`put`, group-committed: every row put by any coroutine during one turn of the
+        event loop goes into one transaction, committed at the end of that turn, and each
+        caller resumes only once that commit returned, so its row is as durable as after
+        `put` (a write error is raised to every caller of the batch). `get` (what queries
+        read) sees a row only once it is committed; `get_latest` sees it at once."""
+        loop = asyncio.get_running_loop()
+        if not self._staged_waiters:
+            loop.call_soon(self._commit_staged)
+        fut: asyncio.Future[None] = loop.create_future()
+        self._staged[row.order_id] = _values(row)      # the state as of this call
+        self._staged_waiters.append(fut)
+        await fut
+
+    def _commit_staged(self) -> None:
+        values, waiters = list(self._staged.values()), self._staged_waiters
+        self._staged, self._staged_waiters = {}, []
+        try:
+            self._write_values(values)
+        except BaseException as e:          # noqa: BLE001 - every waiter hears it
+            for f in waiters:
+                if not f.done():
+                    f.set_exception(e)
+            return
+        self.group_commits += 1
+        self.group_rows += len(values)
+        for v in values:
+            self._dirty.pop(v[0], None)
+        for f in waiters:
+            if not f.done():
+                f.set_result(None)
+
     def _write(self, rows: list[OrderRow],
                also: Sequence[tuple[str, tuple[Any, ...]]] = ()) -> None:
+        self._write_values([_values(r) for r in rows], also)
+
+    def _write_values(self, values: list[tuple[Any, ...]],
+                      also: Sequence[tuple[str, tuple[Any, ...]]] = ()) -> None:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             for sql, args in also:
@@ -148,9 +206,7 @@ class Store:
                 "INSERT INTO orders(order_id, data, status, refund_status, next_try_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(order_id) DO UPDATE SET data=excluded.data, "
                 "status=excluded.status, refund_status=excluded.refund_status, "
-                "next_try_at=excluded.next_try_at",
-                [(r.order_id, r.to_json(), r.status if r.drive else "dropped", r.refund_status,
-                  r.next_try_at) for r in rows])
+                "next_try_at=excluded.next_try_at", values)
             self.db.execute("COMMIT")
         except BaseException:
             if self.db.in_transaction:
