@@ -245,44 +245,70 @@ _ANS = """CASE WHEN typc IN (1, 2) AND opc <= 1 THEN
 
 def _classify_clean(con: Any) -> None:
     """Table o (per order, with the pairing checked in file order per proc) and table clean
-    (the provably clean orders)."""
+    (the provably clean orders).
+
+    The pairing window sorts only the columns it needs and keeps the few rows whose
+    neighbours matter (an invoke with no completion after it in its proc, a pending or
+    not-found answer, whose invoke's time the stale-read test needs, a broken pair); the
+    per-order aggregate then runs over table e without a sort and joins them. The latest
+    answer (Fold.event: the latest `t`, the later line on a tie) is the one on the last
+    line if that line's `t` is the largest; otherwise the order is not proved clean."""
     con.execute(f"""
-CREATE TABLE o AS
-WITH w AS (
-  SELECT rowid AS rn, t, ts, oid, inv, opc, typc, resc, s404, hash(ord) AS oh, load,
-    {_ANS} AS ans, proc = 'final' OR prefix(proc, 'final.') AS fin,
+CREATE TEMP TABLE pw AS
+SELECT oid, opc, load, pt, last_in_key AND typc = 0 AS open_inv, ans,
+  (typc = 0 AND ptyp = 0)
+    OR (typc <> 0 AND (ptyp IS DISTINCT FROM 0 OR pop <> opc OR poid <> oid)) AS broken
+FROM (
+  SELECT oid, opc, typc, load, {_ANS} AS ans,
     lag(typc) OVER k AS ptyp, lag(opc) OVER k AS pop, lag(oid) OVER k AS poid,
     lag(t) OVER k AS pt, lead(typc) OVER k IS NULL AS last_in_key
-  FROM (SELECT rowid, * FROM e)
-  WINDOW k AS (PARTITION BY proc ORDER BY rowid))
-SELECT oid,
-  count(*) FILTER (WHERE (typc = 0 AND ptyp = 0)
-    OR (typc <> 0 AND (ptyp IS DISTINCT FROM 0 OR pop <> opc OR poid <> oid))) AS broken,
-  count(*) FILTER (WHERE opc = 0 AND typc = 0) AS invokes,
-  count(*) FILTER (WHERE opc = 0 AND (typc = 3 OR (typc = 0 AND last_in_key))) AS infos,
-  count(*) FILTER (WHERE load AND opc = 0 AND typc = 0 AND last_in_key) AS open0,
-  count(*) FILTER (WHERE load AND opc = 1 AND typc = 0 AND last_in_key) AS open1,
-  count(*) FILTER (WHERE load AND opc = 2 AND typc = 0 AND last_in_key) AS open2,
-  count(*) FILTER (WHERE load AND opc = 3 AND typc = 0 AND last_in_key) AS open3,
-  arg_min(oh, rn) FILTER (WHERE opc = 0 AND typc = 0) AS oh,
-  arg_max(ans, {{'t': t, 'rn': rn}}) FILTER (WHERE ans IS NOT NULL) AS last,
-  min(ts) FILTER (WHERE ans IN (1, 2)) AS fat,
-  min(t) FILTER (WHERE ans = 1) AS imin,
-  max(t) FILTER (WHERE ans IN (2, 4)) AS ndmax,
-  max(pt) FILTER (WHERE ans IN (2, 4)) AS neg_inv_max,
-  min(t) FILTER (WHERE ans IN (1, 3)) AS min_def,
-  min(inv) FILTER (WHERE ans IN (1, 2)) AS g_min,
-  max(inv) FILTER (WHERE ans IN (1, 2)) AS g_max,
-  bool_or(opc = 2 AND typc = 1 AND resc = 1) AS refund_told,
-  bool_or(opc = 2 AND typc = 1 AND resc = 2) AS refund_pend,
-  bool_or(opc = 3 AND typc IN (1, 2) AND (resc = 4 OR (resc = 0 AND s404))) AS vmiss,
-  count(*) FILTER (WHERE opc = 1 AND ans IS NOT NULL) AS qans,
-  count(*) FILTER (WHERE opc = 2 AND typc IN (1, 2)) AS rans,
-  count(*) FILTER (WHERE opc = 3 AND typc IN (1, 2)) AS vans,
-  coalesce(bool_or(opc = 1 AND ans IS NOT NULL AND fin), false) AS fin
-FROM w GROUP BY oid""")
-    if con.execute("SELECT sum(broken) FROM o").fetchone()[0]:
+  FROM (SELECT rowid AS rn, proc, oid, opc, typc, resc, s404, load, t FROM e)
+  WINDOW k AS (PARTITION BY proc ORDER BY rn))
+WHERE (typc = 0 AND last_in_key) OR ans IN (2, 4)
+  OR (typc = 0 AND ptyp = 0)
+  OR (typc <> 0 AND (ptyp IS DISTINCT FROM 0 OR pop <> opc OR poid <> oid))""")
+    if con.execute("SELECT count(*) FILTER (WHERE broken) FROM pw").fetchone()[0]:
         raise _Unsure("an invoke and its completion do not pair")
+    con.execute(f"""
+CREATE TABLE o AS
+WITH a AS (
+  SELECT oid,
+    count(*) FILTER (WHERE opc = 0 AND typc = 0) AS invokes,
+    count(*) FILTER (WHERE opc = 0 AND typc = 3) AS info_answers,
+    arg_min(oh, rn) FILTER (WHERE opc = 0 AND typc = 0) AS oh,
+    arg_max(ans, rn) FILTER (WHERE ans IS NOT NULL) AS last,
+    arg_max(t, rn) FILTER (WHERE ans IS NOT NULL) AS last_t,
+    max(t) FILTER (WHERE ans IS NOT NULL) AS ans_tmax,
+    min(ts) FILTER (WHERE ans IN (1, 2)) AS fat,
+    min(t) FILTER (WHERE ans = 1) AS imin,
+    max(t) FILTER (WHERE ans IN (2, 4)) AS ndmax,
+    min(t) FILTER (WHERE ans IN (1, 3)) AS min_def,
+    min(inv) FILTER (WHERE ans IN (1, 2)) AS g_min,
+    max(inv) FILTER (WHERE ans IN (1, 2)) AS g_max,
+    bool_or(opc = 2 AND typc = 1 AND resc = 1) AS refund_told,
+    bool_or(opc = 2 AND typc = 1 AND resc = 2) AS refund_pend,
+    bool_or(opc = 3 AND typc IN (1, 2) AND (resc = 4 OR (resc = 0 AND s404))) AS vmiss,
+    count(*) FILTER (WHERE opc = 1 AND ans IS NOT NULL) AS qans,
+    count(*) FILTER (WHERE opc = 2 AND typc IN (1, 2)) AS rans,
+    count(*) FILTER (WHERE opc = 3 AND typc IN (1, 2)) AS vans,
+    coalesce(bool_or(opc = 1 AND ans IS NOT NULL AND fin), false) AS fin
+  FROM (SELECT rowid AS rn, t, ts, oid, inv, opc, typc, resc, s404, hash(ord) AS oh,
+          {_ANS} AS ans, proc = 'final' OR prefix(proc, 'final.') AS fin FROM e)
+  GROUP BY oid),
+p AS (
+  SELECT oid,
+    count(*) FILTER (WHERE opc = 0 AND open_inv) AS open_issues,
+    count(*) FILTER (WHERE load AND opc = 0 AND open_inv) AS open0,
+    count(*) FILTER (WHERE load AND opc = 1 AND open_inv) AS open1,
+    count(*) FILTER (WHERE load AND opc = 2 AND open_inv) AS open2,
+    count(*) FILTER (WHERE load AND opc = 3 AND open_inv) AS open3,
+    max(pt) FILTER (WHERE ans IN (2, 4)) AS neg_inv_max
+  FROM pw GROUP BY oid)
+SELECT a.*, a.info_answers + coalesce(p.open_issues, 0) AS infos,
+  coalesce(p.open0, 0) AS open0, coalesce(p.open1, 0) AS open1,
+  coalesce(p.open2, 0) AS open2, coalesce(p.open3, 0) AS open3, p.neg_inv_max
+FROM a LEFT JOIN p ON p.oid = a.oid""")
+    con.execute("DROP TABLE pw")
     con.execute("""
 CREATE TABLE touched AS
 SELECT orig AS no FROM l WHERE is_red AND orig IS NOT NULL
@@ -294,7 +320,7 @@ UNION ALL SELECT inv FROM e
 CREATE TABLE clean AS
 SELECT o.oid, b.no, o.fat, b.issued_at, o.min_def AS settled, o.fin, o.qans, o.rans, o.vans
 FROM o JOIN l b ON b.oref = o.oid AND NOT b.is_red JOIN specs s ON s.h = o.oh
-WHERE o.invokes >= 1 AND o.infos = 0 AND o.last = 1
+WHERE o.invokes >= 1 AND o.infos = 0 AND o.last = 1 AND o.last_t = o.ans_tmax
   AND o.g_min IS NOT NULL AND o.g_min = o.g_max AND b.no = o.g_min
   AND NOT o.refund_told AND NOT o.refund_pend AND NOT o.vmiss
   AND (o.neg_inv_max IS NULL OR NOT (o.neg_inv_max > o.imin))

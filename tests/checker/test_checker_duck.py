@@ -181,3 +181,19 @@ def test_default_path_is_duckdb_for_large_runs(monkeypatch):
     assert files._choice(small, small) == (False, None)
     monkeypatch.setattr(duck, "available", lambda: False)
     assert files._choice(big, small) == (False, "duckdb is not installed")
+
+
+def test_the_latest_answer_is_by_time_not_by_line(tmp_path):
+    """A history need not be sorted by `t`: the merchant's latest answer is the one with
+    the latest `t` (Fold.event), here a `failed` query written on an earlier line than the
+    `issued` checkout it follows in time. SQL must not take the last line's `issued` as the
+    final word and set the order aside as clean."""
+    no = "26117000000000000001"
+    checkout = call(1.0, "w0", "issue", "A", result="issued", no=no, dt=4.0)   # ok at t=5
+    query = call(5.5, "w1", "query", "A", typ="ok", result="failed", dt=0.5)   # at t=6
+    hist = [checkout[0], *query, checkout[1]]
+    h, led = _write(tmp_path, hist, [blue(no, "A")])
+    pure = _pure_check(hist, [blue(no, "A")])
+    assert pure.counts["lost"] == 1          # the final word calls an accepted order failed
+    got = _duck_direct(h, led, CheckOptions())
+    assert got is not None and got.to_dict() == pure.to_dict()
