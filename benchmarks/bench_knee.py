@@ -214,6 +214,7 @@ def pair(orders: int, conc: int, tmp: Path, spy: bool) -> dict:
     from fakes.common.sellers import generate_sellers, write_sellers
     from harness.load.orders import OrderFactory
 
+    tmp = Path(tempfile.mkdtemp(prefix="pair-", dir=tmp))   # fresh stores: never answer from an old run
     sellers = generate_sellers(20, 31)
     write_sellers(tmp / "sellers.json", sellers)
     fac = OrderFactory(31, sellers)
