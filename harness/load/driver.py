@@ -200,8 +200,12 @@ class Driver:
             # End of the load: no journey starts another request; the ones in flight
             # get one request timeout to answer, then are interrupted (recorded `info`).
             self.customers.stopping = True
+            taps = self.customers.taps          # double taps: their journey's second POST
+            end = time.monotonic() + cfg.request_timeout_s + 1.0
             self.pool.join(timeout=cfg.request_timeout_s + 1.0)
+            taps.join(timeout=max(end - time.monotonic(), 0.0))
             self.pool.kill(block=True, timeout=2.0)
+            taps.kill(block=True, timeout=2.0)
         finally:
             self.done = True
             reporter.kill(block=False)

@@ -21,6 +21,10 @@ import orjson
 
 __all__ = ["HistoryWriter", "NullHistory"]
 
+_dumps, _NEWLINE = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+_os_write, _time = os.write, time.time
+_COMPLETIONS = frozenset(("ok", "fail", "info"))
+
 
 class HistoryWriter:
     """Writes events for procs `<proc_prefix>` and `<proc_prefix>.<journey>`."""
@@ -38,20 +42,22 @@ class HistoryWriter:
         return self.proc_prefix if journey is None else f"{self.proc_prefix}.{journey}"
 
     def _write(self, event: dict[str, Any]) -> None:
-        line = orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE)
+        line = _dumps(event, option=_NEWLINE)
         with self._lock:
             if self._fd is None:
                 raise ValueError(f"{self.path}: the history writer is closed")
-            os.write(self._fd, line)
+            _os_write(self._fd, line)
             self.lines += 1
 
     def invoke(self, op: str, order_id: str, *, journey: str | int | None = None,
                invoice_no: str | None = None, order: dict[str, Any] | None = None,
                ts: float | None = None) -> float:
         """Record an invoke; returns its `ts` (epoch seconds) for the latency."""
-        ts = time.time() if ts is None else ts
+        if ts is None:
+            ts = _time()
         event: dict[str, Any] = {
-            "t": round(ts - self.t0, 6), "ts": round(ts, 6), "proc": self.proc(journey),
+            "t": round(ts - self.t0, 6), "ts": round(ts, 6),
+            "proc": self.proc_prefix if journey is None else f"{self.proc_prefix}.{journey}",
             "op": op, "type": "invoke", "order_id": order_id, "invoice_no": invoice_no,
             "result": None, "status": None, "latency_ms": None, "error": None}
         if order is not None:
@@ -64,11 +70,13 @@ class HistoryWriter:
                  status: int | None = None, latency_ms: float | None = None,
                  error: str | None = None, ts: float | None = None) -> None:
         """Record the completion (`ok`/`fail`/`info`) of this proc's open invoke."""
-        if type not in ("ok", "fail", "info"):
+        if type not in _COMPLETIONS:
             raise ValueError(f"completion type must be ok, fail or info, not {type!r}")
-        ts = time.time() if ts is None else ts
+        if ts is None:
+            ts = _time()
         self._write({
-            "t": round(ts - self.t0, 6), "ts": round(ts, 6), "proc": self.proc(journey),
+            "t": round(ts - self.t0, 6), "ts": round(ts, 6),
+            "proc": self.proc_prefix if journey is None else f"{self.proc_prefix}.{journey}",
             "op": op, "type": type, "order_id": order_id, "invoice_no": invoice_no,
             "result": result, "status": status,
             "latency_ms": None if latency_ms is None else round(latency_ms, 3), "error": error})

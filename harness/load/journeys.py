@@ -24,7 +24,8 @@ from typing import Any, Callable
 
 import gevent
 import orjson
-from gevent import GreenletExit
+from gevent import GreenletExit, Timeout
+from gevent.pool import Group
 
 from .classify import Outcome, RequestDeadline, classify_exception, classify_response
 from .config import LoadConfig
@@ -34,6 +35,9 @@ from .orders import OrderFactory
 from .schedule import Arrival
 
 __all__ = ["Counters", "Customers"]
+
+_dumps, _loads, JSONDecodeError = orjson.dumps, orjson.loads, orjson.JSONDecodeError
+_time = time.time
 
 
 @dataclass
@@ -73,6 +77,10 @@ class Customers:
         self.known: list[str] = []            # orders this worker sent (for query)
         self.issued: list[_Issued] = []       # issued, not refunded (refund / verify)
         self._tokens: dict[str, str] = {}
+        self._deadline_s = cfg.request_timeout_s + 0.5
+        # The second POST of a double tap runs beside its journey: the driver ends these
+        # too, before the history closes (driver.py).
+        self.taps = Group()
         self.stopping = False
 
     def close(self) -> None:
@@ -89,41 +97,47 @@ class Customers:
         `intended_ts`: the arrival's scheduled start; the latency of an arrival's first
         request counts from there (no coordinated omission: a late start is latency).
         """
-        ts = self.history.invoke(op, order_id, journey=journey, order=order,
-                                 invoice_no=invoice_no)
-        start = min(ts, intended_ts) if intended_ts is not None else ts
+        history = self.history
+        ts = history.invoke(op, order_id, journey=journey, order=order, invoice_no=invoice_no)
+        start = ts if intended_ts is None or ts < intended_ts else intended_ts
         status: int | None = None
         exc: BaseException | None = None
         length = 0
-        payload = orjson.dumps(body) if body is not None else None
+        payload = _dumps(body) if body is not None else None
         try:
-            with gevent.Timeout(self.cfg.request_timeout_s + 0.5, RequestDeadline()):
+            with Timeout(self._deadline_s, RequestDeadline()):
                 status, content = client.request(method, url, payload, headers)
             length = len(content)
             try:
-                parsed = orjson.loads(content)
-            except orjson.JSONDecodeError:
+                parsed = _loads(content)
+            except JSONDecodeError:
                 parsed = None
             outcome = classify_response(op, status, parsed)  # type: ignore[arg-type]
         except GreenletExit:
-            self.history.complete(op, "info", order_id, journey=journey,
-                                  latency_ms=(time.time() - start) * 1000,
-                                  error="interrupted: load stopped")
+            history.complete(op, "info", order_id, journey=journey,
+                             latency_ms=(_time() - start) * 1000,
+                             error="interrupted: load stopped")
             self.counters.info += 1
             raise
         except Exception as e:                               # noqa: BLE001 - classified
             exc = e
             outcome = classify_exception(op, e)  # type: ignore[arg-type]
-        latency_ms = (time.time() - start) * 1000
-        self.history.complete(op, outcome.type, order_id, journey=journey,
-                              invoice_no=outcome.invoice_no, result=outcome.result,
-                              status=status, latency_ms=latency_ms, error=outcome.error)
+        latency_ms = (_time() - start) * 1000
+        kind = outcome.type
+        history.complete(op, kind, order_id, journey=journey, invoice_no=outcome.invoice_no,
+                         result=outcome.result, status=status, latency_ms=latency_ms,
+                         error=outcome.error)
         c = self.counters
         c.requests += 1
-        setattr(c, outcome.type, getattr(c, outcome.type) + 1)
+        if kind == "ok":
+            c.ok += 1
+        elif kind == "fail":
+            c.fail += 1
+        else:
+            c.info += 1
         if self.fire is not None:
             err = exc if exc is not None else (
-                None if outcome.type == "ok" else RuntimeError(outcome.error or outcome.type))
+                None if kind == "ok" else RuntimeError(outcome.error or kind))
             self.fire(request_type=method, name=op, response_time=latency_ms,
                       response_length=length, exception=err, context={})
         return outcome, status
@@ -160,8 +174,8 @@ class Customers:
         self.known.append(oid)
         if rng.random() < self.cfg.double_submit_share:
             # The double tap: a second POST of the same order, concurrently, own proc id.
-            gevent.spawn(self.call, "issue", f"{journey}.2", oid, "POST", self.merchant,
-                         "/v1/invoices", body=data, order=order)
+            self.taps.spawn(self.call, "issue", f"{journey}.2", oid, "POST", self.merchant,
+                            "/v1/invoices", body=data, order=order)
         out, _ = self.call("issue", journey, oid, "POST", self.merchant, "/v1/invoices",
                            body=data, order=order, intended_ts=intended_ts)
         backoff = self.cfg.retry_backoff_s

@@ -5,9 +5,13 @@ with `order:<seed>:<index>`, never from a shared stream whose position would
 depend on timing, so the same scenario and seed give the same orders whether
 the system under test is fast or slow, in one worker process or many.
 
-Buyers come from Faker's zh_CN locale: persons for ordinary invoices (普票), and
-for a share of special invoices (专票) companies with a valid unified social
-credit code (fakes.common.uscc, GB 32100; Faker has no generator for it). Items
+Buyers come from the word lists of Faker's zh_CN locale, in its own formats (a person is
+a surname, weighted as Faker weights it, and a given name; a company a prefix and a
+suffix): persons for ordinary invoices (普票), and for a share of special invoices (专票)
+companies with a valid unified social credit code (fakes.common.uscc, GB 32100; Faker has
+no generator for it). The name is drawn from the order's own generator after everything
+else, so a name costs two draws (a seeded Faker instance cost ~45 µs an order, a tenth of
+the load path's CPU per journey; docs/performance.md "Load path"). Items
 carry the 数电票 tax-classification short name between asterisks, and the VAT
 rate of their category (domain.md): 13 % goods, 9 % agricultural food and
 transport, 6 % services, 3 % / 1 % small-taxpayer simplified levy, 0 for exempt
@@ -21,7 +25,8 @@ import random
 from decimal import Decimal
 from typing import Any, Sequence
 
-from faker import Faker
+from faker.providers.company.zh_CN import Provider as _Companies
+from faker.providers.person.zh_CN import Provider as _Persons
 
 from fakes.common import uscc
 from fakes.common.money import quantize
@@ -67,6 +72,23 @@ def order_id(seed: int, index: int) -> str:
     return f"O{seed}-{index}"
 
 
+# Faker zh_CN's name() is "{{last_name}}{{first_name}}": surnames weighted by frequency,
+# given names uniform; company() is "{{company_prefix}}{{company_suffix}}", both uniform.
+_SURNAMES: tuple[str, ...] = tuple(_Persons.last_names)
+_GIVEN: tuple[str, ...] = tuple(_Persons.first_names)
+_PREFIXES: tuple[str, ...] = tuple(_Companies.company_prefixes)
+_SUFFIXES: tuple[str, ...] = tuple(_Companies.company_suffixes)
+
+# The catalogue in integer cents, and the pack-size draw as cumulative weights (the very
+# draws `rng.choices(..., weights=...)` makes, without rebuilding them per line).
+_PACKS = ("1", "2", "3", "4", "6", "10")
+_PACK_CUM = (60, 80, 88, 93, 97, 100)
+
+
+def _cents(s: str) -> int:
+    return int(Decimal(s) * 100)
+
+
 def _cumulative(weights: Sequence[float]) -> list[float]:
     out, acc = [], 0.0
     for w in weights:
@@ -76,7 +98,7 @@ def _cumulative(weights: Sequence[float]) -> list[float]:
 
 
 class OrderFactory:
-    """Builds order `index` of a run; one per process (Faker's locale loads once)."""
+    """Builds order `index` of a run."""
 
     def __init__(self, seed: int, sellers: Sequence[dict[str, str]], special_share: float = 0.1,
                  seller_skew: float = 1.1):
@@ -91,7 +113,11 @@ class OrderFactory:
         self._ranked = ranked
         self._seller_cum = _cumulative([1.0 / (r + 1) ** seller_skew for r in range(len(ranked))])
         self._item_cum = _cumulative(_ITEM_WEIGHTS)
-        self._faker = Faker("zh_CN")
+        self._item_total = self._item_cum[-1]
+        self._surname_cum = _cumulative(list(_Persons.last_names.values()))
+        self._surname_total = self._surname_cum[-1]
+        self._catalogue = tuple((name, rate, _cents(lo), _cents(hi), by_weight)
+                                for name, rate, lo, hi, by_weight in CATALOGUE)
 
     def seller_for(self, index: int) -> dict[str, str]:
         rng = random.Random(f"seller:{self.seed}:{index}")
@@ -102,27 +128,31 @@ class OrderFactory:
     def order(self, index: int) -> dict[str, Any]:
         """The order as sent: `{order_id, seller_tax_id, buyer, lines, kind}`."""
         rng = random.Random(f"order:{self.seed}:{index}")
-        fake = self._faker
-        fake.seed_instance(f"buyer:{self.seed}:{index}")
+        rand, randint = rng.random, rng.randint
         seller = self.seller_for(index)
-        special = rng.random() < self.special_share
-        if special:
-            buyer: dict[str, str] = {"name": fake.company(), "tax_id": uscc.generate(rng)}
-        else:
-            buyer = {"name": fake.name()}
+        special = rand() < self.special_share
+        tax_id = uscc.generate(rng) if special else None
         lines = []
-        for _ in range(rng.randint(1, 5)):
-            k = min(bisect.bisect_right(self._item_cum, rng.random() * self._item_cum[-1]),
-                    len(CATALOGUE) - 1)
-            name, rate, lo, hi, by_weight = CATALOGUE[k]
-            lo_c, hi_c = int(Decimal(lo) * 100), int(Decimal(hi) * 100)
-            price = quantize(Decimal(rng.randint(lo_c, hi_c)) / 100)
+        cat, item_cum, item_total, last = self._catalogue, self._item_cum, self._item_total, \
+            len(self._catalogue) - 1
+        for _ in range(randint(1, 5)):
+            k = min(bisect.bisect_right(item_cum, rand() * item_total), last)
+            name, rate, lo_c, hi_c, by_weight = cat[k]
+            c = randint(lo_c, hi_c)                       # cents: exact, no rounding
+            price = f"{c // 100}.{c % 100:02d}"
             if by_weight:      # kilograms on a scale: three decimals
-                qty = str((Decimal(rng.randint(200, 3000)) / 1000).quantize(Decimal("0.001")))
+                g = randint(200, 3000)
+                qty = f"{g // 1000}.{g % 1000:03d}"
             else:
-                qty = str(rng.choices((1, 2, 3, 4, 6, 10), weights=(60, 20, 8, 5, 4, 3))[0])
-            lines.append({"name": name, "quantity": qty, "unit_price": str(price),
-                          "tax_rate": rate})
+                qty = _PACKS[bisect.bisect_right(_PACK_CUM, rand() * 100.0, 0, 5)]
+            lines.append({"name": name, "quantity": qty, "unit_price": price, "tax_rate": rate})
+        if special:
+            buyer: dict[str, str] = {"name": _PREFIXES[int(rand() * len(_PREFIXES))]
+                                     + _SUFFIXES[int(rand() * len(_SUFFIXES))], "tax_id": tax_id}
+        else:
+            s = min(bisect.bisect_right(self._surname_cum, rand() * self._surname_total),
+                    len(_SURNAMES) - 1)
+            buyer = {"name": _SURNAMES[s] + _GIVEN[int(rand() * len(_GIVEN))]}
         return {"order_id": order_id(self.seed, index), "seller_tax_id": seller["seller_tax_id"],
                 "buyer": buyer, "lines": lines, "kind": "special" if special else "normal"}
 

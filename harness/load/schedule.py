@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import random
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 from .config import MIX_KINDS
 from .curves import LoadShape
@@ -32,14 +32,28 @@ class Arrival:
 
 def kind_of(seed: int, index: int, mix: Mapping[str, float]) -> str:
     """The journey kind of arrival `index`: drawn from `mix` by (seed, index) alone."""
+    return _kind_picker(seed, mix)(index)
+
+
+def _kind_picker(seed: int, mix: Mapping[str, float]) -> Callable[[int], str]:
+    """`kind_of` for one (seed, mix): the cumulative weights built once per run, not per
+    arrival, and no draw at all when the mix has one kind (it could only pick that one)."""
     kinds = [k for k in MIX_KINDS if mix.get(k, 0) > 0]
     cum: list[float] = []
     acc = 0.0
     for k in kinds:
         acc += float(mix[k])
         cum.append(acc)
-    x = random.Random(f"kind:{seed}:{index}").random() * acc
-    return kinds[min(bisect.bisect_right(cum, x), len(kinds) - 1)]
+    if len(kinds) == 1:
+        only = kinds[0]
+        return lambda index: only
+    last = len(kinds) - 1
+    right = bisect.bisect_right
+
+    def pick(index: int) -> str:
+        x = random.Random(f"kind:{seed}:{index}").random() * acc
+        return kinds[min(right(cum, x), last)]
+    return pick
 
 
 def arrivals(shape: LoadShape, seed: int, mix: Mapping[str, float]) -> Iterator[Arrival]:
@@ -48,6 +62,7 @@ def arrivals(shape: LoadShape, seed: int, mix: Mapping[str, float]) -> Iterator[
     if lam <= 0:
         return
     rng = random.Random(f"arrivals:{seed}")
+    kind = _kind_picker(seed, mix)
     t = 0.0
     index = 0
     while True:
@@ -55,7 +70,7 @@ def arrivals(shape: LoadShape, seed: int, mix: Mapping[str, float]) -> Iterator[
         if t >= shape.duration_s:
             return
         if rng.random() * lam < shape.rate_at(t):
-            yield Arrival(index, t, kind_of(seed, index, mix))
+            yield Arrival(index, t, kind(index))
             index += 1
 
 

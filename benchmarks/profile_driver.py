@@ -1,0 +1,107 @@
+"""CPU per checkout journey of the open-model driver, in one process, for profiling.
+
+    .venv/bin/python benchmarks/profile_driver.py [--rate 1000] [--seconds 6] [--no-history]
+        [--no-stats] [--profile FILE.prof] [--url http://127.0.0.1:PORT]
+
+The very driver a Locust worker runs (harness/load/driver.py), with Locust's own request
+statistics attached (a LocalRunner's listener on `events.request`, as in a real run),
+against harness/sweep/null_endpoint.py (started here unless --url is given), at a fixed
+offered rate below the process's ceiling. Prints this process's CPU (user+sys) from t0 to
+the end divided by the journeys sent: the figure the load path's targets are about, and
+one that does not depend on how busy the other core is. With --profile, cProfile's view
+of the same run (load it with pstats). Checkout journeys only, as bench_loadpath.py.
+"""
+from __future__ import annotations
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rate", type=float, default=1000.0)
+    ap.add_argument("--seconds", type=float, default=6.0)
+    ap.add_argument("--no-history", action="store_true")
+    ap.add_argument("--no-stats", action="store_true", help="without Locust's statistics")
+    ap.add_argument("--profile", help="write cProfile stats of the load phase here")
+    ap.add_argument("--url", help="an endpoint already running (else a null endpoint is started)")
+    a = ap.parse_args()
+
+    from fakes.common.sellers import generate_sellers
+    from harness.load.config import LoadConfig
+    from harness.load.driver import Driver
+    from harness.sweep.ceiling import start_null_endpoint
+
+    with tempfile.TemporaryDirectory(prefix="profile-driver-") as d:
+        tmp = Path(d)
+        proc = None
+        url = a.url
+        if not url:
+            proc, url = start_null_endpoint(tmp / "null.log")
+        try:
+            fire = None
+            if not a.no_stats:
+                from locust import events
+                from locust.env import Environment
+                env = Environment(events=events)
+                env.create_local_runner()
+                fire = events.request.fire
+            cfg = LoadConfig(merchant_url=url, platform_url=url, sellers=generate_sellers(10, 1),
+                             seed=1, duration_s=a.seconds, curve=[[0, 1]], compress_s=None,
+                             peak_rps=a.rate, mix={"checkout": 100},
+                             record_history=not a.no_history, request_timeout_s=3.0,
+                             t0=time.time() + 1.5, history_dir=str(tmp / "history"))
+            drv = Driver(cfg, 0, 1, tmp / "load", fire)
+            (tmp / "load").mkdir(exist_ok=True)
+            prof = None
+            if a.profile:
+                import cProfile
+                prof = cProfile.Profile()
+            wait = cfg.t0 - time.time()
+            if wait > 0:
+                time.sleep(wait)
+            c0 = _cpu()
+            if prof:
+                prof.enable()
+            drv.run()
+            if prof:
+                prof.disable()
+                prof.dump_stats(a.profile)
+            cpu = _cpu() - c0
+            p = drv.progress()
+            out = {"rate": a.rate, "seconds": a.seconds, "history": not a.no_history,
+                   "locust_stats": not a.no_stats, "arrivals": drv.arrivals,
+                   "unsent": drv.unsent, "requests": p["requests"], "ok": p["ok"],
+                   "fail": p["fail"], "info": p["info"], "cpu_s": round(cpu, 3),
+                   "cpu_us_per_journey": round(cpu / drv.arrivals * 1e6, 1) if drv.arrivals else None,
+                   "cpu_us_per_request": round(cpu / p["requests"] * 1e6, 1) if p["requests"] else None,
+                   "lag_p99_ms": p["lag_p99_ms"], "loop_lag_p99_ms": p["loop_lag_p99_ms"],
+                   "history_lines": p["history_lines"], "loadavg": os.getloadavg()}
+            print(json.dumps(out))
+        finally:
+            if proc is not None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+if __name__ == "__main__":
+    main()
