@@ -2,7 +2,18 @@
 
 Each line goes to the file in one `write(2)` on an O_APPEND descriptor (no user-space
 buffer), so a Ctrl-C or a killed Locust process loses at most the line being written; lines
-are encoded with orjson (the same JSON, about a fifth of the CPU of `json.dumps`). Every process writes its own file
+are encoded with orjson (the same JSON, about a fifth of the CPU of `json.dumps`).
+
+`hold_completions=True` (the load driver's writer) makes a completion wait for the next
+write instead of taking a `write(2)` of its own: it goes out with the next invoke (one
+write, in order) or at the driver's flush every 50 ms, at the end and on close. An invoke
+is always written before its request is sent, so a killed process never leaves a request
+the system may act on without its invoke (which the checker would call orphaned); what a
+kill can lose is the completions of at most the last 50 ms, and their requests then read as
+open (`info`, unknown outcome), exactly what a kill during the request gives today. The
+write(2) to the file was most of the history's cost (docs/performance.md "Load path").
+
+Every process writes its own file
 (`history/<proc>.jsonl`); the orchestrator merges them by `t`. The same writer
 serves the orchestrator's `drain` and `final` reads (proc_prefix "drain"/"final").
 
@@ -29,7 +40,13 @@ _COMPLETIONS = frozenset(("ok", "fail", "info"))
 class HistoryWriter:
     """Writes events for procs `<proc_prefix>` and `<proc_prefix>.<journey>`."""
 
-    def __init__(self, path: Path | str, proc_prefix: str, t0: float):
+    #: completions held back for the next write (`hold_completions`); see the module doc.
+    #: A subclass that does not call this __init__ (remote_worker.BatchHistory) holds none.
+    _held: Any = ()
+    hold_completions = False
+
+    def __init__(self, path: Path | str, proc_prefix: str, t0: float,
+                 hold_completions: bool = False):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.proc_prefix = proc_prefix
@@ -37,6 +54,8 @@ class HistoryWriter:
         self._lock = threading.Lock()
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.lines = 0
+        self.hold_completions = hold_completions
+        self._held = []
 
     def proc(self, journey: str | int | None = None) -> str:
         return self.proc_prefix if journey is None else f"{self.proc_prefix}.{journey}"
@@ -62,8 +81,30 @@ class HistoryWriter:
             "result": None, "status": None, "latency_ms": None, "error": None}
         if order is not None:
             event["order"] = order
-        self._write(event)
+        if self._held:
+            self._write_with_held(event)
+        else:
+            self._write(event)
         return ts
+
+    def _write_with_held(self, event: dict[str, Any]) -> None:
+        """The held completions and this invoke, in order, in one write(2)."""
+        line = _dumps(event, option=_NEWLINE)
+        with self._lock:
+            if self._fd is None:
+                raise ValueError(f"{self.path}: the history writer is closed")
+            held, self._held = self._held, []
+            held.append(line)
+            _os_write(self._fd, b"".join(held))
+            self.lines += len(held)
+
+    def flush(self) -> None:
+        """Write the held completions now (the driver calls it every 50 ms and at the end)."""
+        with self._lock:
+            if self._held and self._fd is not None:
+                held, self._held = self._held, []
+                _os_write(self._fd, b"".join(held))
+                self.lines += len(held)
 
     def complete(self, op: str, type: str, order_id: str, *, journey: str | int | None = None,
                  invoice_no: str | None = None, result: str | None = None,
@@ -74,14 +115,23 @@ class HistoryWriter:
             raise ValueError(f"completion type must be ok, fail or info, not {type!r}")
         if ts is None:
             ts = _time()
-        self._write({
+        event = {
             "t": round(ts - self.t0, 6), "ts": round(ts, 6),
             "proc": self.proc_prefix if journey is None else f"{self.proc_prefix}.{journey}",
             "op": op, "type": type, "order_id": order_id, "invoice_no": invoice_no,
             "result": result, "status": status,
-            "latency_ms": None if latency_ms is None else round(latency_ms, 3), "error": error})
+            "latency_ms": None if latency_ms is None else round(latency_ms, 3), "error": error}
+        if self.hold_completions:
+            line = _dumps(event, option=_NEWLINE)
+            with self._lock:
+                if self._fd is None:
+                    raise ValueError(f"{self.path}: the history writer is closed")
+                self._held.append(line)
+        else:
+            self._write(event)
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             if self._fd is not None:
                 os.close(self._fd)
@@ -105,6 +155,7 @@ class NullHistory(HistoryWriter):
         self._lock = threading.Lock()
         self._fd = None
         self.lines = 0
+        self._held = []
 
     def invoke(self, op: str, order_id: str, **kw: Any) -> float:   # type: ignore[override]
         ts = kw.get("ts")
@@ -112,6 +163,9 @@ class NullHistory(HistoryWriter):
 
     def complete(self, op: str, type: str, order_id: str, **kw: Any) -> None:  # type: ignore[override]
         return None
+
+    def flush(self) -> None:
+        pass
 
     def close(self) -> None:
         pass

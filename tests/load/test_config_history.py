@@ -54,3 +54,26 @@ def test_history_writer_lines(tmp_path):
     assert lines[0]["t"] == 1.5 and lines[0]["proc"] == "drain.3"
     assert lines[1]["type"] == "ok" and lines[1]["latency_ms"] == 12.346
     assert lines[2]["proc"] == "drain" and lines[2]["t"] == 3.0
+
+
+def test_held_completions_go_out_with_the_next_invoke_or_a_flush(tmp_path):
+    """The driver's writer: an invoke is on file before its request goes out; a completion
+    waits for the next write (an invoke, a flush, close), in order, never a line lost."""
+    p = tmp_path / "w0.jsonl"
+    h = HistoryWriter(p, "w0", t0=1000.0, hold_completions=True)
+    read = lambda: [json.loads(l) for l in p.read_text().splitlines()]  # noqa: E731
+    h.invoke("issue", "O1-1", journey=1, ts=1001.0)
+    assert [e["type"] for e in read()] == ["invoke"]          # written at once
+    h.complete("issue", "ok", "O1-1", journey=1, result="issued", status=201, ts=1001.2)
+    assert len(read()) == 1                                    # held
+    h.invoke("issue", "O1-2", journey=2, ts=1001.5)            # goes out with this invoke
+    assert [(e["proc"], e["type"]) for e in read()] == [
+        ("w0.1", "invoke"), ("w0.1", "ok"), ("w0.2", "invoke")]
+    h.complete("issue", "info", "O1-2", journey=2, error="timeout: RequestDeadline", ts=1002.0)
+    h.flush()                                                  # the driver's 50 ms tick
+    assert [e["type"] for e in read()][-1] == "info" and h.lines == 4
+    h.complete("query", "ok", "O1-1", journey=1, ts=1003.0)
+    h.close()                                                  # close writes what is held
+    assert len(read()) == 5 and h.lines == 5
+    with pytest.raises(ValueError):
+        h.invoke("issue", "O1-3", journey=3)
