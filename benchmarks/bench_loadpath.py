@@ -2,6 +2,7 @@
 checkout journeys, against what Locust's own fastest client manages, in the same run.
 
     .venv/bin/python benchmarks/bench_loadpath.py [--seconds 10] [--repeat 3] [--json FILE]
+    .venv/bin/python benchmarks/bench_loadpath.py --only startup      # part 5 alone
 
 Everything on loopback against a do-nothing endpoint that is not the bottleneck
 (harness/sweep/null_endpoint.py: raw ASGI under uvicorn + httptools + uvloop):
@@ -13,7 +14,7 @@ Everything on loopback against a do-nothing endpoint that is not the bottleneck
 3. driver at 2,000/s: unsent, start lag p99, loop lag p99, saturation verdict;
 4. history on vs off: the ceiling, and CPU microseconds per journey at a fixed 500/s;
 5. start-up: `invoice-chaos run scenarios/capacity.yaml` from the command to its first
-   request (the first history line), then Ctrl-C.
+   request (the first history line), then Ctrl-C; with the time of each stage.
 
 Prints one JSON object (also written to --json) and a Markdown table for
 docs/performance.md. Ratios are only meaningful within one run: the machine is shared.
@@ -100,29 +101,64 @@ def ramp(url: str, seconds: float, tmp: Path, name: str, history: bool = True) -
 
 
 def startup(tmp: Path) -> dict:
+    """Command to first request, with the time of each stage as seen from outside (the
+    run's output lines, its files): the run is Ctrl-C'd as soon as it has sent one."""
     out = tmp / "startup-run"
     t = time.time()
-    with open(tmp / "startup.log", "wb") as log:
-        p = subprocess.Popen([sys.executable, "-m", "harness", "run", "scenarios/capacity.yaml",
-                              "--scale", "0.1", "--out", str(out)], cwd=ROOT, stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True)
+    seen: dict[str, float] = {}
+    log = open(tmp / "startup.log", "wb")
+    p = subprocess.Popen([sys.executable, "-m", "harness", "run", "scenarios/capacity.yaml",
+                          "--scale", "0.1", "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, start_new_session=True)
+
+    def read_lines() -> None:
+        for line in p.stdout:                      # type: ignore[union-attr]
+            log.write(line)
+            for key, text in (("first_output", b""), ("stack_starting", b"starting the stack")):
+                if text in line:
+                    seen.setdefault(key, time.time())
+
+    import threading
+    reader = threading.Thread(target=read_lines, daemon=True)
+    reader.start()
     first = None
+    files = {"toxiproxy_spawned": "logs/toxiproxy.log", "taxplatform_spawned": "logs/taxplatform.log",
+             "merchant_spawned": "logs/merchant.log", "locust_spawned": "logs/locust-w0.log",
+             "worker_ready": "load/ready-w0.json", "go": "load/go.json"}
     try:
         deadline = t + 120
         while time.time() < deadline and first is None and p.poll() is None:
+            now = time.time()
+            for key, rel in files.items():
+                if key not in seen and (out / rel).exists():
+                    seen[key] = now
+            if "stack_up" not in seen and (out / "run.json").exists():
+                try:
+                    if json.loads((out / "run.json").read_text()).get("status") == "running":
+                        seen["stack_up"] = now
+                except ValueError:
+                    pass
             part = out / "history" / "w0.jsonl"
             if part.exists() and part.stat().st_size:
                 first = json.loads(part.read_text().splitlines()[0])["ts"]
-            time.sleep(0.05)
+            time.sleep(0.02)
     finally:
         os.killpg(p.pid, signal.SIGINT)
         try:
             p.wait(timeout=90)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
+        reader.join(timeout=5)
+        log.close()
     run = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else {}
+    if run.get("t0"):
+        seen["t0"] = run["t0"]
+    if first:
+        seen["first_request"] = first
+    stages = {k: round(v - t, 2) for k, v in sorted(seen.items(), key=lambda kv: kv[1])}
     return {"command_to_first_request_s": round(first - t, 2) if first else None,
-            "command_to_t0_s": round(run["t0"] - t, 2) if run.get("t0") else None}
+            "command_to_t0_s": round(run["t0"] - t, 2) if run.get("t0") else None,
+            "stages_s": stages, "loadavg": os.getloadavg()}
 
 
 def main() -> None:
@@ -130,7 +166,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--repeat", type=int, default=3, help="interleaved repeats of the flat-out runs")
     ap.add_argument("--json", default="reports/bench-loadpath.json")
+    ap.add_argument("--only", choices=["startup"], help="run only this part")
     a = ap.parse_args()
+    if a.only == "startup":
+        with tempfile.TemporaryDirectory(prefix="bench-startup-") as d:
+            res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                   "startup": startup(Path(d))}
+        print(json.dumps(res, indent=1))
+        return
     res: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                  "loadavg_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="bench-loadpath-") as d:
