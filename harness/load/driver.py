@@ -31,6 +31,7 @@ from .config import LoadConfig
 from .curves import LoadShape
 from .history import HistoryWriter, NullHistory
 from .journeys import Customers
+from .remote import ENV_AWAIT_GO, GO_FILE, READY_FILE
 from .schedule import worker_arrivals
 
 __all__ = ["Driver", "LagHistogram", "ENV_LOAD_DIR", "ENV_WORKER", "ENV_WORKERS"]
@@ -55,6 +56,23 @@ def quiet_gc() -> None:
     gc.freeze()
     _, g1, g2 = gc.get_threshold()
     gc.set_threshold(GC_GEN0_THRESHOLD, g1, g2)
+
+
+def await_go(load_dir: Path, worker: int, poll_s: float = 0.02, limit_s: float = 3600.0) -> None:
+    """Say this worker is ready (`load/ready-w<k>.json`), then wait for the runner's go
+    (`load/go.json`, written with the final config.json and its t0): the local form of a
+    distributed worker's hello and assignment (remote.py), so the runner picks t0 only
+    once every worker can keep it."""
+    path = load_dir / READY_FILE.format(worker=worker)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"worker": worker, "pid": os.getpid(), "clock": time.time()}),
+                   encoding="utf-8")
+    os.replace(tmp, path)
+    go, end = load_dir / GO_FILE, time.monotonic() + limit_s
+    while not go.exists():
+        if time.monotonic() > end:
+            raise RuntimeError(f"no go from the runner within {limit_s:g} s ({go})")
+        gevent.sleep(poll_s)
 
 
 class LagHistogram:
@@ -120,6 +138,8 @@ class Driver:
     @classmethod
     def from_env(cls, fire: Callable[..., Any] | None = None) -> "Driver":
         load_dir = Path(os.environ[ENV_LOAD_DIR])
+        if os.environ.get(ENV_AWAIT_GO) == "1":
+            await_go(load_dir, int(os.environ.get(ENV_WORKER, "0")))
         cfg = LoadConfig.read(load_dir / "config.json")
         return cls(cfg, int(os.environ.get(ENV_WORKER, "0")),
                    int(os.environ.get(ENV_WORKERS, str(cfg.workers))), load_dir, fire)

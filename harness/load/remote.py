@@ -39,7 +39,7 @@ from .curves import LoadShape
 from .schedule import worker_arrivals
 
 __all__ = ["MSG_HELLO", "MSG_ASSIGN", "MSG_REJECT", "MSG_STOP", "MSG_BATCH", "BATCH_INTERVAL_S",
-           "LOST_SILENCE_S", "ENV_REMOTE", "WORKERS_FILE", "GO_FILE", "DEFAULT_MASTER_PORT",
+           "LOST_SILENCE_S", "ENV_REMOTE", "ENV_AWAIT_GO", "READY_FILE", "WORKERS_FILE", "GO_FILE", "DEFAULT_MASTER_PORT",
            "parse_master", "bind_problem", "close_open_invokes", "share_size", "describe",
            "read_workers", "local_address"]
 
@@ -59,6 +59,12 @@ ENV_REMOTE = "INVOICE_CHAOS_REMOTE"
 WORKERS_FILE = "workers.json"
 #: ... and the runner's word that the load starts, with t0 (the master reads it).
 GO_FILE = "go.json"
+#: Set (to "1") for the local workers of a run that starts them before the stack is up: the
+#: worker says it is ready (READY_FILE) and waits for GO_FILE, then reads config.json; the
+#: local counterpart of ic_hello / ic_assign (runner.py `wait_ready`, `go`).
+ENV_AWAIT_GO = "INVOICE_CHAOS_AWAIT_GO"
+#: In `<run_dir>/load/`: worker k's word that it is ready ({worker, pid, clock}).
+READY_FILE = "ready-w{worker}.json"
 #: Locust's own default master port.
 DEFAULT_MASTER_PORT = 5557
 

@@ -180,6 +180,11 @@ class MasterHub:
 
     def _start(self, t0: float) -> None:
         self.started = True
+        try:       # the runner's last word: it may start the load before the stack is up (URLs)
+            self.cfg = LoadConfig.read(self.load_dir / "config.json")
+        except (OSError, ValueError) as e:
+            print(f"invoice-chaos master: config.json unreadable at the go ({e}); "
+                  "using the one read at start", file=sys.stderr, flush=True)
         self.cfg = dataclasses.replace(self.cfg, t0=t0)
         config = dataclasses.asdict(self.cfg)
         for w in sorted(self.workers.values(), key=lambda w: w.slot):

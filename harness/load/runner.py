@@ -34,8 +34,8 @@ from typing import Any, Callable
 from ..errors import StackError
 from .config import LoadConfig
 from .curves import LoadShape
-from .remote import (DEFAULT_MASTER_PORT, ENV_REMOTE, GO_FILE, WORKERS_FILE,
-                     close_open_invokes, describe, read_workers, share_size)
+from .remote import (DEFAULT_MASTER_PORT, ENV_AWAIT_GO, ENV_REMOTE, GO_FILE, READY_FILE,
+                     WORKERS_FILE, close_open_invokes, describe, read_workers, share_size)
 from .saturation import judge
 
 __all__ = ["LoadResult", "LoadHandle", "Distribution", "start_load", "run_load", "LOCUSTFILE"]
@@ -85,11 +85,14 @@ class LoadHandle:
 
     def __init__(self, config: LoadConfig, run_dir: Path,
                  on_progress: Callable[[dict[str, Any]], None] | None = None,
-                 distribution: Distribution | None = None):
+                 distribution: Distribution | None = None, deferred: bool = False,
+                 on_spawn: Callable[[str, subprocess.Popen[bytes]], None] | None = None):
         self.run_dir = Path(run_dir)
+        self.on_spawn = on_spawn
         self.remote = config.remote_workers > 0
+        self.deferred = deferred or self.remote
         self.distribution = distribution or Distribution()
-        if self.remote:
+        if self.deferred:
             config = dataclasses.replace(config, t0=0.0)      # go(t0) sets it
         elif config.t0 <= 0:
             config = dataclasses.replace(config, t0=time.time() + config.startup_s)
@@ -101,13 +104,17 @@ class LoadHandle:
         self.logs_dir = self.run_dir / "logs"
         for d in (self.load_dir, self.logs_dir, Path(config.history_dir)):
             d.mkdir(parents=True, exist_ok=True)
-        for old in [*self.load_dir.glob("progress-w*.json"), self.load_dir / GO_FILE,
-                    self.load_dir / WORKERS_FILE]:
+        for old in [*self.load_dir.glob("progress-w*.json"), *self.load_dir.glob("ready-w*.json"),
+                    self.load_dir / GO_FILE, self.load_dir / WORKERS_FILE]:
             old.unlink(missing_ok=True)
         config.write(self.load_dir / "config.json")
         self._stop = threading.Event()
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-        self._start()
+        try:
+            self._start()
+        except BaseException:
+            self._terminate()                  # a failed (or Ctrl-C'd) start leaves nothing
+            raise
 
     # -- processes --------------------------------------------------------------
     def _env(self, worker: int) -> dict[str, str]:
@@ -119,6 +126,8 @@ class LoadHandle:
         if self.remote:
             env.update({ENV_REMOTE: "1", "INVOICE_CHAOS_LOCAL": "1",
                         "INVOICE_CHAOS_EXPECT": str(self.config.total_workers)})
+        elif self.deferred:
+            env[ENV_AWAIT_GO] = "1"
         return env
 
     def _spawn(self, name: str, args: list[str], worker: int) -> None:
@@ -130,14 +139,18 @@ class LoadHandle:
             env=self._env(worker), cwd=str(self.run_dir), start_new_session=True)
         log.close()
         self.procs.append((name, proc))
+        if self.on_spawn is not None:
+            self.on_spawn(name, proc)          # recorded at once: nothing can slip between
 
     def _start(self) -> None:
         if self.remote:
             self._start_distributed()
             return
         cfg = self.config
-        # Locust's own limit is only a backstop: the runner ends the load itself.
-        run_time = int(max(cfg.t0 - time.time(), 0) + cfg.duration_s + cfg.request_timeout_s + 30)
+        # Locust's own limit is only a backstop: the runner ends the load itself (a deferred
+        # start also waits for the stack and the go, so it gets an hour more).
+        run_time = int(max(cfg.t0 - time.time(), 0) + cfg.duration_s + cfg.request_timeout_s + 30
+                       + (3600 if self.deferred else 0))
         common = ["--run-time", f"{run_time}s", "--stop-timeout", "3"]
         n = cfg.workers
         if n == 1:
@@ -173,13 +186,26 @@ class LoadHandle:
         """The master's view of its workers (`load/workers.json`; distributed runs only)."""
         return read_workers(self.load_dir)
 
+    def _ready_local(self) -> list[dict[str, Any]]:
+        """The local workers that have said they are ready (`load/ready-w<k>.json`)."""
+        out = []
+        for k in range(self.config.workers):
+            try:
+                data = json.loads((self.load_dir / READY_FILE.format(worker=k)).read_text("utf-8"))
+            except (OSError, ValueError):
+                continue
+            out.append({"name": f"w{k}", "slot": k, "host": "127.0.0.1", "local": True,
+                        "pid": data.get("pid"), "clock_skew_s": 0.0})
+        return out
+
     def wait_ready(self, timeout_s: float) -> list[dict[str, Any]]:
-        """Wait until every worker has said hello; StackError (exit 3) naming who came."""
+        """Wait until every worker has said hello (a distributed run) or that it is ready (the
+        local workers of a deferred start); StackError (exit 3) naming who came."""
         cfg, d = self.config, self.distribution
         n = cfg.total_workers
         end = time.time() + timeout_s
         while True:
-            joined = self.workers().get("workers", [])
+            joined = self.workers().get("workers", []) if self.remote else self._ready_local()
             if len(joined) >= n:
                 return joined
             dead = [(name, p.returncode) for name, p in self.procs if p.poll() is not None]
@@ -187,6 +213,10 @@ class LoadHandle:
                 name, rc = dead[0]
                 raise StackError(f"locust {name} exited with code {rc} while waiting for the load "
                                  f"workers:\n{self._log_tail(name)}")
+            if time.time() > end and not self.remote:
+                came = ", ".join(describe(w) for w in joined) or "none"
+                raise StackError(f"{len(joined)} of {n} local load workers were ready within "
+                                 f"{timeout_s:g} s (ready: {came}); see {self.logs_dir}/locust-*.log")
             if time.time() > end:
                 came = ", ".join(describe(w) for w in joined) or "none"
                 rejected = self.workers().get("rejected", [])
@@ -196,11 +226,13 @@ class LoadHandle:
                     f"{len(joined)} of {n} load workers joined within {timeout_s:g} s (came: {came}).{extra}\n"
                     f"  start 'invoice-chaos worker --master {d.bind}:{d.master_port}' on each load "
                     f"machine, check that it reaches {d.bind}:{d.master_port}, or raise --workers-timeout")
-            time.sleep(0.2)
+            time.sleep(0.02 if not self.remote else 0.2)
 
-    def go(self, t0: float) -> None:
-        """Start a distributed load at `t0` (epoch seconds): the master sends the assignments."""
-        self.config = dataclasses.replace(self.config, t0=t0)
+    def go(self, t0: float, **changes: Any) -> None:
+        """Start a deferred or distributed load at `t0` (epoch seconds), with the config's
+        last fields (`changes`, e.g. the URLs of a stack started meanwhile): the local workers
+        read config.json when go.json appears, the master sends the assignments."""
+        self.config = dataclasses.replace(self.config, **changes, t0=t0)
         self.config.write(self.load_dir / "config.json")
         tmp = self.load_dir / (GO_FILE + ".tmp")
         tmp.write_text(json.dumps({"t0": t0}), encoding="utf-8")
@@ -392,10 +424,12 @@ def _harness_figures(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 def start_load(config: LoadConfig, run_dir: Path,
                on_progress: Callable[[dict[str, Any]], None] | None = None,
-               distribution: Distribution | None = None) -> LoadHandle:
+               distribution: Distribution | None = None, deferred: bool = False,
+               on_spawn: Callable[[str, subprocess.Popen[bytes]], None] | None = None) -> LoadHandle:
     """Start the load and return at once; `handle.wait()` gives the LoadResult (a distributed
-    load first needs `wait_ready()` and `go(t0)`)."""
-    return LoadHandle(config, run_dir, on_progress, distribution)
+    or `deferred` load first needs `wait_ready()` and `go(t0, ...)`: its processes start
+    while the caller is still getting the system up, and t0 is picked once they are ready)."""
+    return LoadHandle(config, run_dir, on_progress, distribution, deferred, on_spawn)
 
 
 def run_load(config: LoadConfig, run_dir: Path,

@@ -91,22 +91,20 @@ class LocalStack(ServiceAddresses):
         (data / "taxplatform").mkdir(parents=True, exist_ok=True)
         (data / "merchant").mkdir(parents=True, exist_ok=True)
 
-        self._add(ServiceSpec("toxiproxy", [binary, "-host", LOOPBACK, "-port", str(self.ports["toxiproxy"])],
-                              self.ports["toxiproxy"], health_path="/version", startup_timeout_s=15))
-        self.toxiproxy = ToxiproxyClient(self.ports["toxiproxy"])
-        self.stack_info = {"toxiproxy": {"binary": binary, "version": version}}
-        upstream = {"client->merchant": "merchant", "merchant->taxplatform": "taxplatform",
-                    "client->taxplatform": "taxplatform"}
-        for link in LINKS:
-            self.toxiproxy.create_proxy(link, self.ports[link], self.ports[upstream[link]],
-                                        self.cfg.client_host if link in CLIENT_LINKS else LOOPBACK)
-
-        self._add(ServiceSpec("taxplatform",
-                              [sys.executable, "-m", "fakes.taxplatform", "--port", str(self.ports["taxplatform"]),
-                               "--data", str(data / "taxplatform"), "--sellers", str(self.cfg.sellers_file),
-                               "--config", json.dumps(self.cfg.platform_config)],
-                              self.ports["taxplatform"], env=dict(self.cfg.platform_env),
-                              startup_timeout_s=self.cfg.startup_timeout_s))
+        # Toxiproxy, the platform and the bundled merchant start together (none of them
+        # calls another while it starts); a user's merchant (--sut-cmd) may reach for the
+        # platform at once, so it starts only once the platform answers through its proxy.
+        toxiproxy = self._spawn(ServiceSpec("toxiproxy", [binary, "-host", LOOPBACK, "-port",
+                                                          str(self.ports["toxiproxy"])],
+                                            self.ports["toxiproxy"], health_path="/version",
+                                            startup_timeout_s=15))
+        platform = self._spawn(ServiceSpec(
+            "taxplatform",
+            [sys.executable, "-m", "fakes.taxplatform", "--port", str(self.ports["taxplatform"]),
+             "--data", str(data / "taxplatform"), "--sellers", str(self.cfg.sellers_file),
+             "--config", json.dumps(self.cfg.platform_config)],
+            self.ports["taxplatform"], env=dict(self.cfg.platform_env),
+            startup_timeout_s=self.cfg.startup_timeout_s))
 
         env = {"PORT": str(self.ports["merchant"]),
                "TAX_PLATFORM_URL": self.url("merchant->taxplatform"),
@@ -124,7 +122,20 @@ class LocalStack(ServiceAddresses):
             env["MERCHANT_MODE"] = self.cfg.merchant_mode
             spec = ServiceSpec("merchant", [sys.executable, "-m", "fakes.merchant"], self.ports["merchant"],
                                env=env, startup_timeout_s=self.cfg.startup_timeout_s)
-        self._add(spec)
+        merchant = None if self.cfg.sut_command else self._spawn(spec)
+
+        toxiproxy.wait_healthy()
+        self.toxiproxy = ToxiproxyClient(self.ports["toxiproxy"])
+        self.stack_info = {"toxiproxy": {"binary": binary, "version": version}}
+        upstream = {"client->merchant": "merchant", "merchant->taxplatform": "taxplatform",
+                    "client->taxplatform": "taxplatform"}
+        for link in LINKS:
+            self.toxiproxy.create_proxy(link, self.ports[link], self.ports[upstream[link]],
+                                        self.cfg.client_host if link in CLIENT_LINKS else LOOPBACK)
+        platform.wait_healthy()
+        if merchant is None:
+            merchant = self._spawn(spec)
+        merchant.wait_healthy()
         self.probe_merchant()
 
     def probe_merchant(self) -> None:
@@ -144,12 +155,12 @@ class LocalStack(ServiceAddresses):
                 f"<an order it never saw> answered {r.status_code} {r.text[:200]!r}, expected 404.\n"
                 f"  last lines of {self.services['merchant'].log_path}:\n{log_tail(self.services['merchant'].log_path)}")
 
-    def _add(self, spec: ServiceSpec) -> Service:
+    def _spawn(self, spec: ServiceSpec) -> Service:
+        """Start a service (recorded for teardown and for leftovers); not yet healthy."""
         svc = Service(spec, self.logs)
         self.services[spec.name] = svc
         svc.start()
         self.registry.record(spec.name, svc.pid or 0)
-        svc.wait_healthy()
         return svc
 
     # --- process faults (called from the fault timeline thread) ---------------------------

@@ -85,6 +85,8 @@ class Service:
         with httpx.Client(timeout=1.0) as client:
             while time.monotonic() < end:
                 if self.proc is not None and self.proc.poll() is not None:
+                    if self._port_answers(client, url):
+                        self._stranger()
                     raise HealthTimeout(
                         f"{self.spec.name} exited with code {self.proc.returncode} before it became healthy "
                         f"(command: {self.spec.argv}).\n  last lines of {self.log_path}:\n{log_tail(self.log_path)}")
@@ -96,7 +98,7 @@ class Service:
                     last = f"GET {self.spec.health_path} answered {r.status_code}: {r.text[:200]!r}"
                 except httpx.HTTPError as e:
                     last = f"{type(e).__name__}: {e}"
-                time.sleep(0.1)
+                time.sleep(0.03)            # a refused connect costs next to nothing
         raise HealthTimeout(
             f"{self.spec.name} did not become healthy within {timeout:g}s: {last}.\n"
             f"  It must answer 200 on http://{LOOPBACK}:{self.spec.port}{self.spec.health_path} "
@@ -106,16 +108,52 @@ class Service:
     def _check_own_answer(self, settle_s: float = 0.3) -> None:
         """A 200 proves little if our child is about to exit: a port taken by another process
         between choosing it and the bind ("address already in use") lets a stranger answer
-        the health check. The child's bind failure ends it within moments, so look again."""
+        the health check. If our own process group holds the listening socket the answer is
+        ours (its bind succeeded); otherwise the child's bind failure ends it within moments,
+        so look again after `settle_s`."""
         if self.proc is None:
+            return
+        if self._listens():
             return
         time.sleep(settle_s)
         if self.proc.poll() is not None:
-            raise HealthTimeout(
-                f"{self.spec.name} exited with code {self.proc.returncode} although "
-                f"port {self.spec.port} answered its health check: another process holds that "
-                f"port (command: {self.spec.argv}).\n  last lines of {self.log_path}:\n"
-                f"{log_tail(self.log_path)}")
+            self._stranger()
+
+    def _stranger(self) -> None:
+        assert self.proc is not None
+        raise HealthTimeout(
+            f"{self.spec.name} exited with code {self.proc.returncode} although "
+            f"port {self.spec.port} answered its health check: another process holds that "
+            f"port (command: {self.spec.argv}).\n  last lines of {self.log_path}:\n"
+            f"{log_tail(self.log_path)}")
+
+    @staticmethod
+    def _port_answers(client: httpx.Client, url: str) -> bool:
+        """Our child is gone: does something else answer on its port (it lost the bind)?"""
+        try:
+            return client.get(url).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _listens(self) -> bool:
+        """Whether this service's process (or a child of it) listens on its port."""
+        if self.proc is None or self.proc.poll() is not None:
+            return False
+        try:
+            leader = psutil.Process(self.proc.pid)
+            procs = [leader, *leader.children(recursive=True)]
+        except psutil.Error:
+            return False
+        for p in procs:
+            try:
+                conns = p.net_connections(kind="tcp") if hasattr(p, "net_connections") \
+                    else p.connections(kind="tcp")
+            except psutil.Error:
+                continue
+            if any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == self.spec.port
+                   for c in conns):
+                return True
+        return False
 
     def signal(self, sig: int) -> None:
         if self.proc is None:

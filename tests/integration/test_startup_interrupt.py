@@ -1,0 +1,39 @@
+"""Ctrl-C while the run starts: Locust's processes now start together with the stack, before
+the run has a t0, and none of them (nor a service) may outlive the run."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from run_helpers import ROOT, lingering
+
+pytestmark = pytest.mark.integration
+
+
+def test_ctrl_c_while_the_stack_starts_leaves_no_process(tmp_path: Path) -> None:
+    out_dir = tmp_path / "interrupted-at-start"
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "scenarios/smoke.yaml",
+                             "--out", str(out_dir)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (out_dir / "logs" / "locust-w0.log").exists():
+            time.sleep(0.02)
+        assert (out_dir / "logs" / "locust-w0.log").exists(), "Locust was never started"
+        os.killpg(proc.pid, signal.SIGINT)              # what a terminal's Ctrl-C does
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, output[-3000:]
+    assert lingering(str(out_dir)) == []
+    meta = json.loads((out_dir / "run.json").read_text())
+    assert meta["interrupted"] is True
+    assert "t0" not in meta                            # interrupted before the load began
