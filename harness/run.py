@@ -19,7 +19,6 @@ from typing import Any, Callable
 import httpx
 
 from .errors import EXIT_INTERRUPTED, StackError, UsageError
-from .verdict import evaluate_run, print_verdict
 from .faults import FaultContext, PlatformAdmin, Timeline, expand
 from .faults.setup import FaultSetup, check_available
 from .rundir import merge_history, new_run_dir, write_json
@@ -335,6 +334,7 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
         return exit_code
     if not (run_dir / "platform-ledger.jsonl").exists():
         (run_dir / "platform-ledger.jsonl").touch()
+    from .verdict import evaluate_run, print_verdict   # the checker (numpy): not on the start-up path
     summary, code = evaluate_run(run_dir, scenario, say=say)
     print_verdict(summary, run_dir, say)
     return EXIT_INTERRUPTED if interrupted else code

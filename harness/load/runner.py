@@ -11,6 +11,12 @@ when `stop_event` is set or `LoadHandle.stop()` is called) and writes
 `load-stats.json`. History parts (`history/w<k>.jsonl`) are written by the
 workers line by line, so a stop loses at most a line.
 
+A `deferred` start (what `invoice-chaos run` does) starts these processes before the system
+under test is up: each local worker says it is ready (`load/ready-w<k>.json`, after Locust
+and the driver are imported) and waits; `wait_ready()` waits for all of them and `go(t0,
+URLs)` writes the final config.json and `load/go.json`, so t0 is picked only once every
+worker can keep it.
+
 With `remote_workers > 0` (design.md s.10) the master listens on `Distribution.bind` and
 the local workers (if any) join it like the remote ones: `wait_ready()` waits for every
 worker to say hello (exit 3 naming who came), `go(t0)` starts the load, and the master's hub
