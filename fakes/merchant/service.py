@@ -175,7 +175,9 @@ class Merchant:
         payload = await self._payload(order)
         payload["order_ref"] = order.order_id
         payload["seller_tax_id"] = order.seller_tax_id
-        again = get(order.order_id)
+        # _payload suspends only for shared-state-race; for the robust merchant nothing ran
+        # since the look-up above, so a second one (a SQLite read) could only say None again
+        again = None if self._group else get(order.order_id)
         if again is not None and not self.b.no_order_dedup:   # a double submit won the race
             await self._await_inflight(order.order_id)
             if self.b.late_store_cached_404 and order.order_id in self._backlog:
