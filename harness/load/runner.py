@@ -137,16 +137,18 @@ class LoadHandle:
         return env
 
     def _spawn(self, name: str, args: list[str], worker: int) -> None:
+        from ..stack.process import signals_deferred     # orchestrator side only
         log = open(self.logs_dir / f"locust-{name}.log", "wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-             "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0", *args],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=self._env(worker), cwd=str(self.run_dir), start_new_session=True)
-        log.close()
-        self.procs.append((name, proc))
-        if self.on_spawn is not None:
-            self.on_spawn(name, proc)          # recorded at once: nothing can slip between
+        with signals_deferred():      # Ctrl-C lands once the process is recorded, never inside Popen
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+                 "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0", *args],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self._env(worker), cwd=str(self.run_dir), start_new_session=True)
+            log.close()
+            self.procs.append((name, proc))
+            if self.on_spawn is not None:
+                self.on_spawn(name, proc)      # in the run's registry of process groups
 
     def _start(self) -> None:
         if self.remote:

@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import psutil
@@ -18,7 +21,30 @@ import psutil
 from ..errors import HealthTimeout, StackError
 from .ports import LOOPBACK
 
-__all__ = ["Service", "ServiceSpec", "log_tail"]
+__all__ = ["Service", "ServiceSpec", "log_tail", "signals_deferred"]
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is over, then arrive as usual.
+
+    For starting a child: a KeyboardInterrupt raised inside `subprocess.Popen` (while it
+    waits for the child's exec) loses the Popen object, and with it the only record of a
+    child that runs on in its own session, which no teardown can then find. In the main
+    thread only (where Python handles signals); elsewhere it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    sigs = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.signal(s, lambda signum, _frame: got.append(signum)) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        if got:
+            signal.raise_signal(got[0])
 
 
 @dataclass(slots=True)
@@ -65,10 +91,11 @@ class Service:
         log.write(f"\n=== start #{self.starts + 1} at {time.strftime('%H:%M:%S')}: {self.spec.argv}\n".encode())
         shell = isinstance(self.spec.argv, str)
         try:
-            self.proc = subprocess.Popen(self.spec.argv, shell=shell, env=env, cwd=self.spec.cwd,
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True,
-                                         executable="/bin/sh" if shell else None)
+            with signals_deferred():           # the child is in self.proc before Ctrl-C lands
+                self.proc = subprocess.Popen(self.spec.argv, shell=shell, env=env, cwd=self.spec.cwd,
+                                             stdout=log, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, start_new_session=True,
+                                             executable="/bin/sh" if shell else None)
         except OSError as e:
             raise StackError(f"{self.spec.name}: cannot start {self.spec.argv!r}: {e}") from None
         finally:
