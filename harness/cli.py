@@ -106,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--master-port", type=int, default=5557, metavar="P",
                    help="with --remote-workers: the Locust master's port on ADDR (default 5557)")
     r.add_argument("--workers-timeout", default="60s", metavar="DURATION",
-                   help="with --remote-workers: how long to wait for them (default 60s; then exit 3 "
-                        "naming who came)")
+                   help="how long to wait, once the stack is up, for every load worker to be ready "
+                        "(with --remote-workers: to join; default 60s; then exit 3 naming who came)")
     r.add_argument("--merchant-mode", metavar="MODE",
                    help="bundled merchant mode: robust or a defect mode (see 'invoice-chaos list')")
     r.add_argument("--sut-cmd", metavar="CMD",
