@@ -68,8 +68,7 @@ def driver(url: str, rate: float, seconds: float, tmp: Path, name: str,
            history: bool = True) -> dict:
     cfg = LoadConfig(merchant_url=url, platform_url=url, sellers=generate_sellers(10, 1), seed=1,
                      duration_s=seconds, curve=[[0, 1]], compress_s=None, peak_rps=rate,
-                     mix={"checkout": 100}, record_history=history, request_timeout_s=3.0,
-                     startup_s=8.0)
+                     mix={"checkout": 100}, record_history=history, request_timeout_s=3.0)
     res = run_load(cfg, tmp / name)
     st = json.loads(res.stats_path.read_text())
     sent = sum(n for s, n in st["achieved"] if 0 <= s < seconds)
@@ -90,7 +89,7 @@ def ramp(url: str, seconds: float, tmp: Path, name: str, history: bool = True) -
     cfg = LoadConfig(merchant_url=url, platform_url=url, sellers=generate_sellers(10, 1), seed=1,
                      duration_s=seconds, curve=[[0, 0.0], [seconds, 1.0]], compress_s=None,
                      peak_rps=6000, mix={"checkout": 100}, record_history=history,
-                     request_timeout_s=2.0, startup_s=8.0)
+                     request_timeout_s=2.0)
     res = run_load(cfg, tmp / name)
     st = json.loads(res.stats_path.read_text())
     per_s = dict((int(s), n) for s, n in st.get("completed", []) if 0 <= s < seconds)

@@ -368,19 +368,12 @@ def _start_load(config: Any, run_dir: Path, opts: RunOptions, scenario: Scenario
                       on_spawn=lambda name, proc: registry.record(f"locust-{name}", proc.pid))
 
 
-#: From the moment every load worker is ready to t0: a local worker sees the go within
-#: 20 ms and builds its driver in well under 100 ms; a remote one gets its assignment from
-#: the master's next tick (0.25 s) over the network. Arrivals later than max_lag_s (1 s)
-#: would be dropped, so the margin keeps the first ones on time.
-START_MARGIN_S = 0.5
-REMOTE_START_MARGIN_S = 1.5
-
-
 def _wait_for_workers(handle: Any, opts: RunOptions, meta: dict, say: Callable[[str], None],
                       **config: Any) -> float:
     """Wait for every load worker (exit 3 naming who came), then start them with the last
     fields of their `config` (the stack's URLs); returns t0, picked only now."""
     from .load.remote import describe
+    from .load.runner import REMOTE_START_MARGIN_S, START_MARGIN_S
     if not opts.remote_workers:
         handle.wait_ready(opts.workers_timeout_s)
         t0 = time.time() + START_MARGIN_S

@@ -47,7 +47,8 @@ class LoadConfig:
     seller_skew: float = 1.1              # Zipf exponent of orders per seller
     retry_backoff_s: float = 0.5          # first cashier retry waits this, then doubles
     max_lag_s: float = 1.0                # an arrival later than this is dropped (unsent)
-    startup_s: float = 4.0                # when t0 == 0: t0 = now + startup_s
+    startup_s: float = 60.0               # when t0 == 0: run_load's longest wait for every
+                                          # worker to be ready (t0 = ready + 0.5 s)
     record_history: bool = True           # False only to measure the history's cost (bench)
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -78,8 +78,8 @@ def measure_ceiling(work_dir: Path, mix: dict[str, float], sellers: list[dict[st
         offered = OFFER_PER_WORKER * workers
         cfg = LoadConfig(merchant_url=url, platform_url=url, sellers=sellers, seed=seed,
                          duration_s=seconds, curve=[[0, 0.0], [seconds, 1.0]], compress_s=None,
-                         peak_rps=offered, mix=mix, workers=workers, request_timeout_s=2.0,
-                         startup_s=8.0)            # Locust's start-up on a busy machine
+                         peak_rps=offered, mix=mix, workers=workers, request_timeout_s=2.0)
+        # t0 = every worker ready + 0.5 s (run_load): the ramp starts on time however busy
         res = run_load(cfg, work_dir)
         stats = json.loads(res.stats_path.read_text(encoding="utf-8"))
     finally:

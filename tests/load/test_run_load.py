@@ -27,8 +27,7 @@ MIX = {"checkout": 70, "query": 15, "refund": 5, "verify": 10}
 def config(merchant: str, platform: str, sellers: list, **kw) -> LoadConfig:
     base = dict(merchant_url=merchant, platform_url=platform, sellers=sellers, seed=4242,
                 duration_s=10, curve=[[0, 0.3], [10, 1.0]], compress_s=None, peak_rps=30,
-                mix=MIX, poll_interval_s=0.3, poll_limit=10, request_timeout_s=3.0,
-                startup_s=3.0)
+                mix=MIX, poll_interval_s=0.3, poll_limit=10, request_timeout_s=3.0)
     base.update(kw)
     return LoadConfig(**base)
 
@@ -97,6 +96,8 @@ def test_two_workers_share_the_schedule(procs, tmp_path, sellers_file):
                  curve=[[0, 1]], peak_rps=40, workers=2)
     res = run_load(cfg, tmp_path / "run")
     assert res.exit_code == 0, res.error
+    # t0 is picked once both workers are ready: however slowly Locust starts, nothing is late
+    assert res.unsent == 0 and json.loads(res.stats_path.read_text())["late"] == 0
     assert [p.name for p in res.history_files] == ["w0.jsonl", "w1.jsonl"]
     shape = LoadShape.of(cfg.curve, cfg.duration_s, cfg.peak_rps)
     assert res.arrivals == len(list(arrivals(shape, cfg.seed, cfg.mix)))
@@ -118,14 +119,15 @@ def test_stop_event_ends_promptly_and_keeps_history(procs, tmp_path, sellers_fil
     cfg = config(merchant, platform, read_sellers(sellers_file), duration_s=60,
                  curve=[[0, 1]], peak_rps=20)
     stop = threading.Event()
-    t0 = time.time() + cfg.startup_s
+    startup = 3.0                                      # a caller's own t0 is kept
+    t0 = time.time() + startup
     cfg = LoadConfig(**{**cfg.__dict__, "t0": t0})
     threading.Timer(t0 - time.time() + 3.0, stop.set).start()
     started = time.time()
     res = run_load(cfg, tmp_path / "run", stop_event=stop)
     took = time.time() - started
     assert res.interrupted and res.exit_code == 130
-    assert took < cfg.startup_s + 3.0 + 8.0            # nowhere near the 60 s duration
+    assert took < startup + 3.0 + 8.0            # nowhere near the 60 s duration
     assert 20 <= res.arrivals <= 150
     events = read_history(res.history_files)
     assert len(events) >= 40 and max(e["t"] for e in events) < 10
@@ -136,3 +138,13 @@ def test_stop_event_ends_promptly_and_keeps_history(procs, tmp_path, sellers_fil
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert json.loads(res.stats_path.read_text())["arrivals"] == res.arrivals
+
+
+def test_workers_not_ready_within_startup_s_is_an_error_not_a_hang(tmp_path, sellers_file):
+    cfg = config("http://127.0.0.1:9", "http://127.0.0.1:9", read_sellers(sellers_file),
+                 duration_s=5, curve=[[0, 1]], peak_rps=5, workers=2, startup_s=0.05)
+    started = time.time()
+    res = run_load(cfg, tmp_path / "run")
+    assert res.exit_code == 1 and "were ready within 0.05 s" in (res.error or "")
+    assert res.arrivals == 0 and time.time() - started < 15
+    assert not list((tmp_path / "run" / "load").glob("go.json"))
