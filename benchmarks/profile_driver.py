@@ -36,6 +36,10 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _sys() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rate", type=float, default=1000.0)
@@ -79,19 +83,19 @@ def main() -> None:
             wait = cfg.t0 - time.time()
             if wait > 0:
                 time.sleep(wait)
-            c0 = _cpu()
+            c0, s0 = _cpu(), _sys()
             if prof:
                 prof.enable()
             drv.run()
             if prof:
                 prof.disable()
                 prof.dump_stats(a.profile)
-            cpu = _cpu() - c0
+            cpu, sys_s = _cpu() - c0, _sys() - s0
             p = drv.progress()
             out = {"rate": a.rate, "seconds": a.seconds, "history": not a.no_history,
                    "locust_stats": not a.no_stats, "arrivals": drv.arrivals,
                    "unsent": drv.unsent, "requests": p["requests"], "ok": p["ok"],
-                   "fail": p["fail"], "info": p["info"], "cpu_s": round(cpu, 3),
+                   "fail": p["fail"], "info": p["info"], "cpu_s": round(cpu, 3), "sys_s": round(sys_s, 3),
                    "cpu_us_per_journey": round(cpu / drv.arrivals * 1e6, 1) if drv.arrivals else None,
                    "cpu_us_per_request": round(cpu / p["requests"] * 1e6, 1) if p["requests"] else None,
                    "lag_p99_ms": p["lag_p99_ms"], "loop_lag_p99_ms": p["loop_lag_p99_ms"],
