@@ -47,6 +47,8 @@ def main() -> None:
     ap.add_argument("--no-history", action="store_true")
     ap.add_argument("--no-stats", action="store_true", help="without Locust's statistics")
     ap.add_argument("--profile", help="write cProfile stats of the load phase here")
+    ap.add_argument("--history-dir", help="where the history part goes (default: a temporary "
+                    "directory under /tmp)")
     ap.add_argument("--url", help="an endpoint already running (else a null endpoint is started)")
     a = ap.parse_args()
 
@@ -73,7 +75,7 @@ def main() -> None:
                              seed=1, duration_s=a.seconds, curve=[[0, 1]], compress_s=None,
                              peak_rps=a.rate, mix={"checkout": 100},
                              record_history=not a.no_history, request_timeout_s=3.0,
-                             t0=time.time() + 1.5, history_dir=str(tmp / "history"))
+                             t0=time.time() + 1.5, history_dir=a.history_dir or str(tmp / "history"))
             drv = Driver(cfg, 0, 1, tmp / "load", fire)
             (tmp / "load").mkdir(exist_ok=True)
             prof = None
