@@ -22,6 +22,7 @@ docs/performance.md. Ratios are only meaningful within one run: the machine is s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -142,7 +143,8 @@ def startup(tmp: Path) -> dict:
                 first = json.loads(part.read_text().splitlines()[0])["ts"]
             time.sleep(0.02)
     finally:
-        os.killpg(p.pid, signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError):      # it may have ended on its own
+            os.killpg(p.pid, signal.SIGINT)
         try:
             p.wait(timeout=90)
         except subprocess.TimeoutExpired:

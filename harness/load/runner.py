@@ -9,7 +9,9 @@ files (`<run_dir>/load/progress-w<k>.json`), calls `on_progress` about once a
 second, ends the processes when every worker has played its schedule (or at once
 when `stop_event` is set or `LoadHandle.stop()` is called) and writes
 `load-stats.json`. History parts (`history/w<k>.jsonl`) are written by the
-workers line by line, so a stop loses at most a line.
+workers as they go (harness/load/history.py: an invoke before its request is sent, a
+completion with the next write or within 50 ms), so a stop loses at most the completions of
+the last 50 ms, never an invoke.
 
 A `deferred` start (what `invoice-chaos run` does) starts these processes before the system
 under test is up: each local worker says it is ready (`load/ready-w<k>.json`, after Locust
