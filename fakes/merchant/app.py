@@ -126,6 +126,7 @@ def create_app(cfg: MerchantConfig, secrets: dict[str, str]) -> Starlette:
 
     async def get_invoice(request: Request) -> JSONResponse:
         order_id = request.path_params["order_id"]
+        await m().store.settled(order_id)      # group commit: a row of this turn first
         ans = m().query(order_id)
         if ans is None:
             return _error(404, "order_not_found", f"no order {order_id!r} was ever received")

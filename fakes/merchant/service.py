@@ -371,6 +371,7 @@ class Merchant:
 
     # -- refunds -----------------------------------------------------------------------
     async def refund(self, order_id: str) -> Answer:
+        await self.store.settled(order_id)
         row = self.store.get(order_id)
         if row is None:
             return Answer(404, {"order_id": order_id, "error": "order_not_found",

@@ -174,6 +174,19 @@ class Store:
         self._staged_waiters.append(fut)
         await fut
 
+    async def settled(self, order_id: str) -> None:
+        """Wait until a row of this order staged by `put_async` is committed (or its commit
+        failed); at once when there is none. A query arriving in the same loop turn as the
+        order's first write must not answer "unknown order" for a row about to commit."""
+        if order_id not in self._staged:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._staged_waiters.append(fut)         # resolved by the commit already scheduled
+        try:
+            await fut
+        except Exception:                        # noqa: BLE001 - the writer hears of it
+            pass
+
     def _commit_staged(self) -> None:
         values, waiters = list(self._staged.values()), self._staged_waiters
         self._staged, self._staged_waiters = {}, []

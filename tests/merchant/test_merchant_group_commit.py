@@ -92,3 +92,26 @@ def test_only_the_robust_clearance_merchant_groups(tmp_path: Path, mode: str) ->
         assert m._group is (mode == "robust")
     finally:
         m.store.close()
+
+
+def test_a_query_in_the_same_turn_waits_for_the_commit(tmp_path: Path) -> None:
+    """An order's first write and a query of it handled in one loop turn (both requests read
+    after a stall): the query must see the row, not answer "unknown order"."""
+    store = Store(tmp_path)
+
+    async def main() -> tuple[object, object]:
+        row = _row(7)
+        put = asyncio.ensure_future(store.put_async(row))
+
+        async def query() -> object:
+            before = store.get(row.order_id)             # staged: not committed yet
+            await store.settled(row.order_id)
+            return before, store.get(row.order_id)
+
+        q = asyncio.ensure_future(query())
+        await put
+        return await q
+
+    before, after = asyncio.run(main())
+    assert before is None and after is not None and after.order_id == "O-7"
+    store.close()
