@@ -110,3 +110,66 @@ def test_lanes_pair_like_any_proc_and_4xx_bodies_are_not_answers(tmp_path, confl
     done = [e for e in events if e["type"] != "invoke"]
     assert done and all(e["type"] == "info" and e["status"] == 409 for e in done)
     assert final["answered"] == 0 and all(s.last_result == "pending" for s in orders.values())
+
+
+def _reset(h: BaseHTTPRequestHandler) -> None:
+    """Close the connection with a TCP reset before any answer (SO_LINGER 0)."""
+    import socket
+    import struct
+    h.close_connection = True
+    h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    h.connection.close()
+
+
+def _issued(h: BaseHTTPRequestHandler, oid: str) -> None:
+    body = json.dumps({"order_id": oid, "status": "issued",
+                       "invoice_no": "26112000000000000001"}).encode()
+    h.send_response(200)
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    h.wfile.write(body)
+
+
+@pytest.fixture
+def resets_first() -> Iterator[str]:
+    """Resets the first request about each order (a stale kept-alive connection), answers
+    `issued` after that."""
+    seen: set[str] = set()
+    lock = threading.Lock()
+
+    def answer(h: BaseHTTPRequestHandler) -> None:
+        oid = h.path.rsplit("/", 1)[-1]
+        with lock:
+            first = oid not in seen
+            seen.add(oid)
+        _reset(h) if first else _issued(h, oid)
+    yield from _server(answer)
+
+
+@pytest.fixture
+def resets_always() -> Iterator[str]:
+    yield from _server(_reset)
+
+
+def test_a_reset_before_any_answer_is_asked_once_more(tmp_path, resets_first):
+    ids = [f"O{i}" for i in range(12)]
+    with Drainer(resets_first, resets_first, {}, tmp_path, T0, timeout_s=5.0,
+                 request_timeout_s=1.0, lanes=3, say=lambda s: None) as d:
+        final = d.final_read(ids)
+    assert final["answered"] == 12 and final["unasked"] == 0
+    done = [e for e in _events(tmp_path) if e["type"] != "invoke"]
+    per_order = {oid: [e["type"] for e in sorted(done, key=lambda e: e["t"]) if e["order_id"] == oid]
+                 for oid in ids}
+    assert all(types == ["info", "ok"] for types in per_order.values()), per_order
+    assert all(e["error"].startswith("reset") for e in done if e["type"] == "info")
+
+
+def test_a_merchant_that_always_resets_stays_unanswered_after_one_more_ask(tmp_path, resets_always):
+    ids = [f"O{i}" for i in range(6)]
+    with Drainer(resets_always, resets_always, {}, tmp_path, T0, timeout_s=5.0,
+                 request_timeout_s=1.0, lanes=2, say=lambda s: None) as d:
+        final = d.final_read(ids)
+    assert final["answered"] == 0 and final["asked"] == 6
+    invokes = [e for e in _events(tmp_path) if e["type"] == "invoke"]
+    assert len(invokes) == 12           # each order: the request and one more, no loop
