@@ -173,6 +173,13 @@ def install_worker(environment: Any) -> None:
             g.kill(block=True, timeout=5)
         if code is not None:
             environment.process_exit_code = code
+        from locust.runners import STATE_CLEANUP, STATE_STOPPING
+        # The master's own quit may have got here first and be stopping the users: let it
+        # finish, since a second stop would stop them twice (Locust's "unexpected state").
+        for _ in range(100):
+            if runner.state not in (STATE_CLEANUP, STATE_STOPPING):
+                break
+            gevent.sleep(0.1)
         runner.quit()
 
     def on_stop(environment: Any, msg: Any, **_: Any) -> None:

@@ -112,6 +112,7 @@ def test_a_worker_killed_mid_run_is_named_and_causes_no_anomaly(hosts: LoadHosts
     try:
         # kill the second namespace's Locust worker once it has played a few arrivals
         victim = None
+        seen: object = "nothing yet"
         deadline = time.monotonic() + 120
         while victim is None and time.monotonic() < deadline and run.poll() is None:
             time.sleep(0.3)
@@ -119,11 +120,20 @@ def test_a_worker_killed_mid_run_is_named_and_causes_no_anomaly(hosts: LoadHosts
                 joined = json.loads((out / "load" / "workers.json").read_text())["workers"]
                 w = next(w for w in joined if w["host"] == hosts.address(1))
                 progress = json.loads((out / "load" / f"progress-{w['name']}.json").read_text())
-            except (OSError, ValueError, KeyError, StopIteration):
+            except (OSError, ValueError, KeyError, StopIteration) as e:
+                seen = f"{type(e).__name__}: {e}"
                 continue
+            seen = progress
             if progress.get("arrivals", 0) >= 30:
                 victim = w
-        assert victim is not None, "the second worker never got going"
+        if victim is None:     # say what the run and the workers said, not only that it failed
+            if run.poll() is None:
+                run.kill()
+            output, _ = run.communicate(timeout=60)
+            logs = "".join(f"--- worker{i}.log\n" + (tmp_path / f"worker{i}.log").read_text(errors="replace")
+                           for i in range(2) if (tmp_path / f"worker{i}.log").exists())
+            pytest.fail(f"the second worker never got going (exit {run.returncode}; last seen: {seen})\n"
+                        f"--- run\n{output[-3000:]}\n{logs[-3000:]}")
         os.kill(victim["pid"], signal.SIGKILL)
         output, _ = run.communicate(timeout=240)
     finally:
