@@ -10,6 +10,10 @@ offered rate below the process's ceiling. Prints this process's CPU (user+sys) f
 the end divided by the journeys sent: the figure the load path's targets are about, and
 one that does not depend on how busy the other core is. With --profile, cProfile's view
 of the same run (load it with pstats). Checkout journeys only, as bench_loadpath.py.
+With --history-share, the wall time spent inside the history writer's methods (its
+orjson encoding and write(2); one greenlet, nothing else runs meanwhile) over this
+process's CPU in the same run: the history's share of a journey, free of the machine's
+drift between two runs (the timing wrappers' own cost counts as history: an upper bound).
 """
 from __future__ import annotations
 
@@ -49,6 +53,8 @@ def main() -> None:
     ap.add_argument("--profile", help="write cProfile stats of the load phase here")
     ap.add_argument("--history-dir", help="where the history part goes (default: a temporary "
                     "directory under /tmp)")
+    ap.add_argument("--history-share", action="store_true",
+                    help="time the history writer's methods in this run (see above)")
     ap.add_argument("--url", help="an endpoint already running (else a null endpoint is started)")
     a = ap.parse_args()
 
@@ -56,6 +62,22 @@ def main() -> None:
     from harness.load.config import LoadConfig
     from harness.load.driver import Driver
     from harness.sweep.ceiling import start_null_endpoint
+
+    spent = [0.0]
+    if a.history_share:
+        from harness.load.history import HistoryWriter
+        clock = time.perf_counter
+
+        def timed(fn):  # type: ignore[no-untyped-def]
+            def wrapper(*args, **kw):  # type: ignore[no-untyped-def]
+                t = clock()
+                try:
+                    return fn(*args, **kw)
+                finally:
+                    spent[0] += clock() - t
+            return wrapper
+        for name in ("invoke", "complete", "flush"):
+            setattr(HistoryWriter, name, timed(getattr(HistoryWriter, name)))
 
     with tempfile.TemporaryDirectory(prefix="profile-driver-") as d:
         tmp = Path(d)
@@ -102,6 +124,11 @@ def main() -> None:
                    "cpu_us_per_request": round(cpu / p["requests"] * 1e6, 1) if p["requests"] else None,
                    "lag_p99_ms": p["lag_p99_ms"], "loop_lag_p99_ms": p["loop_lag_p99_ms"],
                    "history_lines": p["history_lines"], "loadavg": os.getloadavg()}
+            if a.history_share:
+                out["history_s"] = round(spent[0], 3)
+                out["history_us_per_journey"] = round(spent[0] / drv.arrivals * 1e6, 1) \
+                    if drv.arrivals else None
+                out["history_share_of_cpu"] = round(spent[0] / cpu, 4) if cpu else None
             print(json.dumps(out))
         finally:
             if proc is not None:
