@@ -14,6 +14,11 @@ With --history-share, the wall time spent inside the history writer's methods (i
 orjson encoding and write(2); one greenlet, nothing else runs meanwhile) over this
 process's CPU in the same run: the history's share of a journey, free of the machine's
 drift between two runs (the timing wrappers' own cost counts as history: an upper bound).
+With --alternate S (give a --rate above the ceiling, e.g. 6000, and --seconds 30 or more)
+the history is switched on and off every S seconds of one flat-out run, and the requests
+finished in the "on" and "off" periods are compared: "with vs without" in the same process
+at the same moments, which separate runs on a shared machine (whose speed drifts by ±20 %
+from one ten-second run to the next) cannot give.
 """
 from __future__ import annotations
 
@@ -55,6 +60,8 @@ def main() -> None:
                     "directory under /tmp)")
     ap.add_argument("--history-share", action="store_true",
                     help="time the history writer's methods in this run (see above)")
+    ap.add_argument("--alternate", type=float, metavar="S",
+                    help="switch the history on and off every S seconds (see above)")
     ap.add_argument("--url", help="an endpoint already running (else a null endpoint is started)")
     a = ap.parse_args()
 
@@ -108,6 +115,23 @@ def main() -> None:
             if wait > 0:
                 time.sleep(wait)
             c0, s0 = _cpu(), _sys()
+            periods: list[tuple[bool, int]] = []
+            if a.alternate:
+                import gevent
+
+                from harness.load.history import NullHistory
+                real, null = drv.customers.history, NullHistory("w0", cfg.t0)
+
+                def alternate() -> None:
+                    on, n = True, 0
+                    end = cfg.t0 + a.seconds
+                    while time.time() + a.alternate <= end:
+                        gevent.sleep(a.alternate)
+                        done = drv.customers.counters.requests
+                        periods.append((on, done - n))
+                        on, n = not on, done
+                        drv.customers.history = real if on else null
+                gevent.spawn(alternate)
             if prof:
                 prof.enable()
             drv.run()
@@ -124,6 +148,17 @@ def main() -> None:
                    "cpu_us_per_request": round(cpu / p["requests"] * 1e6, 1) if p["requests"] else None,
                    "lag_p99_ms": p["lag_p99_ms"], "loop_lag_p99_ms": p["loop_lag_p99_ms"],
                    "history_lines": p["history_lines"], "loadavg": os.getloadavg()}
+            if periods:
+                use = periods[2:]           # the first on/off pair warms the process up
+                per = {k: [n / a.alternate for on, n in use if on is k] for k in (True, False)}
+                mean = {k: sum(v) / len(v) if v else 0.0 for k, v in per.items()}
+                out["alternate"] = {
+                    "period_s": a.alternate, "periods": len(use),
+                    "on_requests_per_s": round(mean[True], 1),
+                    "off_requests_per_s": round(mean[False], 1),
+                    "history_cost_throughput": round(1 - mean[True] / mean[False], 4)
+                    if mean[False] else None,
+                    "on": [round(x) for x in per[True]], "off": [round(x) for x in per[False]]}
             if a.history_share:
                 out["history_s"] = round(spent[0], 3)
                 out["history_us_per_journey"] = round(spent[0] / drv.arrivals * 1e6, 1) \
