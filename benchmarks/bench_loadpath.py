@@ -12,7 +12,9 @@ Everything on loopback against a do-nothing endpoint that is not the bottleneck
    ramp from 0 to 6,000 arrivals/s: the best two-second mean of journeys finished per
    second (what a sweep reports as harness_ceiling_rps);
 3. driver at 2,000/s: unsent, start lag p99, loop lag p99, saturation verdict;
-4. history on vs off: the ceiling, and CPU microseconds per journey at a fixed 500/s;
+4. history on vs off: the ceiling, and CPU microseconds per journey at a fixed 500/s,
+   and (the figure to read: separate runs drift by ±20 %) on and off in alternate seconds
+   of one flat-out run of the driver (profile_driver.py --alternate 1);
 5. start-up: `invoice-chaos run scenarios/capacity.yaml` from the command to its first
    request (the first history line), then Ctrl-C; with the time of each stage.
 
@@ -98,6 +100,18 @@ def ramp(url: str, seconds: float, tmp: Path, name: str, history: bool = True) -
     best = max(((x + y) / 2 for x, y in zip(series, series[1:])), default=0.0)
     return {"journeys_rps": round(best, 1), "finished_per_s": series, "history": history,
             "cpu_us_per_journey": round(st["cpu_s"] / res.arrivals * 1e6, 1) if res.arrivals else None}
+
+
+def alternate(url: str, seconds: float) -> dict:
+    """History on and off in alternate seconds of one flat-out run (profile_driver.py)."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "profile_driver.py"),
+                          "--rate", "6000", "--seconds", str(seconds), "--alternate", "1",
+                          "--url", url], cwd=ROOT, capture_output=True, text=True,
+                         timeout=seconds + 120)
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])["alternate"]
+    except (IndexError, KeyError, ValueError):
+        return {"error": (out.stdout + out.stderr)[-2000:]}
 
 
 def startup(tmp: Path) -> dict:
@@ -197,6 +211,7 @@ def main() -> None:
             res["driver_500"] = driver(url, 500, a.seconds, tmp, "r500")
             res["driver_500_no_history"] = driver(url, 500, a.seconds, tmp, "r500-nohist",
                                                   history=False)
+            res["history_alternate"] = alternate(url, max(a.seconds * 3, 20))
         finally:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -209,7 +224,8 @@ def main() -> None:
         "history_cost_throughput": round(1 - f["journeys_rps"] / fn["journeys_rps"], 3)
         if fn["journeys_rps"] else None,
         "history_cost_cpu_at_500": round(r5["cpu_us_per_journey"] / r5n["cpu_us_per_journey"] - 1, 3)
-        if r5.get("cpu_us_per_journey") and r5n.get("cpu_us_per_journey") else None}
+        if r5.get("cpu_us_per_journey") and r5n.get("cpu_us_per_journey") else None,
+        "history_cost_alternate": res["history_alternate"].get("history_cost_throughput")}
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
@@ -220,7 +236,7 @@ def main() -> None:
           f"| driver ceiling, ramp (history off) | {fn['journeys_rps']} journeys/s (runs {fn['all']}) |\n"
           f"| driver / FastHttpUser | {res['ratios']['driver_vs_fasthttpuser']} |\n"
           f"| at 2,000/s offered | sent {d2['sent_rps']}/s, unsent {d2['unsent']} (late {d2['late']}), lag p99 {d2['lag_p99_ms']} ms, loop lag p99 {d2['loop_lag_p99_ms']} ms, saturated {d2['harness_saturated']} |\n"
-          f"| history cost | throughput {res['ratios']['history_cost_throughput']}, CPU at 500/s {res['ratios']['history_cost_cpu_at_500']} |\n"
+          f"| history cost | on/off in one run {res['ratios']['history_cost_alternate']}; separate ramps {res['ratios']['history_cost_throughput']}, CPU at 500/s {res['ratios']['history_cost_cpu_at_500']} |\n"
           f"| start-up (command to first request) | {res['startup']['command_to_first_request_s']} s |\n"
           f"| load average before / after | {res['loadavg_before']} / {res['loadavg_after']} |")
 

@@ -16,8 +16,8 @@ process's CPU in the same run: the history's share of a journey, free of the mac
 drift between two runs (the timing wrappers' own cost counts as history: an upper bound).
 With --alternate S (give a --rate above the ceiling, e.g. 6000, and --seconds 30 or more)
 the history is switched on and off every S seconds of one flat-out run, and the requests
-finished in the "on" and "off" periods are compared: "with vs without" in the same process
-at the same moments, which separate runs on a shared machine (whose speed drifts by ±20 %
+finished in each "on" period are compared with the "off" periods either side of it (the
+median of those ratios): "with vs without" in the same process at the same moments, which separate runs on a shared machine (whose speed drifts by ±20 %
 from one ten-second run to the next) cannot give.
 """
 from __future__ import annotations
@@ -152,11 +152,19 @@ def main() -> None:
                 use = periods[2:]           # the first on/off pair warms the process up
                 per = {k: [n / a.alternate for on, n in use if on is k] for k in (True, False)}
                 mean = {k: sum(v) / len(v) if v else 0.0 for k, v in per.items()}
+                # each "on" period against the mean of the "off" periods either side of it:
+                # the host's speed drifts within seconds too, so the median of these is the
+                # figure (the means are kept beside it)
+                paired = sorted(1 - use[i][1] / ((use[i - 1][1] + use[i + 1][1]) / 2)
+                                for i in range(1, len(use) - 1)
+                                if use[i][0] and use[i - 1][1] + use[i + 1][1] > 0)
                 out["alternate"] = {
                     "period_s": a.alternate, "periods": len(use),
                     "on_requests_per_s": round(mean[True], 1),
                     "off_requests_per_s": round(mean[False], 1),
-                    "history_cost_throughput": round(1 - mean[True] / mean[False], 4)
+                    "history_cost_throughput": round(paired[len(paired) // 2], 4)
+                    if paired else None,
+                    "history_cost_of_means": round(1 - mean[True] / mean[False], 4)
                     if mean[False] else None,
                     "on": [round(x) for x in per[True]], "off": [round(x) for x in per[False]]}
             if a.history_share:
