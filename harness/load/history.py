@@ -40,6 +40,12 @@ __all__ = ["HistoryWriter", "NullHistory"]
 _dumps, _NEWLINE = orjson.dumps, orjson.OPT_APPEND_NEWLINE
 _os_write, _time, _floor = os.write, time.time, math.floor
 _COMPLETIONS = frozenset(("ok", "fail", "info"))
+_US_PER_S, _US_PER_MS = 1e6, 1e3
+
+
+def _to_us(x: float, us_per_unit: float) -> float:
+    """`x` rounded to the microsecond (half up): every time on a history line."""
+    return _floor(x * us_per_unit + 0.5) / us_per_unit
 
 
 class HistoryWriter:
@@ -80,7 +86,7 @@ class HistoryWriter:
         if ts is None:
             ts = _time()
         event: dict[str, Any] = {
-            "t": _floor((ts - self.t0) * 1e6 + 0.5) / 1e6, "ts": _floor(ts * 1e6 + 0.5) / 1e6,
+            "t": _to_us(ts - self.t0, _US_PER_S), "ts": _to_us(ts, _US_PER_S),
             "proc": self.proc_prefix if journey is None else f"{self.proc_prefix}.{journey}",
             "op": op, "type": "invoke", "order_id": order_id, "invoice_no": invoice_no,
             "result": None, "status": None, "latency_ms": None, "error": None}
@@ -121,11 +127,11 @@ class HistoryWriter:
         if ts is None:
             ts = _time()
         event = {
-            "t": _floor((ts - self.t0) * 1e6 + 0.5) / 1e6, "ts": _floor(ts * 1e6 + 0.5) / 1e6,
+            "t": _to_us(ts - self.t0, _US_PER_S), "ts": _to_us(ts, _US_PER_S),
             "proc": self.proc_prefix if journey is None else f"{self.proc_prefix}.{journey}",
             "op": op, "type": type, "order_id": order_id, "invoice_no": invoice_no,
             "result": result, "status": status,
-            "latency_ms": None if latency_ms is None else _floor(latency_ms * 1e3 + 0.5) / 1e3,
+            "latency_ms": None if latency_ms is None else _to_us(latency_ms, _US_PER_MS),
             "error": error}
         if self.hold_completions:       # the driver's writer: no lock (module doc)
             if self._fd is None:

@@ -69,6 +69,7 @@ def test_held_completions_go_out_with_the_next_invoke_or_a_flush(tmp_path):
     h.invoke("issue", "O1-2", journey=2, ts=1001.5)            # goes out with this invoke
     assert [(e["proc"], e["type"]) for e in read()] == [
         ("w0.1", "invoke"), ("w0.1", "ok"), ("w0.2", "invoke")]
+    assert read()[1]["t"] == 1.2 and read()[1]["ts"] == 1001.2     # to the microsecond
     h.complete("issue", "info", "O1-2", journey=2, error="timeout: RequestDeadline", ts=1002.0)
     h.flush()                                                  # the driver's 50 ms tick
     assert [e["type"] for e in read()][-1] == "info" and h.lines == 4
