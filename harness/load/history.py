@@ -14,8 +14,8 @@ open (`info`, unknown outcome), exactly what a kill during the request gives tod
 write(2) to the file was most of the history's cost (docs/performance.md "Load path").
 That writer takes no lock either: the driver is one thread of greenlets and nothing in
 these methods yields, so no two of them ever interleave (the lock cost more than the
-encoding). Times are rounded to the microsecond with a floor, not `round` (a third of
-the CPU).
+encoding). Times are rounded to the microsecond with a floor (`_to_us`), not `round`
+(a fifth of the writer's CPU under the profiler).
 
 Every process writes its own file
 (`history/<proc>.jsonl`); the orchestrator merges them by `t`. The same writer
