@@ -3,9 +3,8 @@
     .venv/bin/python benchmarks/bench_history.py [--pairs 50000]
 
 Writes `--pairs` invoke + completion pairs of a checkout (its order included) with the very
-`HistoryWriter` the load driver uses, each way it can be used (one write per line, held
-completions flushed every 25 pairs as the driver's 50 ms flush does at ~500 journeys/s),
-to a file under /tmp and under /dev/shm, and prints the CPU µs (user + sys) per pair.
+`HistoryWriter` the load driver uses (lines copied into a mapping of the file) to a file
+under /tmp and under /dev/shm, and prints the CPU µs (user + sys) per pair.
 Beside `bench_loadpath.py`'s with/without figure it tells the writer's share from the
 rest of what a journey costs.
 """
@@ -35,18 +34,16 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def one(path: Path, pairs: int, hold: bool) -> float:
+def one(path: Path, pairs: int) -> float:
     """CPU µs per invoke + completion pair."""
     path.unlink(missing_ok=True)
-    w = HistoryWriter(path, "w0", time.time(), hold_completions=hold)
+    w = HistoryWriter(path, "w0", time.time())
     start = _cpu()
     for i in range(pairs):
         oid = f"O1-{i}"
         w.invoke("issue", oid, journey=i, order=ORDER)
         w.complete("issue", "ok", oid, journey=i, result="issued", status=201, latency_ms=5.2,
                    invoice_no="26112000000000000001")
-        if hold and i % 25 == 0:
-            w.flush()
     w.close()
     spent = _cpu() - start
     path.unlink(missing_ok=True)
@@ -60,9 +57,7 @@ def main() -> None:
     dirs = [Path(tempfile.gettempdir())] + ([Path("/dev/shm")] if os.path.isdir("/dev/shm") else [])
     out = {"pairs": a.pairs, "load_avg": [round(x, 2) for x in os.getloadavg()], "us_per_pair": {}}
     for d in dirs:
-        for hold in (False, True):
-            key = f"{d}, {'held completions' if hold else 'one write per line'}"
-            out["us_per_pair"][key] = one(d / f"ic-bench-history-{os.getpid()}.jsonl", a.pairs, hold)
+        out["us_per_pair"][str(d)] = one(d / f"ic-bench-history-{os.getpid()}.jsonl", a.pairs)
     print(json.dumps(out, ensure_ascii=False, indent=1))
 
 

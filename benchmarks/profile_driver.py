@@ -83,7 +83,7 @@ def main() -> None:
                 finally:
                     spent[0] += clock() - t
             return wrapper
-        for name in ("invoke", "complete", "flush"):
+        for name in ("invoke", "complete"):
             setattr(HistoryWriter, name, timed(getattr(HistoryWriter, name)))
 
     with tempfile.TemporaryDirectory(prefix="profile-driver-") as d:

@@ -116,6 +116,11 @@ class SkippedLines:
             self.first = where
 
 
+#: What a JSONL reader takes for blank: whitespace, and the NUL bytes a killed history
+#: writer leaves after its last line (the unwritten rest of its mapping, load/history.py).
+BLANK = b" \t\r\n\0"
+
+
 def iter_jsonl(path: Path, strict: bool = True,
                skipped: SkippedLines | None = None) -> Iterator[dict[str, Any]]:
     """Each JSON object of a JSONL file; blank lines are skipped. Strict: a missing file
@@ -132,7 +137,7 @@ def iter_jsonl(path: Path, strict: bool = True,
         return
     with fh:
         for n, raw in enumerate(fh, 1):
-            if not raw.strip():
+            if not raw.strip(BLANK):
                 continue
             try:
                 obj = orjson.loads(raw)
@@ -164,7 +169,7 @@ def merge_history(parts_dir: Path, out: Path) -> int:
         with open(part, "rb") as fh:
             lines = fh.read().split(b"\n")
         for i, raw in enumerate(lines):
-            if not raw.strip():
+            if not raw.strip(BLANK):
                 continue
             try:
                 t = float(orjson.loads(raw)["t"])

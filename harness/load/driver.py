@@ -149,7 +149,7 @@ class Driver:
         if not self.cfg.record_history:
             return NullHistory(f"w{self.worker}", self.cfg.t0)
         return HistoryWriter(Path(self.cfg.history_dir) / f"w{self.worker}.jsonl", f"w{self.worker}",
-                             self.cfg.t0, hold_completions=True)
+                             self.cfg.t0)
 
     # -- progress ---------------------------------------------------------------
     def progress(self) -> dict[str, Any]:
@@ -192,13 +192,10 @@ class Driver:
             wall, cpu = w, c
 
     def _loop_watch(self) -> None:
-        """How late the loop wakes a 50 ms sleeper: a busy process shows it at once. Also
-        writes the history's held completions."""
-        flush = self.history.flush     # held completions: at most 50 ms old (history.py)
+        """How late the loop wakes a 50 ms sleeper: a busy process shows it at once."""
         while not self.done:
             t = time.perf_counter()
             gevent.sleep(0.05)
-            flush()
             if time.time() >= self.cfg.t0:
                 self.loop_lag.add((time.perf_counter() - t - 0.05) * 1000)
 
@@ -252,7 +249,6 @@ class Driver:
             self.done = True
             reporter.kill(block=False)
             watcher.kill(block=False)
-            self.history.flush()        # every line out before `done` reaches the runner
             self.write_progress()
             self.history.close()
             self.customers.close()

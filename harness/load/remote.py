@@ -34,6 +34,8 @@ from typing import Any
 
 import orjson
 
+from .history import seal_part
+
 from .config import LoadConfig
 from .curves import LoadShape
 from .schedule import worker_arrivals
@@ -127,10 +129,12 @@ def close_open_invokes(path: Path, t0: float, error: str, ts: float | None = Non
     every history file when the load ends: a request still unanswered then (a double tap
     outside the driver's pool) was interrupted by the end of the load. Each proc does one operation at a
     time (docs/internals.md "History"), so a proc's open invoke is its last line if that is an
-    invoke."""
+    invoke. A local part is sealed first (`seal_part`: a killed writer's padding is cut off,
+    so what is appended follows its last line)."""
     path = Path(path)
     if not path.is_file():
         return 0
+    seal_part(path)
     last: dict[str, dict[str, Any]] = {}
     with open(path, "rb") as fh:
         for raw in fh:
