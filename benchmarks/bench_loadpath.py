@@ -42,6 +42,7 @@ from fakes.common.sellers import generate_sellers  # noqa: E402
 from harness.load import LoadConfig, run_load  # noqa: E402
 from harness.load.saturation import judge  # noqa: E402
 from harness.sweep.ceiling import start_null_endpoint  # noqa: E402
+from harness.rundir import iter_jsonl  # noqa: E402
 
 CEILING = ROOT / "benchmarks" / "ceiling_locustfile.py"
 
@@ -153,8 +154,10 @@ def startup(tmp: Path) -> dict:
                 except ValueError:
                     pass
             part = out / "history" / "w0.jsonl"
-            if part.exists() and part.stat().st_size:
-                first = json.loads(part.read_text().splitlines()[0])["ts"]
+            # (a live part is padded with NULs past its last line: harness/load/history.py)
+            line = next(iter_jsonl(part, strict=False), None) if part.exists() else None
+            if line is not None:
+                first = line["ts"]
             time.sleep(0.02)
     finally:
         with contextlib.suppress(ProcessLookupError):      # it may have ended on its own
