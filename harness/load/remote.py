@@ -34,10 +34,9 @@ from typing import Any
 
 import orjson
 
-from .history import seal_part
-
 from .config import LoadConfig
 from .curves import LoadShape
+from .history import seal_part
 from .schedule import worker_arrivals
 
 __all__ = ["MSG_HELLO", "MSG_ASSIGN", "MSG_REJECT", "MSG_STOP", "MSG_BATCH", "BATCH_INTERVAL_S",
