@@ -14,7 +14,7 @@ With --history-share, the wall time spent inside the history writer's methods (i
 orjson encoding and write(2); one greenlet, nothing else runs meanwhile) over this
 process's CPU in the same run: the history's share of a journey, free of the machine's
 drift between two runs (the timing wrappers' own cost counts as history: an upper bound).
-With --alternate S (give a --rate above the ceiling, e.g. 6000, and --seconds 30 or more)
+With --alternate S (give a --rate above the ceiling, e.g. 12000, and --seconds 30 or more)
 the history is switched on and off every S seconds of one flat-out run, and the requests
 finished in each "on" period are compared with the "off" periods either side of it (the
 median of those ratios): "with vs without" in the same process at the same moments, which separate runs on a shared machine (whose speed drifts by ±20 %
@@ -158,8 +158,12 @@ def main() -> None:
                 paired = sorted(1 - use[i][1] / ((use[i - 1][1] + use[i + 1][1]) / 2)
                                 for i in range(1, len(use) - 1)
                                 if use[i][0] and use[i - 1][1] + use[i + 1][1] > 0)
+                scheduled = drv.arrivals + drv.unsent
                 out["alternate"] = {
                     "period_s": a.alternate, "periods": len(use),
+                    # on/off compares throughput only while the driver is behind the offer:
+                    # a driver that keeps up finishes what is offered either way
+                    "flat_out": bool(scheduled and drv.unsent > 0.01 * scheduled),
                     "on_requests_per_s": round(mean[True], 1),
                     "off_requests_per_s": round(mean[False], 1),
                     "history_cost_throughput": round(paired[len(paired) // 2], 4)

@@ -47,6 +47,13 @@ def knee_words(rec: dict[str, Any], faults: bool) -> str:
     return f"{k:g} arrivals/s (the next step failed)"
 
 
+def ceiling_words(rps: float, lower_bound: bool | None) -> str:
+    """The harness ceiling in words: "at least" when the driver kept up to the ramp's end."""
+    if lower_bound:
+        return f"at least {rps:g} arrivals/s (the driver still kept up when the ramp ended)"
+    return f"{rps:g} arrivals/s"
+
+
 def _steps(rec: dict[str, Any]) -> list[Step]:
     return [Step.from_json(s) for s in rec.get("steps") or []]
 
@@ -222,7 +229,7 @@ def sweep_html(sweep_dir: Path, rec: dict[str, Any], plots: list[Path]) -> str:
             head.append(f'<p id="headroom"><b>Headroom under faults:</b> '
                         f'{rec["headroom_under_faults"]:.0%} (knee under faults / knee)</p>')
     ceiling = rec.get("harness_ceiling_rps")
-    head.append(f'<p id="ceiling">Harness ceiling: <b>{_e(_fmt(ceiling))}</b> arrivals/s — '
+    head.append(f'<p id="ceiling">Harness ceiling: <b>{_e(ceiling_words(ceiling, rec.get("harness_ceiling_lower_bound")))}</b> — '
                 "the most journeys per second this load generator finished on a ramp "
                 "against a do-nothing endpoint on loopback at the start of the sweep, on this "
                 "machine at that moment. A knee "

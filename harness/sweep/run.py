@@ -61,6 +61,7 @@ def sweep_record(scenario: str, seed: int, steps: list[Step], ceiling: dict[str,
         "scenario": scenario, "seed": seed,
         "knee_rps": knee(steps, False) if plain or faults_choice != "scenario" else None,
         "harness_ceiling_rps": (ceiling or {}).get("ceiling_rps"),
+        "harness_ceiling_lower_bound": bool((ceiling or {}).get("lower_bound")),
     }
     if faults_choice == "scenario" and kinds == [True]:
         rec["knee_rps"] = knee(steps, True)      # the scenario's own faults are the only kind
@@ -129,7 +130,8 @@ def run_sweep(opts: SweepOptions, say: Callable[[str], None] = print) -> int:
             ceiling = measure_ceiling(sweep_dir / "ceiling", scenario.load.mix,
                                       generate_sellers(scenario.merchant.sellers, scenario.seed),
                                       opts.workers, opts.ceiling_s, scenario.seed)
-            say(f"harness ceiling: {ceiling['ceiling_rps']:g} arrivals/s "
+            from .report import ceiling_words
+            say(f"harness ceiling: {ceiling_words(ceiling['ceiling_rps'], ceiling.get('lower_bound'))} "
                 f"({opts.workers} worker(s), this machine, now)")
         save()
         for i, (rate, with_faults) in enumerate(plan, 1):
@@ -182,7 +184,7 @@ def run_sweep(opts: SweepOptions, say: Callable[[str], None] = print) -> int:
 
 
 def _say_result(rec: dict[str, Any], sweep_dir: Path, say: Callable[[str], None]) -> None:
-    from .report import knee_words
+    from .report import ceiling_words, knee_words
     say("")
     say(f"knee: {knee_words(rec, faults=False)}")
     if "knee_rps_faults" in rec:
@@ -190,7 +192,8 @@ def _say_result(rec: dict[str, Any], sweep_dir: Path, say: Callable[[str], None]
         if rec.get("headroom_under_faults") is not None:
             say(f"headroom under faults: {rec['headroom_under_faults']:.0%} of the knee")
     if rec.get("harness_ceiling_rps") is not None:
-        say(f"harness ceiling: {rec['harness_ceiling_rps']:g} arrivals/s")
+        say("harness ceiling: " + ceiling_words(rec["harness_ceiling_rps"],
+                                                 rec.get("harness_ceiling_lower_bound")))
     if rec.get("require_rps") is not None:
         k = rec.get("knee_rps")
         ok = k is not None and k >= rec["require_rps"]

@@ -85,3 +85,22 @@ def test_junit_skips_harness_limited_steps_instead_of_failing_them():
     rec = sweep_record("x", 1, [step(100), step(900, "fail", limited=True)], None, "none", None)
     suite = ET.fromstring(ET.tostring(sweep_junit(rec)))
     assert suite.get("failures") == "0" and suite.get("skipped") == "1"
+
+
+def test_a_ceiling_the_ramp_ended_before_is_a_lower_bound(tmp_path):
+    from harness.sweep.ceiling import ramp_outran
+    # 6 s ramp to 6,000/s: the ramp offers ~500, 1500, ... 5500 per second
+    kept_up = [480, 1490, 2480, 3470, 4460, 5400]
+    fell = [480, 1490, 2480, 2900, 2100, 1500]
+    assert ramp_outran(kept_up, 6000, 6)
+    assert not ramp_outran(fell, 6000, 6)
+    # best pair last but far below the ramp: it had levelled off, a real ceiling
+    assert not ramp_outran([480, 1490, 2000, 2000, 2050, 2100], 6000, 6)
+    assert not ramp_outran([], 6000, 6)
+    rec = sweep_record("capacity", 31, [step(100)], {"ceiling_rps": 4930.0, "lower_bound": True},
+                       "none", None)
+    assert rec["harness_ceiling_lower_bound"] is True
+    assert "at least 4930 arrivals/s" in sweep_html(tmp_path, rec, [])
+    plain = sweep_record("capacity", 31, [step(100)], {"ceiling_rps": 2100.0}, "none", None)
+    assert plain["harness_ceiling_lower_bound"] is False
+    assert "at least" not in sweep_html(tmp_path, plain, []).split('id="ceiling"')[1][:80]
