@@ -175,6 +175,11 @@ def write_sweep_plots(sweep_dir: Path, rec: dict[str, Any]) -> list[Path]:
                     color=[_LIMITED if s.harness_limited else _KIND_STYLE[faults][0]
                            for s in mine], label=f"anomalies ({_KIND_STYLE[faults][2]})")
     _mark_knees(ax2, rec)
+    # a rate and a count are never negative: all-zero data must not draw a -0.04 axis
+    from matplotlib.ticker import MaxNLocator
+    ax1.set_ylim(bottom=0, top=max([s.error_rate or 0.0 for s in steps] + [0.0]) * 1.15 or 0.05)
+    ax2.set_ylim(bottom=0, top=max([s.anomalies or 0 for s in steps] + [0]) * 1.15 or 1)
+    ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set_ylabel("anomalies (orders)")
     ax2.set_xlabel("offered arrivals / s (step rate)")
     ax2.set_xlim(lo, hi)
