@@ -271,7 +271,15 @@ def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
             timeline = Timeline(planned, FaultContext(stack.toxiproxy, stack, PlatformAdmin(stack.platform_direct)),
                                 t0, run_dir / "faults.jsonl", say=say)
             timeline.start()
+            from .load.cpu_meter import CpuMeter
+            meter = CpuMeter(stack.registry.groups)     # where the CPU goes from t0 on
+            starter = threading.Timer(max(0.0, t0 - time.time()), meter.start)
+            starter.daemon = True
+            starter.start()
             result = _load(handle, stop_load, say, meta["notes"])
+            starter.cancel()
+            starter.join(timeout=5)
+            meta["load_cpu"] = meter.stop()
             if result is not None:
                 _record_workers(result, meta, say)
             meta["load_end_t"] = round(time.time() - t0, 3)

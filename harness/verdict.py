@@ -45,9 +45,11 @@ def scenario_of_run(run_dir: Path) -> Scenario | None:
         raise InputError(f"{path}: the run's scenario does not validate:\n" + "\n".join(e.problems)) from None
 
 
-def _summarise_load(stats: dict | None) -> dict[str, Any]:
+def _summarise_load(stats: dict | None, cpu: dict | None = None) -> dict[str, Any]:
+    """summary.json `load`: the generator's figures, its own saturation verdict, and
+    (`cpu`, run.json `load_cpu`, harness/load/cpu_meter.py) where the machine's CPU went."""
     if not stats:
-        return {}
+        return {"cpu": cpu} if cpu else {}
     target = [r for _, r in stats.get("target", [])]
     achieved = [a for _, a in stats.get("achieved", [])]
     from .load.saturation import judge
@@ -57,7 +59,8 @@ def _summarise_load(stats: dict | None) -> dict[str, Any]:
             "achieved_rps_mean": round(sum(achieved) / len(achieved), 3) if achieved else 0.0,
             "workers": stats.get("workers", 1),
             # was the load generator itself the bottleneck? (harness/load/saturation.py)
-            "harness_saturated": sat.saturated, "harness": sat.to_json()}
+            "harness_saturated": sat.saturated, "harness": sat.to_json(),
+            **({"cpu": cpu} if cpu else {})}
 
 
 def final_read_figures(drain_outcome: dict | None, counts: dict[str, int],
@@ -161,7 +164,7 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
         time_to_consistency_s=result.time_to_consistency_s,
         acceptance_delay_s=result.acceptance_delay_s,
         requests=result.requests,
-        load=_summarise_load(read_json(run_dir / LOAD_STATS, None)),
+        load=_summarise_load(read_json(run_dir / LOAD_STATS, None), meta.get("load_cpu")),
         faults=[{"kind": f.get("kind"), "target": f.get("target"), "start_s": f.get("start_s"),
                  "end_s": f.get("end_s"), "params": f.get("params", {}), "ok": f.get("ok", True),
                  "error": f.get("error")} for f in faults],
@@ -216,6 +219,10 @@ def print_verdict(summary: Summary, run_dir: Path, say: Callable[[str], None] = 
         from .load.saturation import ADVICE
         say(f"  HARNESS SATURATED: {'; '.join((load.get('harness') or {}).get('reasons') or [])}")
         say(f"    the figures above partly measure the load generator, not the system: {ADVICE}")
+    from .load.cpu_meter import cpu_words
+    cpu_line = cpu_words(load.get("cpu"))
+    if cpu_line:
+        say(f"  cpu: {cpu_line}")
     for line in verdict_lines(summary):
         say(line)
     ttc = summary.time_to_consistency_s

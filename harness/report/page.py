@@ -212,14 +212,17 @@ def _harness(summary: Summary) -> str:
     """First screen: was the load generator the bottleneck? (harness/load/saturation.py)"""
     load = summary.load
     h = load.get("harness") if isinstance(load.get("harness"), dict) else {}
+    from harness.load.cpu_meter import cpu_words
+    words = cpu_words(load.get("cpu") if isinstance(load.get("cpu"), dict) else None)
+    cpu = f'<p class="note" id="machine-cpu">CPU: {_e(words)}.</p>' if words else ""
     if not load.get("harness_saturated"):
         if not h:
-            return ""
+            return cpu
         return (f'<p class="note" id="harness-ok">Load generator kept up: '
                 f'{_e(_fmt(h.get("unsent")))} arrivals unsent, start lag p99 '
                 f'{_e(_fmt(h.get("lag_p99_ms")))} ms, loop lag p99 '
                 f'{_e(_fmt(h.get("loop_lag_p99_ms")))} ms, CPU peak '
-                f'{_e(_fmt(h.get("cpu_max_pct"), 0))} %.</p>')
+                f'{_e(_fmt(h.get("cpu_max_pct"), 0))} %.</p>' + cpu)
     from harness.load.saturation import ADVICE
     reasons = "".join(f"<li>{_e(r)}</li>" for r in h.get("reasons") or [])
     return ('<section class="harness-saturated" id="harness-saturated">'
@@ -227,7 +230,7 @@ def _harness(summary: Summary) -> str:
             "<p>The load generator could not keep up with this rate, so part of what this "
             "report shows (latency, timeouts, unknown outcomes, the rate achieved) was caused "
             f"by the harness, not by the system under test. {_e(ADVICE)}.</p>"
-            f"<ul>{reasons}</ul></section>")
+            f"<ul>{reasons}</ul>{cpu}</section>")
 
 
 def _gates(summary: Summary) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..rundir import read_json
 from ..load.saturation import ADVICE
+from ..load.cpu_meter import BUSY_LIMIT
 from .steps import ACHIEVED_SHARE, Step
 
 __all__ = ["write_sweep_report", "write_sweep_plots", "sweep_html", "sweep_junit", "knee_words",
@@ -39,12 +40,25 @@ def knee_words(rec: dict[str, Any], faults: bool) -> str:
         if by == "harness":
             return "none: no step passed, and the harness was the bottleneck from the first " \
                    f"step ({ADVICE})"
-        return "none: no step passed every gate"
+        return f"none: no step passed every gate{_machine_note(rec, None, faults)}"
     if by == "harness":
         return f"{k:g} arrivals/s at least: the next step was harness-limited ({ADVICE})"
     if by is None:
         return f"{k:g} arrivals/s at least: every step passed (sweep higher to find the knee)"
-    return f"{k:g} arrivals/s (the next step failed)"
+    return f"{k:g} arrivals/s (the next step failed{_machine_note(rec, k, faults)})"
+
+
+def _machine_note(rec: dict[str, Any], k: float | None, faults: bool) -> str:
+    """When the first failing step's machine had no core to spare, say so: on one machine
+    the system shares the cores with the harness, and that knee is partly the machine's."""
+    above = sorted((s for s in _steps(rec) if s.faults == faults
+                    and (k is None or s.target_rps > k)), key=lambda s: s.target_rps)
+    s = above[0] if above else None
+    if s is None or s.machine_busy_share is None or s.machine_busy_share < BUSY_LIMIT:
+        return ""
+    return (f"; the machine was {s.machine_busy_share:.0%} busy there, the system using "
+            f"{_fmt(s.system_cores, 2)} cores and the harness {_fmt(s.harness_cores, 2)}: "
+            "the limit may be this machine's as much as the system's")
 
 
 def ceiling_words(rps: float, lower_bound: bool | None) -> str:
@@ -211,6 +225,10 @@ img.plot { max-width:100%; border:1px solid #ddd; border-radius:4px; margin:8px 
 """
 
 
+def _share(v: float | None) -> str:
+    return "—" if v is None else f"{v:.0%}"
+
+
 def _fmt(v: Any, digits: int = 1) -> str:
     if v is None:
         return "—"
@@ -272,15 +290,23 @@ def sweep_html(sweep_dir: Path, rec: dict[str, Any], plots: list[Path]) -> str:
                     f'<td class="num">{_fmt(s.p99_ms)}</td>'
                     f'<td class="num">{s.error_rate:.2%}</td><td class="num">{s.anomalies}</td>'
                     f'<td class="v">{_e(s.label)}</td>'
-                    f'<td>{_e(", ".join(s.failed_gates))}</td><td>{link}</td></tr>')
+                    f'<td>{_e(", ".join(s.failed_gates))}</td>'
+                    f'<td class="num">{_share(s.machine_busy_share)}</td>'
+                    f'<td class="num">{_fmt(s.system_cores, 2)} / {_fmt(s.harness_cores, 2)}</td>'
+                    f'<td>{link}</td></tr>')
     parts.append('<section><h2>Steps</h2><table id="steps"><thead><tr><th>offered /s</th>'
                  "<th>faults</th><th>achieved /s</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms"
                  "</th><th>error rate</th><th>anomalies</th><th>verdict</th><th>failed gates"
-                 "</th><th>report</th></tr></thead><tbody>" + "".join(rows)
+                 "</th><th>machine busy</th><th>cores: system / harness</th>"
+                 "<th>report</th></tr></thead><tbody>" + "".join(rows)
                  + "</tbody></table>"
                  f'<p class="meta">A step counts towards the knee when it passes every gate, '
                  f"achieves at least {ACHIEVED_SHARE:.0%} of its offered rate (achieved = "
-                 "arrivals sent and answered per second) and the harness kept up.</p></section>")
+                 "arrivals sent and answered per second) and the harness kept up. "
+                 "Machine busy: the share of all this machine's cores in use during the "
+                 "step's load; cores: what the system under test and the harness's own "
+                 "processes (Locust, Toxiproxy, the platform, the orchestrator) used of "
+                 f"them. A step at {BUSY_LIMIT:.0%} or more had no core to spare.</p></section>")
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<title>invoice-chaos sweep · {_e(rec.get("scenario"))}</title>'
             f"<style>{_CSS}</style></head><body><main>{''.join(parts)}</main></body></html>\n")

@@ -41,6 +41,10 @@ class Step:
     failed_gates: list[str] = field(default_factory=list)
     harness_reasons: list[str] = field(default_factory=list)
     anomaly_counts: dict[str, int] = field(default_factory=dict)
+    # where the CPU went during the step's load (summary.json load.cpu, load/cpu_meter.py)
+    machine_busy_share: float | None = None
+    system_cores: float | None = None
+    harness_cores: float | None = None
 
     @property
     def good(self) -> bool:
@@ -77,6 +81,7 @@ def step_from_summary(target_rps: float, faults: bool, run_dir: str,
     inv = s.invoices or {}
     counts = {k: int(inv.get(k) or 0) for k in anomaly_names}
     harness = load.get("harness") if isinstance(load.get("harness"), dict) else {}
+    cpu = load.get("cpu") if isinstance(load.get("cpu"), dict) else {}
     return Step(
         target_rps=float(target_rps), faults=faults,
         achieved_rps=round(float(load.get("achieved_rps_mean") or 0.0) * (1.0 - err), 2),
@@ -87,7 +92,9 @@ def step_from_summary(target_rps: float, faults: bool, run_dir: str,
         exit_code=exit_code,
         failed_gates=[g.get("name") for g in s.gates or []
                       if isinstance(g, dict) and not g.get("passed")],
-        harness_reasons=list(harness.get("reasons") or []), anomaly_counts=counts)
+        harness_reasons=list(harness.get("reasons") or []), anomaly_counts=counts,
+        machine_busy_share=cpu.get("machine_busy_share"), system_cores=cpu.get("system_cores"),
+        harness_cores=cpu.get("harness_cores"))
 
 
 def _of_kind(steps: Iterable[Step], faults: bool) -> list[Step]:

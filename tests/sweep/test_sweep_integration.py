@@ -70,6 +70,16 @@ def test_the_knee_of_a_merchant_of_known_capacity(knee_sweep):
     for s in rec["steps"]:
         assert (out / s["run_dir"] / "report.html").is_file()
         assert (out / s["run_dir"] / "summary.json").is_file()
+        # where the CPU went in each step's load: the system under test is a real process
+        # group (--sut-cmd), the harness the rest; the machine's share is a real figure
+        assert s["system_cores"] is not None and s["system_cores"] > 0, s
+        assert s["harness_cores"] is not None and s["harness_cores"] > 0, s
+        assert 0 < s["machine_busy_share"] <= 1, s
+        cpu = json.loads((out / s["run_dir"] / "summary.json").read_text())["load"]["cpu"]
+        assert {"merchant", "taxplatform", "toxiproxy", "orchestrator"} <= set(cpu["cores"]), cpu
+        assert any(k.startswith("locust") for k in cpu["cores"]), cpu
+        assert 'id="machine-cpu"' in (out / s["run_dir"] / "report.html").read_text(encoding="utf-8")
+    assert "machine busy" in (out / "sweep.html").read_text(encoding="utf-8")
     # above the knee the system itself failed a gate (a busy machine may also mark a step
     # harness-limited; then a higher one must still show the system's own failure)
     above = [s for s in rec["steps"] if s["target_rps"] > rec["knee_rps"]]
