@@ -79,6 +79,7 @@ class CpuMeter:
         self._seen: dict[str, dict[tuple[int, float], _Seen]] = {}
         self._t0: float | None = None
         self._wall0 = 0.0
+        self._own0 = 0.0                 # the orchestrator's CPU seconds at start()
         self._busy0: tuple[float, float] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
