@@ -51,7 +51,7 @@ faketime:
 run: setup  ## run the default scenario (SCENARIO=..., ARGS=... to change)
 	$(BIN)/invoice-chaos run $(SCENARIO) $(ARGS)
 
-lint: setup  ## ruff over the tree, mypy on harness/checker and harness/scenario (pyproject.toml)
+lint: setup  ## ruff over the tree, mypy on the modules pyproject.toml names
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 

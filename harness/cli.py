@@ -226,10 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--platform-url", metavar="URL",
                    help="merchant only: the tax platform's base URL (else $TAX_PLATFORM_URL)")
     s.add_argument("--mode", metavar="MODE", help="merchant only: robust or a defect mode (else $MERCHANT_MODE)")
-    s.add_argument("--profile", choices=("clearance", "direct"), default=None,
-                   help="the platform's profile (both services): clearance (the platform numbers "
-                        "each invoice, design.md s.5) or direct (number ranges and batched "
-                        "uploads, s.12)")
+    from .configure import PROFILES
+    s.add_argument("--profile", choices=tuple(PROFILES), default=None,
+                   help="the platform's profile (both services): " + " or ".join(
+                       f"{name} ({p.summary})" for name, p in PROFILES.items()))
     return p
 
 

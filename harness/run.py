@@ -14,17 +14,30 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import httpx
 
+from .configure import load_config, profile_of, stack_config
 from .errors import EXIT_INTERRUPTED, StackError, UsageError
 from .faults import FaultContext, PlatformAdmin, Timeline, expand
 from .faults.setup import FaultSetup, check_available
-from .rundir import merge_history, new_run_dir, write_json
+from .run_record import RunRecord
+from .rundir import (FAULTS, FAULTS_PLAN, HISTORY, HISTORY_PARTS, LEDGER, SELLERS, merge_history,
+                     new_run_dir, write_json)
 from .scenario import Scenario, format_duration, load_scenario
 
-__all__ = ["RunOptions", "run"]
+if TYPE_CHECKING:
+    from docker.client import DockerClient
+
+    from fakes.common.sellers import Seller
+
+    from .load.config import LoadConfig
+    from .load.runner import LoadHandle, LoadResult
+    from .stack import StackConfig
+    from .stack.leftovers import Registry
+
+__all__ = ["RunOptions", "Stack", "run"]
 
 @dataclasses.dataclass
 class RunOptions:
@@ -165,191 +178,277 @@ def _copy_scenario(scenario: Scenario, src: Path, run_dir: Path) -> None:
         shutil.copyfile(src.resolve().parent / scenario.load.curve_file, dest)
 
 
+class Stack(Protocol):
+    """What a run asks of its stack (LocalStack or DockerStack)."""
+
+    cfg: StackConfig
+    registry: Registry
+    toxiproxy: Any                      # the fault proxies' client, once up
+    stack_info: dict[str, Any]
+    ports: dict[str, int]
+
+    @property
+    def merchant_url(self) -> str: ...
+    @property
+    def platform_url(self) -> str: ...
+    @property
+    def merchant_direct(self) -> str: ...
+    @property
+    def platform_direct(self) -> str: ...
+
+    def up(self) -> None: ...
+    def heal(self) -> list[str]: ...
+    def down(self) -> None: ...
+
+
 def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
-            say: Callable[[str], None], engine: Any = None) -> int:
-    from fakes.common.sellers import generate_sellers, write_sellers
+            say: Callable[[str], None], engine: DockerClient | None = None) -> int:
+    """The stages of design.md s.2 on a fresh run directory; returns the exit code."""
+    run = _Run(scenario, opts, run_id, run_dir, say, engine)
+    run.write_inputs()
+    run.announce()
+    run.build_stack()
+    return run.execute()
 
-    from .load.config import LoadConfig
-    from .stack import LocalStack, StackConfig
 
-    started = time.time()
-    _copy_scenario(scenario, Path(opts.scenario_path), run_dir)
-    sellers = generate_sellers(scenario.merchant.sellers, scenario.seed)
-    sellers_file = run_dir / "sellers.json"
-    write_sellers(sellers_file, sellers)
-    merchant_desc = ({"mode": None, "sut_cmd": scenario.merchant.sut.command or None} if scenario.merchant.sut
-                     else {"mode": scenario.merchant.mode, "sut_cmd": None})
-    if opts.sut_image:
-        merchant_desc["sut_image"] = opts.sut_image
-    meta: dict[str, Any] = {"run_id": run_id, "scenario": scenario.name, "seed": scenario.seed,
-                            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-                            "scale": opts.scale, "workers": opts.local_workers,
-                            "remote_workers": opts.remote_workers, "backend": opts.backend,
-                            "merchant": merchant_desc, "status": "starting", "interrupted": False,
-                            "platform": {"profile": scenario.platform.profile},
-                            "notes": []}
-    write_json(run_dir / "run.json", meta)
+class _Run:
+    """One run's state between its stages; each stage records in `record` (run.json) what it
+    did, so an interrupted or failed run still leaves an account of how far it got."""
 
-    planned = expand([(f.raw, str(f.loc)) for f in scenario.faults], scenario.seed, scenario.duration_s)
-    write_json(run_dir / "faults-plan.json", [f.to_json() for f in planned])
-    say(f"invoice-chaos: {scenario.name} (seed {scenario.seed}, {format_duration(scenario.duration_s)} of load, "
-        f"peak {scenario.load.peak_rps * opts.scale:g} arrivals/s, merchant "
-        f"{merchant_desc.get('sut_image') or merchant_desc['sut_cmd'] or merchant_desc['mode']}"
-        f"{', on docker' if engine is not None else ''})")
-    say(f"run directory: {run_dir}")
-    if planned:
-        say("fault schedule:")
-        for f in planned:
-            end = f"{f.end_s:6.1f}s" if f.end_s is not None else "  inst."
-            say(f"  {f.start_s:6.1f}s -> {end}  {f.kind:<18} {f.target:<22} ({f.source})")
+    def __init__(self, scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
+                 say: Callable[[str], None], engine: DockerClient | None):
+        self.scenario, self.opts, self.run_id, self.run_dir = scenario, opts, run_id, run_dir
+        self.say, self.engine = say, engine
+        self.profile = profile_of(scenario.platform.profile)
+        self.started = time.time()
+        self.record = RunRecord.started(
+            self.started, run_id=run_id, scenario=scenario.name, seed=scenario.seed,
+            scale=opts.scale, workers=opts.local_workers, remote_workers=opts.remote_workers,
+            backend=opts.backend, merchant=_merchant_desc(scenario, opts),
+            platform={"profile": scenario.platform.profile})
+        self.planned = expand([(f.raw, str(f.loc)) for f in scenario.faults], scenario.seed,
+                              scenario.duration_s)
+        self.history_dir = (run_dir / HISTORY_PARTS).resolve()
+        self.sellers: list[Seller] = []
+        self.stack: Stack | None = None
+        self.handle: LoadHandle | None = None
+        self.timeline: Timeline | None = None
+        self.fault_setup = FaultSetup()      # mounts and preloads some faults need; closed on every exit
+        self.stop_load = threading.Event()
+        self.interrupted = False
+        self.exit_code: int | None = None
 
-    platform_cfg = {"replica_lag_ms": round(scenario.platform.replica_lag_s * 1000),
-                    "dedup": scenario.platform.dedup, "token_ttl_s": scenario.platform.token_ttl_s,
-                    "quota_per_seller": str(scenario.platform.quota_per_seller
-                                            if scenario.platform.quota_per_seller is not None
-                                            else "10000000.00")}
-    if scenario.platform.profile == "direct":
-        platform_cfg.update(profile="direct",
-                            upload_delay_ms=round(scenario.platform.upload_delay_s * 1000),
-                            upload_deadline_s=scenario.platform.upload_deadline_s)
-    sut = scenario.merchant.sut
-    stack_cfg = StackConfig(
-        run_id=run_id, run_dir=run_dir, sellers_file=sellers_file, platform_config=platform_cfg,
-        merchant_mode=scenario.merchant.mode,
-        merchant_env={"PLATFORM_DEDUP": scenario.platform.dedup,
-                      "PLATFORM_PROFILE": scenario.platform.profile,
-                      "PLATFORM_UPLOAD_DEADLINE_S": f"{scenario.platform.upload_deadline_s:g}",
-                      "PLATFORM_TIMEOUT_S": f"{scenario.merchant.platform_timeout_s:g}"},
-        sut_command=(sut.command or None) if sut else None, sut_health=sut.health if sut else "/healthz",
-        sut_startup_timeout_s=sut.startup_timeout_s if sut else 30.0,
-        client_host=opts.bind)
-    if engine is not None:
-        from .stack.docker_stack import DockerOptions, DockerStack
-        stack: Any = DockerStack(stack_cfg, engine, DockerOptions(
-            sut_image=opts.sut_image, sut_port=opts.sut_port or 8080, project_dir=Path.cwd()), say=say)
-    else:
-        stack = LocalStack(stack_cfg, say=say)
+    def save(self) -> None:
+        self.record.write(self.run_dir)
 
-    old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
-    timeline: Timeline | None = None
-    handle: Any = None
-    fault_setup = FaultSetup()       # mounts and preloads some faults need; closed on every exit
-    stop_load = threading.Event()
-    interrupted = False
-    exit_code: int | None = None
-    history_dir = (run_dir / "history").resolve()
-    history_dir.mkdir(exist_ok=True)
-    try:
+    def note(self, text: str, prefix: str = "") -> None:
+        """A note for the verdict, also said now (`prefix` marks how it is said)."""
+        self.say(f"{prefix}{text}")
+        self.record.note(text)
+
+    # -- before anything starts ---------------------------------------------------------------
+    def write_inputs(self) -> None:
+        """The scenario, the sellers, run.json and the fault plan, into the run directory."""
+        from fakes.common.sellers import generate_sellers, write_sellers
+        _copy_scenario(self.scenario, Path(self.opts.scenario_path), self.run_dir)
+        self.sellers = generate_sellers(self.scenario.merchant.sellers, self.scenario.seed)
+        write_sellers(self.run_dir / SELLERS, self.sellers)
+        self.save()
+        write_json(self.run_dir / FAULTS_PLAN, [f.to_json() for f in self.planned])
+        self.history_dir.mkdir(exist_ok=True)
+
+    def announce(self) -> None:
+        scenario, merchant, say = self.scenario, self.record.merchant, self.say
+        say(f"invoice-chaos: {scenario.name} (seed {scenario.seed}, {format_duration(scenario.duration_s)} of load, "
+            f"peak {scenario.load.peak_rps * self.opts.scale:g} arrivals/s, merchant "
+            f"{merchant.get('sut_image') or merchant['sut_cmd'] or merchant['mode']}"
+            f"{', on docker' if self.engine is not None else ''})")
+        say(f"run directory: {self.run_dir}")
+        if self.planned:
+            say("fault schedule:")
+            for f in self.planned:
+                end = f"{f.end_s:6.1f}s" if f.end_s is not None else "  inst."
+                say(f"  {f.start_s:6.1f}s -> {end}  {f.kind:<18} {f.target:<22} ({f.source})")
+
+    def build_stack(self) -> None:
+        """The stack object (nothing runs yet), for the backend the options name."""
+        cfg = stack_config(self.scenario, self.opts, self.run_id, self.run_dir, self.run_dir / SELLERS)
+        if self.engine is not None:
+            from .stack.docker_stack import DockerOptions, DockerStack
+            self.stack = DockerStack(cfg, self.engine, DockerOptions(
+                sut_image=self.opts.sut_image, sut_port=self.opts.sut_port or 8080,
+                project_dir=Path.cwd()), say=self.say)
+        else:
+            from .stack import LocalStack
+            self.stack = LocalStack(cfg, say=self.say)
+
+    # -- the run ------------------------------------------------------------------------------
+    def execute(self) -> int:
+        """The stages, then teardown whatever happened; then the verdict."""
+        assert self.stack is not None
+        old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
-            fault_setup.prepare(planned, run_dir)
-            if fault_setup.env:                        # the local stack's services (clock_skew)
-                stack.cfg.merchant_env.update(fault_setup.env.get("merchant", {}))
-                stack.cfg.platform_env.update(fault_setup.env.get("taxplatform", {}))
-            # Locust starts while the stack comes up (its imports take seconds): its processes
-            # say when they are ready and get the URLs and t0 with the go (_wait_for_workers).
-            config = LoadConfig(
-                merchant_url="", platform_url="", sellers=list(sellers),
-                seed=scenario.seed, duration_s=scenario.duration_s,
-                curve=[[t, v] for t, v in scenario.load.curve], compress_s=scenario.load.compress_s,
-                peak_rps=scenario.load.peak_rps * opts.scale, mix=scenario.load.mix,
-                workers=opts.local_workers, remote_workers=opts.remote_workers,
-                history_dir=str(history_dir), request_timeout_s=scenario.load.request_timeout_s,
-                max_in_flight=scenario.load.max_in_flight, retry_unknown=scenario.load.retry_unknown,
-                poll_interval_s=scenario.load.poll_interval_s, poll_limit=scenario.load.poll_limit)
-            handle = _start_load(config, run_dir.resolve(), opts, scenario, say, stack.registry)
-            say("starting the stack: toxiproxy, taxplatform, merchant ...")
-            stack.up()
-            meta["stack"] = {**stack.stack_info, "ports": stack.ports}
-            meta["status"] = "running"
-            write_json(run_dir / "run.json", meta)
-            t0 = _wait_for_workers(handle, opts, meta, say, merchant_url=stack.merchant_url,
-                                   platform_url=stack.platform_url)
-            if opts.remote_workers:
-                write_json(run_dir / "run.json", meta)
-            meta["t0"] = t0
-            write_json(run_dir / "run.json", meta)
-            timeline = Timeline(planned, FaultContext(stack.toxiproxy, stack, PlatformAdmin(stack.platform_direct)),
-                                t0, run_dir / "faults.jsonl", say=say)
-            timeline.start()
-            from .load.cpu_meter import CpuMeter
-            meter = CpuMeter(stack.registry.groups)     # where the CPU goes from t0 on
-            starter = threading.Timer(max(0.0, t0 - time.time()), meter.start)
-            starter.daemon = True
-            starter.start()
-            result = _load(handle, stop_load, say, meta["notes"])
-            starter.cancel()
-            starter.join(timeout=5)
-            meta["load_cpu"] = meter.stop()
-            if result is not None:
-                _record_workers(result, meta, say)
-            meta["load_end_t"] = round(time.time() - t0, 3)
-            say(f"load finished at t={meta['load_end_t']:.1f}s; healing every fault")
-            timeline.stop()
-            problems = stack.heal()
-            for p in problems:
-                say(f"  heal: {p}")
-                meta["notes"].append(f"heal: {p}")
-            _drain(stack, sellers, history_dir, t0, scenario, meta, say)
-            _collect_ledger(stack.platform_direct, run_dir / "platform-ledger.jsonl")
-            if scenario.platform.profile == "direct":
-                from .report.uploads import UPLOADS_FILE, collect_uploads
-                collect_uploads(stack.platform_direct, run_dir / UPLOADS_FILE)
-            meta["status"] = "finished"
+            try:
+                self.stages()
+                self.record.status = "finished"
+            except KeyboardInterrupt:
+                self.interrupted = True
+                self.stop_load.set()
+                self.say("\ninterrupted: stopping the load, undoing faults, taking the stack down ...")
+                self.record.status = "interrupted"
+                self.record.interrupted = True
+                self.record.note("interrupted by the user (Ctrl-C) or SIGTERM; figures are partial")
+            except StackError as e:
+                self.record.status = "stack-error"
+                self.record.error = str(e)
+                self.say(f"error: {e}")
+                self.exit_code = e.exit_code
+            finally:
+                self.teardown()
         except KeyboardInterrupt:
-            interrupted = True
-            stop_load.set()
-            say("\ninterrupted: stopping the load, undoing faults, taking the stack down ...")
-            meta["status"] = "interrupted"
-            meta["interrupted"] = True
-            meta["notes"].append("interrupted by the user (Ctrl-C) or SIGTERM; figures are partial")
-        except StackError as e:
-            meta["status"] = "stack-error"
-            meta["error"] = str(e)
-            say(f"error: {e}")
-            exit_code = e.exit_code
+            # a second Ctrl-C during teardown: finish the teardown anyway
+            self.stack.down()
+            self.interrupted = True
+            self.record.interrupted = True
+            self.save()
         finally:
-            stop_load.set()
-            if timeline is not None:
-                timeline.stop()
-            if handle is not None:
-                handle.close()                 # no load process outlives the load (idempotent)
-            if interrupted and not (run_dir / "platform-ledger.jsonl").exists():
-                try:
-                    _collect_ledger(stack.platform_direct, run_dir / "platform-ledger.jsonl")
-                except Exception as e:  # noqa: BLE001 - partial data is better than none
-                    meta["notes"].append(f"ledger not collected: {e}")
-            stack.down()
-            say("stack down")
-            for p in fault_setup.close():
-                say(f"  cleanup: {p}")
-                meta["notes"].append(f"cleanup: {p}")
-            meta["duration_s"] = round(time.time() - started, 1)
-            merge_history(history_dir, run_dir / "history.jsonl")
-            write_json(run_dir / "run.json", meta)
-    except KeyboardInterrupt:
-        # a second Ctrl-C during teardown: finish the teardown anyway
-        stack.down()
-        interrupted = True
-        meta["interrupted"] = True
-        write_json(run_dir / "run.json", meta)
-    finally:
-        fault_setup.close()          # idempotent: after a second Ctrl-C too
-        signal.signal(signal.SIGTERM, old_term)
+            self.fault_setup.close()          # idempotent: after a second Ctrl-C too
+            signal.signal(signal.SIGTERM, old_term)
+        return self.verdict()
 
-    if exit_code is not None:
-        if not (run_dir / "platform-ledger.jsonl").exists():
-            (run_dir / "platform-ledger.jsonl").touch()
-        return exit_code
-    if not (run_dir / "platform-ledger.jsonl").exists():
-        (run_dir / "platform-ledger.jsonl").touch()
-    from .verdict import evaluate_run, print_verdict   # the checker (numpy): not on the start-up path
-    summary, code = evaluate_run(run_dir, scenario, say=say)
-    print_verdict(summary, run_dir, say)
-    return EXIT_INTERRUPTED if interrupted else code
+    def stages(self) -> None:
+        """design.md s.2: stack up -> load + faults (history) -> heal -> drain and final read
+        -> ledger (the stack goes down in `teardown`, the checker runs in `verdict`)."""
+        self.prepare_faults()
+        self.start_load()
+        self.stack_up()
+        t0 = self.start()
+        self.load_with_faults(t0)
+        self.heal()
+        self.drain(t0)
+        self.collect()
+
+    def prepare_faults(self) -> None:
+        """What some faults need before the services start (mounts, preloads, clock_skew's
+        environment for the local stack's services)."""
+        assert self.stack is not None
+        self.fault_setup.prepare(self.planned, self.run_dir)
+        if self.fault_setup.env:
+            self.stack.cfg.merchant_env.update(self.fault_setup.env.get("merchant", {}))
+            self.stack.cfg.platform_env.update(self.fault_setup.env.get("taxplatform", {}))
+
+    def start_load(self) -> None:
+        """Locust starts while the stack comes up (its imports take seconds): its processes
+        say when they are ready and get the URLs and t0 with the go (`start`)."""
+        assert self.stack is not None
+        config = load_config(self.scenario, self.opts, self.sellers, self.history_dir)
+        self.handle = _start_load(config, self.run_dir.resolve(), self.opts, self.scenario, self.say,
+                                  self.stack.registry)
+
+    def stack_up(self) -> None:
+        assert self.stack is not None
+        self.say("starting the stack: toxiproxy, taxplatform, merchant ...")
+        self.stack.up()
+        self.record.stack = {**self.stack.stack_info, "ports": self.stack.ports}
+        self.record.status = "running"
+        self.save()
+
+    def start(self) -> float:
+        """Every load worker ready, then the go: t0 is picked only now."""
+        assert self.stack is not None and self.handle is not None
+        t0 = _wait_for_workers(self.handle, self.opts, self.record, self.say,
+                               merchant_url=self.stack.merchant_url, platform_url=self.stack.platform_url)
+        self.record.t0 = t0
+        self.save()
+        return t0
+
+    def load_with_faults(self, t0: float) -> None:
+        """The load plays its schedule while the fault timeline applies the plan; the CPU
+        meter watches where the machine's time goes from t0 on."""
+        assert self.stack is not None and self.handle is not None
+        from .load.cpu_meter import CpuMeter
+        stack = self.stack
+        self.timeline = Timeline(self.planned, FaultContext(stack.toxiproxy, stack,
+                                                            PlatformAdmin(stack.platform_direct)),
+                                 t0, self.run_dir / FAULTS, say=self.say)
+        self.timeline.start()
+        meter = CpuMeter(stack.registry.groups)
+        starter = threading.Timer(max(0.0, t0 - time.time()), meter.start)
+        starter.daemon = True
+        starter.start()
+        result = _load(self.handle, self.stop_load, self.say, self.record.notes)
+        starter.cancel()
+        starter.join(timeout=5)
+        self.record.load_cpu = meter.stop()
+        if result is not None:
+            _record_workers(result, self.record, self.say)
+        self.record.load_end_t = round(time.time() - t0, 3)
+
+    def heal(self) -> None:
+        """Every fault undone: proxies reset, paused services continued, dead ones restarted."""
+        assert self.stack is not None and self.timeline is not None
+        self.say(f"load finished at t={self.record.load_end_t:.1f}s; healing every fault")
+        self.timeline.stop()
+        for p in self.stack.heal():
+            self.note(f"heal: {p}", prefix="  ")
+
+    def drain(self, t0: float) -> None:
+        assert self.stack is not None
+        _drain(self.stack, self.sellers, self.history_dir, t0, self.scenario, self.record, self.say)
+
+    def collect(self) -> None:
+        """The platform's ledger, and whatever else the profile's verdict reads."""
+        assert self.stack is not None
+        _collect_ledger(self.stack.platform_direct, self.run_dir / LEDGER)
+        self.profile.collect(self.stack.platform_direct, self.run_dir)
+
+    def teardown(self) -> None:
+        """Load stopped, faults undone, stack down, history merged: on every exit."""
+        assert self.stack is not None
+        self.stop_load.set()
+        if self.timeline is not None:
+            self.timeline.stop()
+        if self.handle is not None:
+            self.handle.close()                 # no load process outlives the load (idempotent)
+        if self.interrupted and not (self.run_dir / LEDGER).exists():
+            try:
+                _collect_ledger(self.stack.platform_direct, self.run_dir / LEDGER)
+            except Exception as e:  # noqa: BLE001 - partial data is better than none
+                self.record.note(f"ledger not collected: {e}")
+        self.stack.down()
+        self.say("stack down")
+        for p in self.fault_setup.close():
+            self.note(f"cleanup: {p}", prefix="  ")
+        self.record.duration_s = round(time.time() - self.started, 1)
+        merge_history(self.history_dir, self.run_dir / HISTORY)
+        self.save()
+
+    # -- after the stack is down ----------------------------------------------------------------
+    def verdict(self) -> int:
+        """Checker, gates, summary and report (harness/verdict.py); the stack error's exit
+        code instead when the run could not happen."""
+        if not (self.run_dir / LEDGER).exists():
+            (self.run_dir / LEDGER).touch()
+        if self.exit_code is not None:
+            return self.exit_code
+        from .verdict import evaluate_run, print_verdict   # the checker (numpy): not on the start-up path
+        summary, code = evaluate_run(self.run_dir, self.scenario, say=self.say)
+        print_verdict(summary, self.run_dir, self.say)
+        return EXIT_INTERRUPTED if self.interrupted else code
 
 
-def _start_load(config: Any, run_dir: Path, opts: RunOptions, scenario: Scenario,
-                say: Callable[[str], None], registry: Any) -> Any:
+def _merchant_desc(scenario: Scenario, opts: RunOptions) -> dict[str, Any]:
+    """run.json's `merchant`: the bundled merchant's mode, or the user's command or image."""
+    sut = scenario.merchant.sut
+    desc: dict[str, Any] = ({"mode": None, "sut_cmd": sut.command or None} if sut
+                            else {"mode": scenario.merchant.mode, "sut_cmd": None})
+    if opts.sut_image:
+        desc["sut_image"] = opts.sut_image
+    return desc
+
+
+def _start_load(config: LoadConfig, run_dir: Path, opts: RunOptions, scenario: Scenario,
+                say: Callable[[str], None], registry: Registry) -> LoadHandle:
     """Start Locust; its process groups are recorded with the stack's, so a later run can
     clear them if this orchestrator is killed outright."""
     from .load.runner import Distribution, start_load
@@ -376,8 +475,8 @@ def _start_load(config: Any, run_dir: Path, opts: RunOptions, scenario: Scenario
                       on_spawn=lambda name, proc: registry.record(f"locust-{name}", proc.pid))
 
 
-def _wait_for_workers(handle: Any, opts: RunOptions, meta: dict, say: Callable[[str], None],
-                      **config: Any) -> float:
+def _wait_for_workers(handle: LoadHandle, opts: RunOptions, record: RunRecord,
+                      say: Callable[[str], None], **config: Any) -> float:
     """Wait for every load worker (exit 3 naming who came), then start them with the last
     fields of their `config` (the stack's URLs); returns t0, picked only now."""
     from .load.remote import describe
@@ -397,30 +496,31 @@ def _wait_for_workers(handle: Any, opts: RunOptions, meta: dict, say: Callable[[
             note = (f"the clock of {describe(w)} differs from the master's by about "
                     f"{w['clock_skew_s']:+.2f} s: its arrivals are off by that much (use NTP)")
             say(f"warning: {note}")
-            meta["notes"].append(note)
-    meta["workers_joined"] = joined
+            record.note(note)
+    record.workers_joined = joined
     t0 = time.time() + REMOTE_START_MARGIN_S
     handle.go(t0, **config)
     return t0
 
 
-def _record_workers(result: Any, meta: dict, say: Callable[[str], None]) -> None:
+def _record_workers(result: LoadResult, record: RunRecord, say: Callable[[str], None]) -> None:
     """Per-worker figures into run.json; a lost worker is named there and in the notes."""
     from .load.remote import describe
-    meta["load_workers"] = result.workers
-    meta["lost_workers"] = result.lost_workers
+    record.load_workers = result.workers
+    record.lost_workers = result.lost_workers
     for w in result.lost_workers:
         note = (f"load worker {describe(w)} was lost at t={w.get('lost_at_t')}s "
                 f"({w.get('lost_reason')}): {w.get('open_requests_info', 0)} open requests recorded "
                 f"info, {w.get('unplayed', 0)} of its arrivals unsent")
         say(f"warning: {note}")
-        meta["notes"].append(note)
+        record.note(note)
 
 
-def _load(handle: Any, stop: threading.Event, say: Callable[[str], None], notes: list[str]) -> Any:
+def _load(handle: LoadHandle, stop: threading.Event, say: Callable[[str], None],
+          notes: list[str]) -> LoadResult | None:
     """Wait for the load on a thread so Ctrl-C reaches this (main) thread at once."""
     errors: list[BaseException] = []
-    results: list[Any] = []
+    results: list[LoadResult] = []
 
     def target() -> None:
         try:
@@ -450,8 +550,8 @@ def _load(handle: Any, stop: threading.Event, say: Callable[[str], None], notes:
     return results[0] if results else None
 
 
-def _drain(stack: Any, sellers: list, history_dir: Path, t0: float, scenario: Scenario,
-           meta: dict, say: Callable[[str], None]) -> None:
+def _drain(stack: Stack, sellers: list[Seller], history_dir: Path, t0: float,
+           scenario: Scenario, record: RunRecord, say: Callable[[str], None]) -> None:
     """The drain, then the final read (Jepsen's: every order once more, the open ones
     first), together within the drain timeout plus one request timeout (harness/drain.py)."""
     from .drain import LANES, Drainer, scan_history
@@ -465,18 +565,18 @@ def _drain(stack: Any, sellers: list, history_dir: Path, t0: float, scenario: Sc
     with Drainer(stack.merchant_direct, stack.platform_direct,
                  {s["seller_tax_id"]: s["secret"] for s in sellers}, history_dir, t0,
                  timeout_s=timeout, request_timeout_s=request, say=say) as d:
-        meta["drain"] = d.drain(orders)
+        record.drain = d.drain(orders)
         final = open_at_end + sorted(set(orders) - set(open_at_end))
         outcome = d.final_read(final)
-    meta["final_read"] = outcome
-    meta["drain_end_t"] = round(time.time() - t0, 3)
+    record.final_read = outcome
+    record.drain_end_t = round(time.time() - t0, 3)
     unanswered = outcome["orders"] - outcome["answered"]
     say(f"final read of {outcome['orders']} orders ({len(open_at_end)} were open at the end of "
         f"the load): {outcome['answered']} answered"
         + (f", {unanswered} unanswered ({outcome['unasked']} not asked: time was up)"
            if unanswered else ""))
     if unanswered:
-        meta["notes"].append(f"final read: {unanswered} of {outcome['orders']} orders unanswered "
+        record.note(f"final read: {unanswered} of {outcome['orders']} orders unanswered "
                              f"({outcome['unasked']} not asked within the drain timeout + one "
                              "request timeout)")
 

@@ -27,7 +27,7 @@ __all__ = ["SUMMARY", "HISTORY", "HISTORY_PARTS", "LEDGER", "UPLOADS", "FAULTS",
            "new_run_dir", "utc_stamp", "write_json", "read_json", "read_jsonl", "iter_jsonl",
            "merge_history", "history_paths", "iter_history", "SkippedLines", "RunFiles",
            "load_run_files", "duration_s", "fault_end", "fault_window", "active_at",
-           "active_faults", "run_time_s", "INSTANT_FAULT_S"]
+           "active_faults", "INSTANT_FAULT_S"]
 
 # -- file names (design.md s.4 and docs/internals.md) ----------------------------------------
 SUMMARY = "summary.json"
@@ -252,17 +252,6 @@ def active_faults(faults: list[dict[str, Any]], times: list[float]) -> list[dict
     return [f for f in faults if any(active_at(f, t) for t in times)]
 
 
-def run_time_s(run: dict[str, Any] | None, key: str) -> float | None:
-    """A time of run.json (`load_end_t`, `drain_end_t`) in run seconds since t0; an epoch
-    value is converted with `t0`. None when absent or not a number."""
-    value, t0 = _number((run or {}).get(key)), _number((run or {}).get("t0"))
-    if value is None:
-        return None
-    if value > 1e8 and t0 is not None:
-        value -= t0
-    return value if 0 <= value < 1e8 else None
-
-
 # -- what the report reads -------------------------------------------------------------------
 @dataclass(slots=True)
 class RunFiles:
@@ -272,13 +261,14 @@ class RunFiles:
     summary: Any                    # harness.summary.Summary
     faults: list[dict[str, Any]] = field(default_factory=list)
     load_stats: dict[str, Any] | None = None
-    run: dict[str, Any] | None = None
+    run: Any = None                 # harness.run_record.RunRecord (empty without run.json)
     faults_plan: list[dict[str, Any]] | None = None
 
 
 def load_run_files(run_dir: Path, summary: Any = None) -> RunFiles:
     """Read (leniently) the summary (unless given), faults, load stats, run.json and the
     fault plan."""
+    from .run_record import RunRecord
     from .summary import Summary
     run_dir = Path(run_dir)
     if summary is None:
@@ -286,7 +276,6 @@ def load_run_files(run_dir: Path, summary: Any = None) -> RunFiles:
     elif isinstance(summary, dict):
         summary = Summary.from_dict(summary)
     load_stats = read_json(run_dir / LOAD_STATS, strict=False)
-    run = read_json(run_dir / RUN, strict=False)
     plan = read_json(run_dir / FAULTS_PLAN, strict=False)
     if isinstance(plan, dict):          # tolerate {"faults": [...]} as well as a bare list
         plan = plan.get("faults")
@@ -298,6 +287,6 @@ def load_run_files(run_dir: Path, summary: Any = None) -> RunFiles:
         summary=summary,
         faults=faults,
         load_stats=load_stats if isinstance(load_stats, dict) else None,
-        run=run if isinstance(run, dict) else None,
+        run=RunRecord.read(run_dir),
         faults_plan=[p for p in plan if isinstance(p, dict)] if isinstance(plan, list) else None,
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .records import NUM, lenient_kwargs, unknown_keys
 from .rundir import SUMMARY, write_json
 
 __all__ = ["Summary", "CheckerInfo"]
@@ -43,8 +44,6 @@ class CheckerInfo:
                    fallback_reason=(d.get("fallback_reason")
                                     if isinstance(d.get("fallback_reason"), str) else None))
 
-
-_NUM = (int, float)
 
 
 @dataclass(slots=True)
@@ -85,8 +84,8 @@ class Summary:
         """Leniently: a value of the wrong type reads as the field's default."""
         kinds: dict[str, tuple[type, ...]] = {
             "scenario": (str,), "description": (str,), "seed": (int,), "verdict": (str,),
-            "run_id": (str,), "started_at": (str,), "duration_s": _NUM,
-            "merchant": (dict,), "platform": (dict,), "invoices": (dict,), "time_to_consistency_s": _NUM,
+            "run_id": (str,), "started_at": (str,), "duration_s": NUM,
+            "merchant": (dict,), "platform": (dict,), "invoices": (dict,), "time_to_consistency_s": NUM,
             "acceptance_delay_s": (dict,), "requests": (dict,), "load": (dict,),
             "gates": (list,), "faults": (list,), "anomalies": (dict,),
             "anomaly_totals": (dict,), "interrupted": (bool,), "notes": (list,),
@@ -94,16 +93,11 @@ class Summary:
             "upload_pipeline": (dict,),
             "chances": (dict,),
         }
-        kw: dict[str, Any] = {}
-        for name, types in kinds.items():
-            v = d.get(name)
-            if isinstance(v, types) and not (isinstance(v, bool) and bool not in types):
-                kw[name] = v
+        kw = lenient_kwargs(d, kinds)
         kw["gates"] = [g for g in kw.get("gates", []) if isinstance(g, dict)]
         kw["faults"] = [f for f in kw.get("faults", []) if isinstance(f, dict)]
         kw["checker"] = CheckerInfo.from_dict(d.get("checker"))
-        known = {f.name for f in fields(cls)} - {"extra"}
-        kw["extra"] = {k: v for k, v in d.items() if k not in known}
+        kw["extra"] = unknown_keys(d, {f.name for f in fields(cls)} - {"extra"})
         return cls(**kw)
 
     @classmethod

@@ -15,7 +15,9 @@ from .errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_PASS, InputError, S
 from .gates import EVIDENCE_GATES, GateResult, apply_gates, verdict
 from .recovery import measure, scan_history, seconds_from_checker
 from .report.uploads import summarise_uploads, verdict_lines
-from .rundir import FAULTS, HISTORY, LEDGER, LOAD_STATS, RUN, SCENARIO, read_json, read_jsonl
+from .configure import profile_of
+from .run_record import RunRecord
+from .rundir import FAULTS, HISTORY, LEDGER, LOAD_STATS, SCENARIO, read_json, read_jsonl
 from .scenario import GateSpec, Scenario, load_scenario
 from .scenario.parse import DEFAULT_GATES
 from .summary import CheckerInfo, Summary
@@ -110,16 +112,10 @@ def unknown_reasons(summary: Summary, gates: list[GateResult], valid: Any,
 
 def allowed_lag_s(scenario: Scenario | None) -> float:
     """How long after an invoice's `issued_at` the platform's read path may still say
-    not-found. In the direct profile (design.md s.12) the invoice is dated at checkout and
-    reaches the platform only when its upload is decided: up to `upload_deadline` later,
-    then `upload_delay`, then the replica lag; a late upload is judged by the platform's
-    `upload_overdue` (then lost), not as a stale read."""
+    not-found: the replica lag, and what the profile adds (harness/configure.py)."""
     if scenario is None:
         return 0.5
-    p = scenario.platform
-    if p.profile == "direct":
-        return p.replica_lag_s + p.upload_delay_s + p.upload_deadline_s
-    return p.replica_lag_s
+    return profile_of(scenario.platform.profile).allowed_lag_s(scenario.platform)
 
 
 def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
@@ -132,10 +128,10 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
             raise InputError(f"{f}:1: missing; a run directory needs {HISTORY} and {LEDGER}")
     if scenario is None:
         scenario = scenario_of_run(run_dir)
-    meta = read_json(run_dir / RUN, {}) or {}
+    record = RunRecord.read(run_dir, strict=True)
     faults = read_jsonl(run_dir / FAULTS)
     opts = CheckOptions(allowed_lag_s=allowed_lag_s(scenario),
-                        load_end_t=meta.get("load_end_t"), faults=faults, t0=meta.get("t0"))
+                        load_end_t=record.load_end_t, faults=faults, t0=record.t0)
     # a large history is read once, by the checker's DuckDB pass: the recovery figures'
     # per-second counts and the report's timeseries come from the same table (on the
     # Python path, from their own reads of the file: the same figures, tests compare)
@@ -150,21 +146,21 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
     if seconds is None:
         seconds = scan_history(history)
     summary = Summary(
-        scenario=scenario.name if scenario else meta.get("scenario", run_dir.name),
+        scenario=scenario.name if scenario else (record.scenario or run_dir.name),
         description=scenario.description if scenario else "",
-        seed=meta.get("seed", scenario.seed if scenario else None),
+        seed=record.seed if record.seed is not None else (scenario.seed if scenario else None),
         verdict="pending",
-        run_id=meta.get("run_id", run_dir.name),
-        started_at=meta.get("started_at"),
-        duration_s=meta.get("duration_s"),
-        merchant=meta.get("merchant", {}),
+        run_id=record.run_id or run_dir.name,
+        started_at=record.started_at,
+        duration_s=record.duration_s,
+        merchant=record.merchant,
         platform={"profile": scenario.platform.profile if scenario else
-                  (meta.get("platform") or {}).get("profile", "clearance")},
+                  record.platform.get("profile", "clearance")},
         invoices=dict(result.counts),
         time_to_consistency_s=result.time_to_consistency_s,
         acceptance_delay_s=result.acceptance_delay_s,
         requests=result.requests,
-        load=_summarise_load(read_json(run_dir / LOAD_STATS, None), meta.get("load_cpu")),
+        load=_summarise_load(read_json(run_dir / LOAD_STATS, None), record.load_cpu),
         faults=[{"kind": f.get("kind"), "target": f.get("target"), "start_s": f.get("start_s"),
                  "end_s": f.get("end_s"), "params": f.get("params", {}), "ok": f.get("ok", True),
                  "error": f.get("error")} for f in faults],
@@ -172,10 +168,10 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
         anomaly_totals=result.totals,
         checker=CheckerInfo(valid=result.valid, errors=list(result.errors), path=result.path,
                             fallback_reason=result.fallback_reason),
-        interrupted=bool(meta.get("interrupted")),
-        notes=list(meta.get("notes", [])),
-        recovery=measure(seconds, faults, meta.get("load_end_t")).to_json(),
-        final_read=final_read_figures(meta.get("final_read"), result.counts,
+        interrupted=record.interrupted,
+        notes=list(record.notes),
+        recovery=measure(seconds, faults, record.load_end_t).to_json(),
+        final_read=final_read_figures(record.final_read, result.counts,
                                       result.chances.get("lost", 0)),
         upload_pipeline=summarise_uploads(run_dir) or {},
         chances=dict(result.chances),

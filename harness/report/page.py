@@ -21,7 +21,7 @@ from typing import Any
 
 from harness.checker.classes import CHANCES
 from harness.checker.result import ANOMALY_CLASSES
-from harness.rundir import RunFiles, active_at, fault_end, run_time_s
+from harness.rundir import RunFiles, active_at, fault_end
 from harness.summary import Summary
 from harness.report.uploads import render_section as render_uploads
 
@@ -151,11 +151,11 @@ def _kv_table(pairs: list[tuple[str, Any]], bad: frozenset[str] = frozenset()) -
 
 
 def _header(files: RunFiles) -> str:
-    s, run = files.summary, files.run or {}
+    s, run = files.summary, files.run
     verdict = str(s.verdict or "unknown").lower()
     if s.interrupted and verdict == "pass":
         verdict = "interrupted"
-    merchant = s.merchant or run.get("merchant") or {}
+    merchant = s.merchant or run.merchant
     if isinstance(merchant, dict):
         who = (f"SUT <code>{_e(merchant['sut_cmd'])}</code>" if merchant.get("sut_cmd")
                else f"bundled, mode <b>{_e(merchant.get('mode') or '—')}</b>")
@@ -163,17 +163,17 @@ def _header(files: RunFiles) -> str:
         who = _e(merchant)
     duration = s.duration_s
     if not _is_num(duration):   # load start to the end of the drain, as run.json recorded it
-        duration = run_time_s(run, "drain_end_t") or run_time_s(run, "load_end_t")
+        duration = run.run_time_s("drain_end_t") or run.run_time_s("load_end_t")
     meta = [
-        f"seed <b>{_e(_fmt(s.seed if s.seed is not None else run.get('seed')))}</b>",
+        f"seed <b>{_e(_fmt(s.seed if s.seed is not None else run.seed))}</b>",
         f"duration <b>{_e(_fmt(duration, 1))} s</b>" if _is_num(duration) else "duration —",
         f"merchant {who}",
-        f"run <b>{_e(s.run_id or run.get('run_id') or files.run_dir.name)}</b>",
-        f"started <b>{_e(s.started_at or run.get('started_at') or '—')}</b>",
+        f"run <b>{_e(s.run_id or run.run_id or files.run_dir.name)}</b>",
+        f"started <b>{_e(s.started_at or run.started_at or '—')}</b>",
     ]
-    if run.get("backend"):
-        meta.append(f"backend <b>{_e(run['backend'])}</b>")
-    profile = (s.platform or (run.get("platform") or {})).get("profile")
+    if run.backend:
+        meta.append(f"backend <b>{_e(run.backend)}</b>")
+    profile = (s.platform or run.platform).get("profile")
     if profile:
         meta.append(f"platform profile <b>{_e(profile)}</b>")
     desc = f'<div class="meta">{_e(s.description)}</div>' if s.description else ""
@@ -502,7 +502,7 @@ def _anomalies(files: RunFiles) -> str:
         out.append(f'<h3 id="anomaly-{_e(cls)}">{_e(cls)} — {_e(_fmt(total))}</h3>')
         if cls in CLASS_MEANINGS:
             out.append(f'<p class="note">{_e(CLASS_MEANINGS[cls])}</p>')
-        t0 = (files.run or {}).get("t0")
+        t0 = files.run.t0
         out.extend(_anomaly(a, files.faults, t0) for a in items)
         if _is_num(total) and total > len(items):
             out.append(f'<p class="more">{_e(_fmt(total - len(items)))} more not shown '

@@ -14,15 +14,16 @@ from harness.report.junit import write_junit
 from harness.report.page import render_html
 from harness.report.plots import write_plots
 from harness.report.timeseries import compute_timeseries, write_latency_csv
-from harness.rundir import LATENCY_CSV, REPORT, TIMESERIES, load_run_files, run_time_s
+from harness.run_record import RunRecord
+from harness.rundir import LATENCY_CSV, REPORT, TIMESERIES, load_run_files
 from harness.summary import Summary
 
 __all__ = ["write_report", "load_end_s"]
 
 
-def load_end_s(run: dict[str, Any] | None) -> float | None:
+def load_end_s(run: RunRecord | None) -> float | None:
     """End of load in run seconds (run.json's `load_end_t`), or None."""
-    return run_time_s(run, "load_end_t")
+    return run.run_time_s("load_end_t") if run is not None else None
 
 
 def write_report(run_dir: Path, summary: Summary | dict[str, Any] | None = None,

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from ..configure import PROFILES, profile_of
 from ..errors import ScenarioError
 from ..checker.result import ANOMALY_CLASSES
 from .durations import DurationError, format_duration, parse_duration
@@ -41,9 +42,8 @@ _LOAD = {"curve", "points", "compress", "peak_rps", "mix", "max_in_flight", "tim
          "retry_unknown", "poll_interval", "poll_limit"}
 _MERCHANT = {"mode", "sellers", "sut", "platform_timeout"}
 _SUT = {"command", "health", "startup_timeout"}
-_PLATFORM = {"replica_lag", "quota_per_seller", "dedup", "token_ttl", "profile", "upload_delay",
-             "upload_deadline"}
-PROFILES = ("clearance", "direct")
+_PLATFORM = {"replica_lag", "quota_per_seller", "dedup", "token_ttl", "profile",
+             *(k for p in PROFILES.values() for k in p.keys)}
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -166,7 +166,7 @@ def parse_scenario_text(text: str, file: str = "<scenario>", base_dir: Path | No
     merchant = _merchant(c, data.get("merchant"))
     platform = _platform(c, data.get("platform"))
     faults = _faults(c, data.get("faults"), duration or 60.0)
-    _direct_faults(c, faults, platform.profile)
+    _profile_faults(c, faults, platform.profile)
     if faults and not c.problems:
         _overlapping_faults(c, faults, seed, duration or 60.0)
     dm = c.mapping(data.get("drain"), ("drain",), {"timeout"})
@@ -320,34 +320,24 @@ def _platform(c: _Ctx, raw: Any) -> PlatformSpec:
         c.problem(path + ("dedup",), f"unknown de-duplication {dedup!r}; one of {', '.join(DEDUP_MODES)}")
         dedup = "request_id"
     lag = c.duration(m, "replica_lag", path, default=0.5, positive=False)
-    profile, delay, deadline = _direct_keys(c, m, path)
+    profile, own = _profile_keys(c, m, path)
     return PlatformSpec(replica_lag_s=0.5 if lag is None else lag, quota_per_seller=quota,
                         dedup=dedup, token_ttl_s=c.duration(m, "token_ttl", path, default=600.0) or 600.0,
-                        profile=profile, upload_delay_s=delay, upload_deadline_s=deadline)
+                        profile=profile, **own)
 
 
-def _direct_keys(c: _Ctx, m: dict, path: tuple) -> tuple[str, float, float]:
-    """profile, upload_delay, upload_deadline (design.md s.12); the upload keys only mean
-    something in the direct profile, so elsewhere they are an error, not silently ignored."""
-    profile = m.get("profile", "clearance")
-    if profile not in PROFILES:
-        c.problem(path + ("profile",), f"unknown profile {profile!r}; one of {', '.join(PROFILES)}")
-        profile = "clearance"
-    for key in ("upload_delay", "upload_deadline"):
-        if key in m and profile != "direct":
-            c.problem(path + (key,), "only with 'profile: direct' (uploads exist only there)")
-    if profile == "direct" and m.get("dedup", "request_id") != "request_id":
-        c.problem(path + ("dedup",), "the direct profile has its own rules (numbers from ranges, "
-                  "uploads replayed by request_id): leave dedup out")
-    delay = c.duration(m, "upload_delay", path, default=2.0, positive=False)
-    deadline = c.duration(m, "upload_deadline", path, default=172800.0)
-    delay = 2.0 if delay is None else delay
-    deadline = deadline or 172800.0
-    if "upload_delay" in m and delay > 600:
-        c.problem(path + ("upload_delay",), "at most 10m: a run would end before any upload is decided")
-    if "upload_deadline" in m and "upload_delay" in m and deadline <= delay:
-        c.problem(path + ("upload_deadline",), "must be longer than upload_delay")
-    return profile, delay, deadline
+def _profile_keys(c: _Ctx, m: dict, path: tuple) -> tuple[str, dict[str, Any]]:
+    """The profile (design.md s.12) and the PlatformSpec fields its own keys set
+    (harness/configure.py); a key of another profile is an error, not silently ignored."""
+    name = m.get("profile", "clearance")
+    if name not in PROFILES:
+        c.problem(path + ("profile",), f"unknown profile {name!r}; one of {', '.join(PROFILES)}")
+        name = "clearance"
+    for other in PROFILES.values():
+        for key in other.keys:
+            if key in m and other.name != name:
+                c.problem(path + (key,), f"only with 'profile: {other.name}' ({other.keys_reason})")
+    return name, profile_of(name).read_keys(c, m, path)
 
 
 def _fault_problem(c: _Ctx, base: tuple, key: str, msg: str) -> None:
@@ -369,14 +359,15 @@ def _faults(c: _Ctx, raw: Any, duration: float) -> list[FaultSpec]:
     return out
 
 
-def _direct_faults(c: _Ctx, faults: list[FaultSpec], profile: str) -> None:
-    """upload_loss / upload_stall act on uploads, which only the direct profile has."""
-    if profile == "direct":
-        return
+def _profile_faults(c: _Ctx, faults: list[FaultSpec], profile: str) -> None:
+    """A platform action only one profile has (upload_loss acts on the direct profile's
+    uploads) is an error under any other."""
+    owner = {a: p for p in PROFILES.values() for a in p.actions}
     for f in faults:
-        if f.raw.get("action") in ("upload_loss", "upload_stall"):
+        p = owner.get(f.raw.get("action"))          # type: ignore[arg-type]
+        if p is not None and p.name != profile:
             c.problem(("faults", f.index, "action"), f"{f.raw['action']} needs "
-                      "'platform: {profile: direct}' (uploads exist only in the direct profile)")
+                      f"'platform: {{profile: {p.name}}}' ({p.actions_reason})")
 
 
 def _overlapping_faults(c: _Ctx, faults: list[FaultSpec], seed: int, duration: float) -> None:
