@@ -1,9 +1,8 @@
-"""The fake 数电票 tax platform (design.md s.5): `python -m fakes.taxplatform --port P ...`.
+"""The fake tax platform (design.md s.5, s.12, s.13): `python -m fakes.taxplatform --port P ...`.
 
-Modules, one job each: `validation` (pure request checks and amounts), `numbering`
-(20-digit numbers), `store` (SQLite primary/replica, group commit), `tokens` (login),
-`config` (config and fault knobs), `service` (the rules), `schemas` + `app` (HTTP/OpenAPI),
-`cli` (entry point).
+One ledger core (`core`, over `store`, `tokens`, `config`, `numbering`, `clock`) and one
+protocol front-end per profile (`frontends/`, registered by name); `app` (HTTP/OpenAPI),
+`cli` (entry point). docs/internals.md has the map.
 """
 from __future__ import annotations
 

@@ -34,27 +34,31 @@ def _parser() -> argparse.ArgumentParser:
                     help="JSON object or a path to one: replica_lag_ms, dedup, "
                          "quota_per_seller, token_ttl_s, synchronous, seed, profile, "
                          "upload_delay_ms, upload_deadline_s")
-    ap.add_argument("--profile", choices=("clearance", "direct"), default=None,
-                    help="clearance (default: the platform numbers invoices, design.md s.5) or "
-                         "direct (number ranges and batched uploads, s.12); overrides the "
-                         "config's profile")
+    from .frontends import names
+    ap.add_argument("--profile", choices=names(), default=None,
+                    help="the protocol front-end: clearance (default: the platform numbers "
+                         "invoices, design.md s.5), direct (number ranges and batched uploads, "
+                         "s.12), ... (s.13); overrides the config's profile")
     ap.add_argument("--log-level", default="warning")
     return ap
 
 
 def build_platform(data: Path, sellers_file: Path | None, config_arg: str | None,
                    clock=None, profile: str | None = None):
-    """(Platform, sellers list, generated?) -- no server yet; tests use it in-process, with
-    a `clock.ManualClock` where time matters."""
+    """(ledger core with its front-end, sellers list, sellers file, generated?) -- no server
+    yet; tests use it in-process, with a `clock.ManualClock` where time matters. An unknown
+    profile is a ValueError naming the known ones."""
     from fakes.common.sellers import generate_sellers, read_sellers, write_sellers
 
     from .config import parse_config
-    from .service import Platform
+    from .core import Ledger
+    from .frontends import frontend_class
     from .store import Store
 
     cfg = parse_config(config_arg)
     if profile:
         cfg.profile = profile
+    frontend = frontend_class(cfg.profile)
     data.mkdir(parents=True, exist_ok=True)
     generated = False
     if sellers_file is None:
@@ -65,7 +69,9 @@ def build_platform(data: Path, sellers_file: Path | None, config_arg: str | None
     sellers = read_sellers(sellers_file)
     store = Store(data / DB_NAME, cfg.synchronous) if clock is None else \
         Store(data / DB_NAME, cfg.synchronous, clock)
-    platform = Platform(store, {s["seller_tax_id"]: s["secret"] for s in sellers}, cfg)
+    platform = Ledger(store, {s["seller_tax_id"]: s["secret"] for s in sellers}, cfg,
+                      index_request_keys=frontend.index_request_keys)
+    frontend(platform)
     return platform, sellers, sellers_file, generated
 
 

@@ -27,7 +27,7 @@ import orjson
 
 from .clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["Store", "GroupCommitter", "InvoiceRow", "Bump", "RangeGrant", "Exec", "LEDGER_FIELDS",
+__all__ = ["Store", "GroupCommitter", "InvoiceRow", "Bump", "RangeGrant", "Exec", "LEDGER_FIELDS", "connect",
            "INSERT_INVOICE"]
 
 SCHEMA = """
@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS ranges (
 
 COLUMNS = ("invoice_no", "kind", "request_id", "order_ref", "seller_tax_id", "buyer_name",
            "buyer_tax_id", "invoice_type", "amount", "tax", "total", "issued_at",
-           "original_invoice_no", "reason", "quota_month", "body_hash", "lines")
+           "original_invoice_no", "reason", "quota_month", "body_hash", "lines", "extra")
 _SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM invoices"
 INSERT_INVOICE = _INSERT = (f"INSERT INTO invoices ({', '.join(COLUMNS)}) VALUES "
            f"({', '.join('?' for _ in COLUMNS)})")
@@ -92,12 +92,16 @@ class InvoiceRow:
     body_hash: str
     lines: list[dict[str, str]]
     seq_next: int = 0          # the sequence value after this number (0: merchant-numbered)
+    #: a front-end's own fields of the ledger line (`profile`, a protocol's number); None
+    #: for the clearance and direct profiles, whose lines are s.5's alone
+    extra: dict[str, Any] | None = None
 
     def values(self) -> tuple[Any, ...]:
         return (self.invoice_no, self.kind, self.request_id, self.order_ref,
                 self.seller_tax_id, self.buyer_name, self.buyer_tax_id, self.invoice_type,
                 self.amount, self.tax, self.total, self.issued_at, self.original_invoice_no,
-                self.reason, self.quota_month, self.body_hash, orjson.dumps(self.lines).decode())
+                self.reason, self.quota_month, self.body_hash, orjson.dumps(self.lines).decode(),
+                None if self.extra is None else orjson.dumps(self.extra).decode())
 
     def to_json(self) -> dict[str, Any]:
         """The wire form: the ledger fields plus lines, buyer name, type and reason."""
@@ -113,7 +117,9 @@ class InvoiceRow:
     def from_db(cls, row: tuple[Any, ...]) -> InvoiceRow:
         vals = list(row)
         vals[16] = orjson.loads(vals[16])
-        return cls(*vals)
+        inv = cls(*vals[:17])
+        inv.extra = orjson.loads(vals[17]) if vals[17] else None
+        return inv
 
 
 @dataclass(slots=True)
@@ -142,7 +148,7 @@ class Exec:
 WriteOp = InvoiceRow | Bump | RangeGrant | Exec
 
 
-def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
+def connect(path: Path, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
@@ -157,7 +163,7 @@ class Store:
         self.path = Path(path)
         self.clock = clock
         self.synchronous = synchronous
-        self._w = _connect(self.path, synchronous)
+        self._w = connect(self.path, synchronous)
         self._w.executescript(SCHEMA)
         self._w.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('next_seq', 1)")
         # accepted_at: when an uploaded (direct-profile) invoice was accepted; the replica
@@ -166,8 +172,16 @@ class Store:
         cols = {r[1] for r in self._w.execute("PRAGMA table_info(invoices)")}
         if "accepted_at" not in cols:
             self._w.execute("ALTER TABLE invoices ADD COLUMN accepted_at REAL")
-        self._r = _connect(self.path, synchronous)
+        # extra: a front-end's own ledger fields as a JSON object (InvoiceRow.extra)
+        if "extra" not in cols:
+            self._w.execute("ALTER TABLE invoices ADD COLUMN extra TEXT")
+        self._r = connect(self.path, synchronous)
         self._lock = threading.Lock()
+
+    def add_schema(self, sql: str) -> None:
+        """A front-end's own tables (CREATE ... IF NOT EXISTS), before any write."""
+        with self._lock:
+            self._w.executescript(sql)
 
     # --- writer side (one thread) -------------------------------------------------
     def commit(self, ops: list[WriteOp], delay_s: float = 0.0) -> float:
@@ -268,15 +282,16 @@ class Store:
     # --- ledger export -------------------------------------------------------------------
     def iter_ledger(self, chunk: int = 2000) -> Iterator[bytes]:
         """NDJSON lines of every committed invoice, from its own connection (a snapshot)."""
-        conn = _connect(self.path, self.synchronous)
+        conn = connect(self.path, self.synchronous)
         try:
             cur = conn.execute("SELECT " + ", ".join(LEDGER_FIELDS) +
-                               " FROM invoices ORDER BY rowid")
+                               ", extra FROM invoices ORDER BY rowid")
+            n = len(LEDGER_FIELDS)
             while True:
                 rows = cur.fetchmany(chunk)
                 if not rows:
                     break
-                yield b"".join(orjson.dumps(dict(zip(LEDGER_FIELDS, r))) + b"\n" for r in rows)
+                yield b"".join(orjson.dumps(_ledger_line(r, n)) + b"\n" for r in rows)
         finally:
             conn.close()
 
@@ -284,6 +299,15 @@ class Store:
         with self._lock:
             self._w.close()
         self._r.close()
+
+
+def _ledger_line(r: tuple[Any, ...], n: int) -> dict[str, Any]:
+    """s.5's fields, then the front-end's own (`extra`), which never replace one of s.5's."""
+    line = dict(zip(LEDGER_FIELDS, r[:n]))
+    if r[n]:
+        for k, v in orjson.loads(r[n]).items():
+            line.setdefault(k, v)
+    return line
 
 
 class GroupCommitter:

@@ -19,7 +19,7 @@ from .errors import ApiError, invalid, missing
 from .numbering import NUMBER_RE
 
 __all__ = ["ALLOWED_RATES", "Line", "IssueOrder", "RedOrder", "validate_issue", "validate_red",
-           "validate_login", "validate_range", "rate_str", "dec_str", "RED_REASONS",
+           "validate_login", "validate_range", "rate_str", "dec_str", "text", "tax_id", "RED_REASONS",
            "LINE_AMOUNT_TOLERANCE", "LINE_TAX_TOLERANCE", "INVOICE_TAX_TOLERANCE", "MAX_LINES"]
 
 ALLOWED_RATES: dict[Decimal, str] = {Decimal(s): s for s in
@@ -88,7 +88,7 @@ def _object(body: Any, what: str = "body") -> dict[str, Any]:
     return body
 
 
-def _text(obj: dict[str, Any], key: str, path: str, *, max_len: int = MAX_TEXT,
+def text(obj: dict[str, Any], key: str, path: str, *, max_len: int = MAX_TEXT,
           required: bool = True) -> str | None:
     value = obj.get(key)
     if value is None:
@@ -107,7 +107,7 @@ def _text(obj: dict[str, Any], key: str, path: str, *, max_len: int = MAX_TEXT,
     return value
 
 
-def _tax_id(value: str, path: str) -> str:
+def tax_id(value: str, path: str) -> str:
     why = uscc.invalid_reason(value)
     if why:
         raise invalid(path, f"{value!r} is not a valid unified social credit code: {why}",
@@ -138,7 +138,7 @@ def _decimal(obj: dict[str, Any], key: str, path: str, *, required: bool = True,
 def _line(raw: Any, i: int) -> Line:
     p = f"lines[{i}]"
     obj = _object(raw, p)
-    name = _text(obj, "name", f"{p}.name")
+    name = text(obj, "name", f"{p}.name")
     quantity = _decimal(obj, "quantity", f"{p}.quantity", places=QUANTITY_PLACES)
     assert quantity is not None
     if quantity <= 0:
@@ -176,17 +176,17 @@ def _line(raw: Any, i: int) -> Line:
 def validate_issue(body: Any, *, require_invoice_no: bool = False) -> IssueOrder:
     """An issue request -> an `IssueOrder` with amounts that add up, or an `ApiError`."""
     obj = _object(body)
-    request_id = _text(obj, "request_id", "request_id", max_len=MAX_ID)
-    order_ref = _text(obj, "order_ref", "order_ref", max_len=MAX_ID)
-    seller = _tax_id(_text(obj, "seller_tax_id", "seller_tax_id") or "", "seller_tax_id")
+    request_id = text(obj, "request_id", "request_id", max_len=MAX_ID)
+    order_ref = text(obj, "order_ref", "order_ref", max_len=MAX_ID)
+    seller = tax_id(text(obj, "seller_tax_id", "seller_tax_id") or "", "seller_tax_id")
     buyer = obj.get("buyer")
     if buyer is None:
         raise missing("buyer")
     buyer = _object(buyer, "buyer")
-    buyer_name = _text(buyer, "name", "buyer.name")
-    buyer_tax_id = _text(buyer, "tax_id", "buyer.tax_id", required=False)
+    buyer_name = text(buyer, "name", "buyer.name")
+    buyer_tax_id = text(buyer, "tax_id", "buyer.tax_id", required=False)
     if buyer_tax_id is not None:
-        _tax_id(buyer_tax_id, "buyer.tax_id")
+        tax_id(buyer_tax_id, "buyer.tax_id")
     kind = obj.get("kind")
     if kind is None:
         raise missing("kind")
@@ -232,7 +232,7 @@ def validate_issue(body: Any, *, require_invoice_no: bool = False) -> IssueOrder
 
 def validate_red(body: Any) -> RedOrder:
     obj = _object(body)
-    request_id = _text(obj, "request_id", "request_id", max_len=MAX_ID)
+    request_id = text(obj, "request_id", "request_id", max_len=MAX_ID)
     reason = obj.get("reason")
     if reason is None:
         raise missing("reason")
@@ -244,14 +244,14 @@ def validate_red(body: Any) -> RedOrder:
 
 def validate_login(body: Any) -> tuple[str, str]:
     obj = _object(body)
-    seller = _text(obj, "seller_tax_id", "seller_tax_id") or ""
-    secret = _text(obj, "secret", "secret") or ""
+    seller = text(obj, "seller_tax_id", "seller_tax_id") or ""
+    secret = text(obj, "secret", "secret") or ""
     return seller, secret
 
 
 def validate_range(body: Any, max_count: int = 5000) -> tuple[str, int]:
     obj = _object(body)
-    seller = _tax_id(_text(obj, "seller_tax_id", "seller_tax_id") or "", "seller_tax_id")
+    seller = tax_id(text(obj, "seller_tax_id", "seller_tax_id") or "", "seller_tax_id")
     count = obj.get("count")
     if count is None:
         raise missing("count")

@@ -33,17 +33,20 @@ import orjson
 
 from fakes.common.money import money_str
 
-from . import numbering
-from .errors import ApiError, invalid, missing
-from .store import INSERT_INVOICE, Exec, InvoiceRow
-from .validation import MAX_ID, validate_issue
+from .. import numbering
+from ..core import Outcome, body_hash, china_month
+from ..errors import ApiError, invalid, missing
+from ..store import INSERT_INVOICE, Exec, InvoiceRow, connect
+from ..validation import MAX_ID, tax_id, text, validate_issue
+from .base import register
+from .clearance import ClearanceFrontend
 
 if TYPE_CHECKING:
-    from .service import Outcome, Platform
+    from ..core import Ledger
 
-__all__ = ["DirectDesk", "REJECTION_CODES", "MAX_UPLOAD", "MAX_RANGE", "SCHEMA"]
+__all__ = ["DirectFrontend", "REJECTION_CODES", "MAX_UPLOAD", "MAX_RANGE", "SCHEMA"]
 
-log = logging.getLogger("fakes.taxplatform.direct")
+log = logging.getLogger("fakes.taxplatform.frontends.direct")
 
 MAX_UPLOAD = 100          # invoices per upload (domain.md)
 MAX_RANGE = 5000          # numbers per range call (domain.md)
@@ -66,11 +69,6 @@ CREATE INDEX IF NOT EXISTS ix_uploads_open ON uploads(status, lost, received_at)
 """
 
 
-def _hash(obj: Any) -> str:
-    from .service import body_hash
-    return body_hash(obj)
-
-
 @dataclass(slots=True)
 class _Upload:
     upload_id: str
@@ -80,14 +78,20 @@ class _Upload:
     received_at: float
 
 
-class DirectDesk:
-    """The direct profile's calls and its processor, on top of one `Platform`."""
+@register
+class DirectFrontend(ClearanceFrontend):
+    """The direct profile's calls and its processor, beside the clearance calls (which the
+    direct profile keeps: the read path, red-letter, the quota)."""
 
-    def __init__(self, platform: "Platform", clock: Callable[[], float] | None = None) -> None:
-        self.p = platform
-        self.clock = clock or platform.clock      # the platform's injectable clock (clock.py)
-        self.store = platform.store
-        self.store._w.executescript(SCHEMA)
+    name = "direct"
+    index_request_keys = False          # the processor writes invoice rows of its own
+    SCHEMA = SCHEMA
+
+    def __init__(self, ledger: Ledger, clock: Callable[[], float] | None = None) -> None:
+        super().__init__(ledger)
+        self.p = ledger
+        self.clock = clock or ledger.clock        # the platform's injectable clock (clock.py)
+        self.store = ledger.store
         self.stats: Counter[str] = Counter()
         self._inflight: dict[tuple[str, str, str], asyncio.Future[dict[str, Any]]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -108,20 +112,18 @@ class DirectDesk:
                                     (seller, request_id)).fetchone()
         return None if row is None else (row[0], {"upload_id": row[1]})
 
-    def _answer(self, after: bool, outcome: "Outcome") -> "Outcome":
+    def _answer(self, after: bool, outcome: Outcome) -> Outcome:
         """`outcome`, unless an injected error after the commit hides it ("未知异常")."""
-        if after:
-            self.p.stats["injected_error_after_commit"] += 1
-            raise self.p._injected()
+        self.p.after_commit(after)
         return outcome
 
     async def _begin(self, table: str, seller: str,
-                     body: Any) -> "tuple[bool, str, str, Outcome | None]":
+                     body: Any) -> tuple[bool, str, str, Outcome | None]:
         """What every direct-profile write does first: draw the write fault, replay a
         repeated request_id, check the body is an object for this seller. Returns
         (error after commit?, body hash, request_id, the replayed answer or None)."""
-        after = self.p._write_fault()
-        h = _hash(body)
+        after = self.p.write_fault()
+        h = body_hash(body)
         replay = await self._replay(table, seller, body, h, after)
         if replay is not None:
             return after, h, "", replay
@@ -132,10 +134,9 @@ class DirectDesk:
         return after, h, rid, None
 
     async def _replay(self, table: str, seller: str, body: Any, h: str,
-                      after: bool) -> "Outcome | None":
+                      after: bool) -> Outcome | None:
         """The first answer again for a repeated request_id (200), 409 for another body, or
         None for a new one. Concurrent duplicates wait for the first one's commit."""
-        from .service import Outcome
         if not isinstance(body, dict) or not isinstance(body.get("request_id"), str):
             return None
         rid = body["request_id"].strip()
@@ -178,8 +179,7 @@ class DirectDesk:
                 del self._inflight[key]
 
     def _seller(self, seller: str, body: dict[str, Any]) -> str:
-        from .validation import _tax_id, _text
-        who = _tax_id(_text(body, "seller_tax_id", "seller_tax_id") or "", "seller_tax_id")
+        who = tax_id(text(body, "seller_tax_id", "seller_tax_id") or "", "seller_tax_id")
         if who != seller:
             raise ApiError(403, "seller_mismatch", f"seller_tax_id: this token acts for seller "
                            f"{seller}, not {who}", field="seller_tax_id")
@@ -187,12 +187,10 @@ class DirectDesk:
 
     @staticmethod
     def _request_id(body: dict[str, Any]) -> str:
-        from .validation import _text
-        return _text(body, "request_id", "request_id", max_len=MAX_ID) or ""
+        return text(body, "request_id", "request_id", max_len=MAX_ID) or ""
 
     # --- POST /v1/number-ranges ----------------------------------------------------------
-    async def number_range(self, seller: str, body: Any) -> "Outcome":
-        from .service import Outcome
+    async def number_range(self, seller: str, body: Any) -> Outcome:
         after, h, rid, replay = await self._begin("direct_ranges", seller, body)
         if replay is not None:
             return replay
@@ -204,7 +202,7 @@ class DirectDesk:
         if not 1 <= count <= MAX_RANGE:
             raise invalid("count", f"must be between 1 and {MAX_RANGE}")
         now = self.clock()
-        start = self.p._take_seq(count)
+        start = self.p.take_seq(count)
         end = start + count - 1
         first = numbering.format_number(start, numbering.CHANNEL_DIRECT, when=now)
         last = numbering.format_number(end, numbering.CHANNEL_DIRECT, when=now)
@@ -216,13 +214,12 @@ class DirectDesk:
                       ("INSERT INTO direct_ranges VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                        (range_id, seller, rid, h, first, last, count, now))], seq_next=end + 1)
         await self._write("direct_ranges", seller, rid, h, exec_, answer)
-        self.p._ranges.setdefault(seller, []).append((first[:5], start, end))
+        self.p.add_range(seller, first[:5], start, end)
         self.stats["ranges_granted"] += 1
         return self._answer(after, Outcome(201, answer))
 
     # --- POST /v1/uploads ----------------------------------------------------------------
-    async def upload(self, seller: str, body: Any) -> "Outcome":
-        from .service import Outcome
+    async def upload(self, seller: str, body: Any) -> Outcome:
         after, h, rid, replay = await self._begin("uploads", seller, body)
         if replay is not None:
             return replay
@@ -257,8 +254,7 @@ class DirectDesk:
         return self._answer(after, Outcome(202, answer))
 
     # --- GET /v1/uploads/{upload_id} -----------------------------------------------------
-    def upload_status(self, seller: str, upload_id: str) -> "Outcome":
-        from .service import Outcome
+    def upload_status(self, seller: str, upload_id: str) -> Outcome:
         self.p.throttle()
         row = self.store._r.execute("SELECT seller_tax_id, status, results FROM uploads "
                                     "WHERE upload_id=?", (upload_id,)).fetchone()
@@ -342,9 +338,7 @@ class DirectDesk:
             await self.p.committer.submit(Exec(statements))
         except Exception:
             for month, seller, amount in charged:      # not stored: give the quota back
-                used = self.p._used if month == self.p._month else None
-                if used is not None:
-                    used[seller] = used.get(seller, Decimal(0)) - amount
+                self.p.charge(seller, month, -amount)
             raise
         for r in results:
             self.stats["accepted" if r["result"] == "accepted" else
@@ -383,7 +377,7 @@ class DirectDesk:
         if int(no[:2]) != year:
             return reject("invalid_invoice", f"issued_at: a number of year {no[:2]} cannot "
                           f"carry an issue date of year {year:02d}")
-        h = _hash(item)
+        h = body_hash(item)
         first = batch.get(no)
         if first is None:
             stored = self.store.get(no)
@@ -398,9 +392,8 @@ class DirectDesk:
         if issued_at < up.received_at - deadline:
             return reject("upload_overdue", f"issued {up.received_at - issued_at:.1f}s before "
                           f"the upload; the deadline is {deadline:g}s")
-        from .service import china_month
         month = china_month(float(issued_at))
-        used = self.p._used_map(month)
+        used = self.p.used_map(month)
         limit = self.p.quota_limit()
         if used.get(up.seller_tax_id, Decimal(0)) + order.amount > limit:
             return reject("quota_exceeded", f"发票总额度不足: {order.amount} would exceed the "
@@ -421,8 +414,7 @@ class DirectDesk:
     # --- admin ------------------------------------------------------------------------------
     def iter_uploads(self, chunk: int = 500) -> Iterator[bytes]:
         """NDJSON of every upload as the harness reports it (`/_admin/uploads`)."""
-        from .store import _connect
-        conn = _connect(self.store.path, self.store.synchronous)
+        conn = connect(self.store.path, self.store.synchronous)
         try:
             yield from self._upload_lines(conn, chunk)
         finally:
@@ -450,7 +442,7 @@ class DirectDesk:
             yield b"".join(out)
 
     def stats_json(self) -> dict[str, Any]:
-        return dict(self.stats)
+        return {"direct": dict(self.stats)}
 
 
 def fut_hash(fut: asyncio.Future[Any]) -> str:
