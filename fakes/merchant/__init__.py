@@ -35,7 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s merchant %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    app = create_app(cfg, {s["seller_tax_id"]: s["secret"] for s in sellers})
+    app = create_app(cfg, {s["seller_tax_id"]: s["secret"] for s in sellers},
+                     [dict(s) for s in sellers])
     print(f"fakes.merchant: mode={cfg.mode} dedup={cfg.dedup} listening on {cfg.host}:{cfg.port} "
           f"platform={cfg.platform_url} data={cfg.data_dir}", file=sys.stderr, flush=True)
     # uvloop + httptools as the platform runs (both are dependencies); no proxy-header

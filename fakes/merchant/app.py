@@ -82,7 +82,8 @@ class _MerchantApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def create_app(cfg: MerchantConfig, secrets: dict[str, str]) -> Starlette:
+def create_app(cfg: MerchantConfig, secrets: dict[str, str],
+               sellers: list[dict[str, Any]] | None = None) -> Starlette:
     merchant: Merchant | None = None
 
     def m() -> Merchant:
@@ -92,7 +93,7 @@ def create_app(cfg: MerchantConfig, secrets: dict[str, str]) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal merchant
-        merchant = Merchant(cfg, secrets)
+        merchant = Merchant(cfg, secrets, sellers)
         app.state.merchant = merchant
         await merchant.start()
         try:
@@ -104,7 +105,7 @@ def create_app(cfg: MerchantConfig, secrets: dict[str, str]) -> Starlette:
         return JSONResponse({"status": "ok", "mode": cfg.mode, "dedup": cfg.dedup,
                              "profile": cfg.profile})
 
-    sellers = set(secrets)
+    known = set(secrets)
 
     async def issue_answer(raw: bytes) -> tuple[int, dict]:
         try:
@@ -112,7 +113,7 @@ def create_app(cfg: MerchantConfig, secrets: dict[str, str]) -> Starlette:
         except (ValueError, UnicodeDecodeError):
             return 400, _error_body("invalid_json", "the body must be a JSON object")
         try:
-            order = parse_order(body, sellers)
+            order = parse_order(body, known)
         except OrderError as e:
             extra = ({"order_id": body.get("order_id"), "status": "failed"}
                      if e.status == 422 and isinstance(body, dict) else {})
@@ -136,14 +137,21 @@ def create_app(cfg: MerchantConfig, secrets: dict[str, str]) -> Starlette:
         ans = await m().refund(request.path_params["order_id"])
         return JSONResponse(ans.body, status_code=ans.status)
 
+    async def callback(request: Request) -> JSONResponse:
+        """Where a platform that pushes results (nuonuo's callBackUrl) sends them."""
+        status, body = await m().platform.on_callback(await request.body(),
+                                                      request.headers.get("content-type", ""))
+        return JSONResponse(body, status_code=status)
+
     async def openapi(request: Request) -> _StdJSONResponse:
         return _StdJSONResponse(OPENAPI)
 
     async def admin_orders(request: Request) -> JSONResponse:
         """Debug view for tests and people: counts by status."""
         counts: dict = m().store.counts()
-        if m().direct is not None:
-            counts["direct"] = m().direct.counts()
+        pipeline = m().platform.counts()
+        if pipeline is not None:
+            counts[cfg.profile] = pipeline
         return JSONResponse(counts)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -161,6 +169,7 @@ def create_app(cfg: MerchantConfig, secrets: dict[str, str]) -> Starlette:
         Route("/v1/invoices/{order_id}", get_invoice, methods=["GET"]),
         Route("/v1/invoices/{order_id}/refund", refund, methods=["POST"]),
         Route("/_admin/orders", admin_orders, methods=["GET"]),
+        Route("/callback", callback, methods=["POST"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
     app = _MerchantApp(routes=routes, lifespan=lifespan,

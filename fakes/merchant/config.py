@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from .modes import MODES
+from .platforms import PLATFORMS
 
-__all__ = ["MerchantConfig", "DEDUP_MODES", "parse_config"]
+__all__ = ["MerchantConfig", "DEDUP_MODES", "PROFILES", "parse_config"]
 
 DEDUP_MODES = ("request_id", "invoice_number", "none")
-PROFILES = ("clearance", "direct")
+PROFILES = tuple(PLATFORMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,13 @@ class MerchantConfig:
     host: str = "127.0.0.1"
     # wallclock-deadline: how long after the order (by the wall clock) its upload is given up.
     order_deadline_s: float = 60.0
+    # nuonuo profile (design.md s.13): how often a submitted order's result is asked for
+    poll_s: float = 0.3
+    # stop-polling: how many result queries before it gives up
+    stop_polling_after: int = 5
+    # where a platform reaches this merchant's POST /callback (wait-for-callback); default
+    # http://127.0.0.1:PORT, the harness names its taxplatform->merchant link here
+    callback_url: str = ""
 
 
 def _float(env: Mapping[str, str], key: str, default: float) -> float:
@@ -77,7 +85,7 @@ def parse_config(argv: Sequence[str] | None = None,
     p.add_argument("--mode", help=f"MERCHANT_MODE: {', '.join(MODES)}")
     p.add_argument("--dedup", choices=DEDUP_MODES, help="PLATFORM_DEDUP")
     p.add_argument("--platform-timeout", type=float, help="PLATFORM_TIMEOUT_S")
-    p.add_argument("--profile", choices=PROFILES, help="PLATFORM_PROFILE: clearance or direct")
+    p.add_argument("--profile", choices=PROFILES, help=f"PLATFORM_PROFILE: {', '.join(PROFILES)}")
     args = p.parse_args(argv)
 
     port = args.port if args.port is not None else env.get("PORT")
@@ -128,4 +136,7 @@ def parse_config(argv: Sequence[str] | None = None,
         upload_deadline_s=deadline,
         host=args.host or env.get("HOST") or "127.0.0.1",
         order_deadline_s=_float(env, "MERCHANT_ORDER_DEADLINE_S", 60.0),
+        poll_s=_float(env, "MERCHANT_POLL_S", 0.3),
+        stop_polling_after=max(1, int(_float(env, "MERCHANT_STOP_POLLING_AFTER", 5))),
+        callback_url=(env.get("MERCHANT_CALLBACK_URL") or "").rstrip("/"),
     )

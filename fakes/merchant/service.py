@@ -1,34 +1,34 @@
-"""The merchant's logic: accept an order, issue its invoice on the platform exactly once, and
-settle whatever could not be settled while the customer waited.
+"""The merchant's issuing core: accept an order, issue its invoice on the platform exactly
+once, and settle whatever could not be settled while the customer waited. The wire is the
+platform client's (platforms/, one per protocol, chosen by `PLATFORM_PROFILE`); the order's
+life is here, the same for every protocol.
 
 The robust path, in order:
 1. the order row, with its request serial (流水号) and the exact platform body, is committed
    before any platform call and before the customer hears anything;
-2. one attempt = mark the row `uncertain` durably, call, record the answer. 2xx -> issued;
-   4xx -> failed (nothing exists); 429 -> wait `Retry-After`; 5xx/timeout/reset -> unknown;
-3. after an unknown outcome the next attempt depends on the platform's de-duplication:
-   `request_id`: resend the same serial; `invoice_number`: re-upload the number assigned
-   before the first upload ("already exists" = issued); `none`: wait `settle_s` for the read
-   replica, search by `order_ref`, and only upload again if nothing is there;
-4. a POST waits at most `sync_budget_s`, then answers 202 and the settler finishes the job.
+2. the platform client takes one step at a time towards a decided invoice (`attempt_issue`),
+   each recorded durably before and after its call, and says when to take the next one;
+3. a POST waits at most `sync_budget_s`, then answers 202 and the settler finishes the job;
+4. a refund is one row field, driven the same way (`attempt_refund`).
 
-Defect modes flip one `Behaviour` switch each (modes.py); the places are marked `DEFECT`.
+Defect modes flip one `Behaviour` switch each (modes.py); the places are marked `DEFECT`,
+here for the modes that are about the order's life, in the platform clients for those
+about one protocol's wire.
 """
 from __future__ import annotations
 
 import asyncio
 import itertools
 import logging
-import random
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
-from .amounts import Order, platform_lines
+from .amounts import Order
+from .answer import Answer
 from .config import MerchantConfig
 from .modes import Behaviour, behaviour_for
-from .platform import PlatformClient, Reply
+from .platforms import make_platform
 from .store import OrderRow, Store
 
 __all__ = ["Merchant", "Answer"]
@@ -38,44 +38,24 @@ log = logging.getLogger("fakes.merchant")
 # DEFECT shared-state-race: request data kept in a module-level variable across an await.
 _CURRENT_ORDER: Order | None = None
 
-_MAX_REFUND_ATTEMPTS = 30
 #: DEFECT stale-final-answer: how far behind its queue the merchant stores an order whose
 #: upload had an unknown outcome (longer than any customer waits).
 _BACKLOG_S = 30.0
-_EXISTS_CODES = ("invoice_exists", "invoice_no_exists", "duplicate_invoice_no", "already_exists",
-                 "duplicate", "invoice_no_taken", "duplicate_invoice")
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    status: int
-    body: dict[str, Any]
-
-
-def _backoff(attempts: int, retry_after: float | None) -> float:
-    base = min(5.0, 0.2 * (2 ** max(0, attempts - 1)))
-    wait = base * (0.5 + random.random() / 2)
-    return max(wait, retry_after or 0.0)
-
-
-def _is_exists(reply: Reply) -> bool:
-    code = (reply.error_code or "").lower()
-    return reply.status == 409 and (code in _EXISTS_CODES or "exist" in code or "duplicate" in code)
 
 
 class Merchant:
-    def __init__(self, cfg: MerchantConfig, secrets: dict[str, str]):
+    def __init__(self, cfg: MerchantConfig, secrets: dict[str, str],
+                 sellers: list[dict[str, Any]] | None = None):
+        """`secrets`: seller tax number -> secret (design.md s.6); `sellers`: the whole
+        SELLERS_FILE entries, for protocols that need more of a seller (app keys)."""
         self.cfg = cfg
         self.b = behaviour_for(cfg.mode)
         self.secrets = secrets
         self.store = Store(cfg.data_dir, lazy=self.b.lazy_persist, synchronous=cfg.sqlite_sync,
                            ignore_write_errors=self.b.ignore_write_errors)
-        self.client = PlatformClient(cfg.platform_url, secrets, cfg.platform_timeout_s)
         self._busy: set[str] = set()
         self._caches: tuple[dict[str, tuple[float, Answer]], ...] = ({}, {})
         self._rr = itertools.count()
-        self._local_seq = itertools.count(int(time.time() * 1000) % 10**9)
-        self._range_locks: dict[str, asyncio.Lock] = {}
         # DEFECT stale-final-answer: orders not yet "stored" (their first upload under way, or
         # queued behind an unknown outcome: order -> when), and the cache of "unknown order"
         self._arriving: set[str] = set()
@@ -83,21 +63,18 @@ class Merchant:
         self._unknown: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self.platform = make_platform(cfg.profile, self, sellers if sellers is not None else
+                                      [{"seller_tax_id": k, "secret": v} for k, v in secrets.items()])
         # The robust clearance merchant group-commits its outbox (Store.put_async): the rows of
         # every order handled in one turn of the event loop share one SQLite transaction, and
         # each order goes on (to the platform, to the customer) only after it returned. Defect
-        # modes and the direct profile keep one transaction per write, exactly as they were.
-        self._group = self.b == Behaviour() and cfg.profile == "clearance"
-        self.direct = None
-        if cfg.profile == "direct":           # design.md s.12: own numbers, batched uploads
-            from .direct import DirectPipeline
-            self.direct = DirectPipeline(self)
+        # modes and the other profiles keep one transaction per write, exactly as they were.
+        self._group = self.b == Behaviour() and self.platform.group_commit
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._settler(), name="settler"))
-        if self.direct is not None:
-            self._tasks.extend(self.direct.tasks())
+        self._tasks.extend(self.platform.tasks())
         if self.b.lazy_persist:
             self._tasks.append(asyncio.create_task(self._flusher(), name="flusher"))
 
@@ -106,7 +83,7 @@ class Merchant:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.client.aclose()
+        await self.platform.aclose()
         self.store.close()
 
     # -- answers -----------------------------------------------------------------------
@@ -149,20 +126,21 @@ class Merchant:
 
     # -- issuing -----------------------------------------------------------------------
     async def _payload(self, order: Order) -> dict[str, Any]:
+        """The platform body; the order's own keys (its id, its seller) always from `order`."""
+        content = order
         if self.b.shared_current_order:                     # DEFECT shared-state-race
             global _CURRENT_ORDER
             _CURRENT_ORDER = order
             # "check the quota first": a real round trip during which other requests run.
-            await self.client.call("GET", "/v1/quota", order.seller_tax_id,
-                                   params={"seller_tax_id": order.seller_tax_id})
-            order = _CURRENT_ORDER
-        return {"order_ref": None, "seller_tax_id": None, "buyer": dict(order.buyer),
-                "lines": platform_lines(order.lines), "kind": order.kind}
+            await self.platform.probe(order.seller_tax_id)
+            content = _CURRENT_ORDER
+        return self.platform.payload(order, content)
 
     async def submit(self, order: Order) -> Answer:
         """POST /v1/invoices: the same order_id never yields a second invoice (robust)."""
-        if self.direct is not None:
-            return await self.direct.submit(order)
+        decided = await self.platform.checkout(order)
+        if decided is not None:
+            return decided
         get = self.store.get_latest if self._group else self.store.get
         row = get(order.order_id)
         if self.b.late_store_cached_404 and order.order_id in self._backlog:
@@ -173,8 +151,6 @@ class Merchant:
                 return await self._behind(order.order_id)
             return self.answer(self._settled_row(order.order_id, row))
         payload = await self._payload(order)
-        payload["order_ref"] = order.order_id
-        payload["seller_tax_id"] = order.seller_tax_id
         # _payload suspends only for shared-state-race; for the robust merchant nothing ran
         # since the look-up above, so a second one (a SQLite read) could only say None again
         again = None if self._group else get(order.order_id)
@@ -254,6 +230,16 @@ class Merchant:
             await asyncio.sleep(wait)
         return row
 
+    async def _attempt_issue(self, row: OrderRow, timeout: float) -> float | None:
+        """One step towards a final state (the platform client's), or None: stop trying."""
+        if (self.b.wallclock_deadline and row.attempts
+                and time.time() > row.created_at + self.cfg.order_deadline_s):
+            row.status, row.drive = "failed", False          # DEFECT wallclock-deadline
+            row.error, row.message = "deadline_passed", "the upload deadline passed"
+            self.store.put(row)
+            return None
+        return await self.platform.attempt_issue(row, timeout)
+
     def _issued(self, row: OrderRow, invoice_no: str | None) -> None:
         row.status, row.invoice_no, row.uncertain = "issued", invoice_no, False
         row.error = row.message = None
@@ -270,104 +256,6 @@ class Merchant:
         row.next_try_at = time.time() + wait
         self.store.put(row)
         return wait
-
-    async def _attempt_issue(self, row: OrderRow, timeout: float) -> float | None:
-        """One step towards a final state. Returns how long to wait before the next step, or
-        None when this call should stop trying (final state, or only the settler may go on)."""
-        cfg, seller = self.cfg, row.seller_tax_id
-        if self.b.wallclock_deadline and row.attempts and time.time() > row.created_at + cfg.order_deadline_s:
-            row.status, row.drive = "failed", False          # DEFECT wallclock-deadline
-            row.error, row.message = "deadline_passed", "the upload deadline passed"
-            self.store.put(row)
-            return None
-        if cfg.dedup == "none" and row.uncertain and not self.b.new_serial_per_attempt:
-            trust_at = row.uncertain_at + cfg.settle_s
-            if time.time() < trust_at:
-                self._later(row, trust_at - time.time())
-                return None
-            found = await self.client.call("GET", "/v1/invoices", seller,
-                                           params={"order_ref": row.order_id}, timeout=timeout)
-            if found.kind != "ok":
-                return self._later(row, _backoff(row.attempts, found.retry_after))
-            mine = [i for i in (found.body or {}).get("items", [])
-                    if i.get("order_ref") == row.order_id and i.get("kind", "blue") == "blue"]
-            if mine:
-                self._issued(row, mine[0]["invoice_no"])
-                return None
-            row.uncertain = False          # the replica is trusted: nothing was stored
-        if cfg.dedup == "invoice_number" and (row.assigned_no is None or self.b.new_serial_per_attempt):
-            number = await self._next_number(seller, timeout)
-            if number is None:
-                return self._later(row, _backoff(row.attempts + 1, None))
-            row.assigned_no = number
-        if self.b.new_serial_per_attempt and row.attempts > 0:   # DEFECT naive-retry
-            row.request_id = uuid.uuid4().hex
-        was_uncertain = row.uncertain
-        row.uncertain, row.uncertain_at, row.attempts = True, time.time(), row.attempts + 1
-        await self._put(row)           # a crash during the call leaves "may exist" on disk
-        body = dict(row.payload, request_id=row.request_id)
-        if row.assigned_no:
-            body["invoice_no"] = row.assigned_no
-        reply = await self.client.call("POST", "/v1/invoices", seller, json=body, timeout=timeout)
-        if reply.kind == "ok":
-            row.status, row.uncertain = "issued", False
-            row.invoice_no = (reply.body or {}).get("invoice_no") or row.assigned_no
-            row.error = row.message = None
-            await self._put(row)       # durable before the customer hears "issued"
-            return None
-        if reply.kind == "refused":
-            if cfg.dedup == "invoice_number" and row.assigned_no and _is_exists(reply):
-                self._issued(row, row.assigned_no)   # our number is on the platform: issued
-                return None
-            row.status, row.uncertain = "failed", was_uncertain
-            row.error, row.message = reply.error_code or "refused", reply.message or ""
-            self.store.put(row)
-            return None
-        if reply.kind == "throttled":
-            row.uncertain = was_uncertain
-            return self._later(row, reply.retry_after or 1.0)
-        # unknown: the platform may or may not hold the invoice
-        log.info("order %s: unknown outcome (%s)", row.order_id, reply.error)
-        if self.b.unknown_is_failure:                        # DEFECT swallow-errors
-            row.status, row.drive = "failed", False
-            row.error, row.message = "platform_error", f"upload failed: {reply.error}"
-            self.store.put(row)
-            return None
-        if self.b.drop_unknown_as_issued:                    # DEFECT fire-and-forget
-            row.status, row.invoice_no, row.drive = "issued", None, False
-            self.store.put(row)
-            return None
-        if self.b.offline_numbers and (reply.status is None or reply.status >= 500):
-            row.extra.setdefault("offline_no", self._local_number())   # DEFECT offline-numbering
-            self._later(row, _backoff(row.attempts, reply.retry_after))
-            return None
-        wait = self._later(row, _backoff(row.attempts, reply.retry_after))
-        return None if cfg.dedup == "none" and not self.b.new_serial_per_attempt else wait
-
-    def _local_number(self) -> str:
-        """A 20-digit number of our own making: year, Beijing (11), direct-connect own system (76)."""
-        yy = time.strftime("%y")
-        return f"{yy}1176{next(self._local_seq) % 10**14:014d}"
-
-    async def _next_number(self, seller: str, timeout: float) -> str | None:
-        """invoice_number dedup: a number from the seller's downloaded range, drawing a new range
-        (at most 5,000, domain.md) from the platform when the stored one is used up."""
-        number = self.store.take_number(seller)
-        if number is not None:
-            return number
-        lock = self._range_locks.setdefault(seller, asyncio.Lock())
-        async with lock:
-            number = self.store.take_number(seller)
-            if number is not None:
-                return number
-            reply = await self.client.call("POST", "/v1/invoice-numbers/ranges", seller,
-                                           json={"seller_tax_id": seller, "count": 1000}, timeout=timeout)
-            if reply.kind != "ok":
-                log.warning("number range for %s: %s %s", seller, reply.status, reply.error_code)
-                return None
-            first, last = _parse_range(reply.body)
-            self.store.add_range(seller, first, last)
-            return self.store.take_number(seller)
 
     # -- refunds -----------------------------------------------------------------------
     async def refund(self, order_id: str) -> Answer:
@@ -397,7 +285,7 @@ class Merchant:
                     remaining = deadline - time.monotonic()
                     if remaining < 0.1:
                         break
-                    wait = await self._attempt_refund(row, remaining)
+                    wait = await self.platform.attempt_refund(row, remaining)
                     if wait is None or time.monotonic() + wait + 0.1 >= deadline:
                         break
                     await asyncio.sleep(wait)
@@ -410,55 +298,9 @@ class Merchant:
                                 "message": row.message or "the platform refused the reversal"})
         return Answer(202, {"order_id": order_id, "status": "pending"})
 
-    async def _find_red(self, row: OrderRow, timeout: float) -> tuple[bool, str | None]:
-        """(searched ok, red invoice number) for this order's blue invoice."""
-        for params in ({"request_id": row.refund_request_id or ""}, {"order_ref": row.order_id}):
-            found = await self.client.call("GET", "/v1/invoices", row.seller_tax_id, params=params,
-                                           timeout=timeout)
-            if found.kind != "ok":
-                return False, None
-            for inv in (found.body or {}).get("items", []):
-                if inv.get("kind") == "red" and inv.get("original_invoice_no") == row.invoice_no:
-                    return True, inv.get("invoice_no")
-        return True, None
-
     def _refunded(self, row: OrderRow, red_no: str | None) -> None:
         row.refund_status, row.red_invoice_no, row.refund_uncertain = "refunded", red_no, False
         self.store.put(row)
-
-    async def _attempt_refund(self, row: OrderRow, timeout: float) -> float | None:
-        if row.refund_uncertain and self.cfg.dedup != "request_id":
-            ok, red = await self._find_red(row, timeout)
-            if red:
-                self._refunded(row, red)
-                return None
-        row.refund_uncertain, row.refund_attempts = True, row.refund_attempts + 1
-        self.store.put(row)
-        reply = await self.client.call("POST", f"/v1/invoices/{row.invoice_no}/red", row.seller_tax_id,
-                                       json={"request_id": row.refund_request_id, "reason": "01"},
-                                       timeout=timeout)
-        if reply.kind == "ok":
-            self._refunded(row, (reply.body or {}).get("invoice_no"))
-            return None
-        if reply.kind == "refused" and reply.status in (404, 409):
-            # 409: a reversal already exists (ours, after a lost answer); 404: the platform
-            # does not know the blue one yet. Look, and come back if nothing is visible yet.
-            red = (reply.body or {}).get("red_invoice_no") if reply.status == 409 else None
-            if not red:
-                ok, red = await self._find_red(row, timeout)
-            if red:
-                self._refunded(row, red)
-                return None
-            if row.refund_attempts < _MAX_REFUND_ATTEMPTS:
-                return self._later(row, _backoff(row.refund_attempts, None))
-        if reply.kind == "refused":
-            row.refund_status, row.refund_uncertain = "failed", False
-            row.error, row.message = reply.error_code or "refund_refused", reply.message or ""
-            self.store.put(row)
-            return None
-        if reply.kind == "throttled":
-            return self._later(row, reply.retry_after or 1.0)
-        return self._later(row, _backoff(row.refund_attempts, reply.retry_after))
 
     # -- background --------------------------------------------------------------------
     async def settle_once(self) -> int:
@@ -476,7 +318,7 @@ class Merchant:
                     if fresh.status == "pending" and fresh.drive:
                         await self._attempt_issue(fresh, self.cfg.platform_timeout_s)
                     if fresh.refund_status == "pending":
-                        await self._attempt_refund(fresh, self.cfg.platform_timeout_s)
+                        await self.platform.attempt_refund(fresh, self.cfg.platform_timeout_s)
                 except Exception:           # one bad order must not stop the settler
                     log.exception("settling %s", row.order_id)
                 finally:
@@ -497,16 +339,3 @@ class Merchant:
         while not self._stopping.is_set():       # DEFECT ack-before-commit: lazy persistence
             await asyncio.sleep(self.cfg.lazy_flush_s)
             self.store.flush()
-
-
-def _parse_range(body: Any) -> tuple[str, str]:
-    """A downloaded number range, accepting {start, end} / {first, last} / {numbers: [...]}."""
-    if not isinstance(body, dict):
-        raise ValueError(f"unexpected number range answer: {body!r}")
-    if body.get("numbers"):
-        nums = sorted(body["numbers"])
-        return nums[0], nums[-1]
-    for a, b in (("start", "end"), ("first", "last"), ("from", "to")):
-        if a in body and b in body:
-            return str(body[a]), str(body[b])
-    raise ValueError(f"unexpected number range answer: {body!r}")

@@ -28,15 +28,16 @@ import json
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .amounts import Order, platform_lines
-from .store import OrderRow
+from ..amounts import Order, platform_lines
+from ..answer import Answer
+from ..store import OrderRow
+from . import register
+from .base import Core
+from .clearance import ClearancePlatform
 
-if TYPE_CHECKING:
-    from .service import Answer, Merchant
-
-__all__ = ["DirectPipeline", "SCHEMA"]
+__all__ = ["DirectPlatform", "SCHEMA"]
 
 log = logging.getLogger("fakes.merchant.direct")
 
@@ -75,15 +76,17 @@ def _left(nxt: str, last: str) -> int:
     return max(0, int(last) - int(nxt) + 1)
 
 
-class DirectPipeline:
-    """Ranges, checkout numbering, the outbox, polling and re-upload of one merchant."""
+@register("direct")
+class DirectPlatform(ClearancePlatform):
+    """Ranges, checkout numbering, the outbox, polling and re-upload of one merchant. The
+    token, the search and the reversal are the clearance API's (design.md s.12), so a refund
+    takes the clearance client's steps."""
 
-    def __init__(self, merchant: "Merchant") -> None:
-        self.m = merchant
-        self.cfg = merchant.cfg
-        self.b = merchant.b
-        self.db = merchant.store.db
-        self.client = merchant.client
+    group_commit = False
+
+    def __init__(self, core: Core, sellers: list[dict[str, Any]]) -> None:
+        super().__init__(core, sellers)
+        self.db = core.store.db
         self.db.executescript(SCHEMA)
         self._cursor: dict[str, str] = {}     # DEFECT reuse-range-after-restart: in memory only
         self._range_locks: dict[str, asyncio.Lock] = {}
@@ -156,8 +159,7 @@ class DirectPipeline:
             await asyncio.sleep(0.5)
 
     # -- checkout --------------------------------------------------------------------------
-    async def submit(self, order: Order) -> "Answer":
-        from .service import Answer
+    async def checkout(self, order: Order) -> Answer:
         m = self.m
         row = m.store.get(order.order_id)
         if row is not None:
@@ -360,7 +362,7 @@ class DirectPipeline:
                  (number, order_id, seller, json.dumps(data, ensure_ascii=False), time.time())),
                 *self._advance(range_id, number)])
 
-    def counts(self) -> dict[str, Any]:
+    def counts(self) -> dict[str, Any] | None:
         out = dict(self.db.execute("SELECT state, COUNT(*) FROM dc_outbox GROUP BY state"))
         ups = dict(self.db.execute("SELECT state, COUNT(*) FROM dc_uploads GROUP BY state"))
         return {"outbox": out, "uploads": ups}

@@ -1,5 +1,6 @@
-"""The merchant's client of the tax platform (design.md s.5): login and token cache, and the
-one place where an answer is classified.
+"""The HTTP client of the fake's own API (design.md s.5 and s.12, both behind
+`POST /v1/auth/token` and a Bearer token): login and token cache, and the one place where
+an answer of those profiles is classified.
 
     ok         2xx: the platform answered with what was asked
     refused    4xx other than 401/429: the invoice was NOT issued (definite)
@@ -12,29 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from .http import AsyncHttp, Response, TransportError
+from ..http import AsyncHttp, Response, TransportError
+from .base import Kind, Reply
 
 __all__ = ["Reply", "PlatformClient"]
-
-Kind = Literal["ok", "refused", "throttled", "unknown"]
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    kind: Kind
-    status: int | None = None
-    body: Any = None
-    retry_after: float | None = None
-    error: str | None = None        # the platform's stable code, or the transport error's name
-    message: str | None = None
-
-    @property
-    def error_code(self) -> str | None:
-        return self.body.get("error") if isinstance(self.body, dict) else self.error
-
 
 def _retry_after(resp: Response) -> float | None:
     raw = resp.headers.get("retry-after")
