@@ -310,7 +310,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             sut_cmd=args.sut_cmd, merchant_mode=args.merchant_mode, seed=args.seed, out=args.out,
             ceiling_s=args.ceiling_s))
     if args.command == "images":
-        from .stack.docker_cli import images_command
+        from .stack.docker.cli import images_command
         return images_command(rebuild=args.rebuild, remove=args.remove)
     if args.command == "compare":
         from .sweep import compare_sweeps, is_sweep_dir

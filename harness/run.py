@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable
 
 import httpx
 
@@ -34,10 +34,10 @@ if TYPE_CHECKING:
 
     from .load.config import LoadConfig
     from .load.runner import LoadHandle, LoadResult
-    from .stack import StackConfig
+    from .stack.base import Stack
     from .stack.leftovers import Registry
 
-__all__ = ["RunOptions", "Stack", "run"]
+__all__ = ["RunOptions", "run"]
 
 @dataclasses.dataclass
 class RunOptions:
@@ -158,7 +158,7 @@ def run(opts: RunOptions, say: Callable[[str], None] = print) -> int:
     scenario = prepare(opts)
     engine = None
     if opts.backend == "docker":
-        from .stack.docker_prep import prepare_docker
+        from .stack.docker.prep import prepare_docker
         engine = prepare_docker(opts.sut_image, say)   # exit 3 before a run directory is made
     else:
         from .stack.toxiproxy_api import find_toxiproxy_server
@@ -176,29 +176,6 @@ def _copy_scenario(scenario: Scenario, src: Path, run_dir: Path) -> None:
         dest = run_dir / scenario.load.curve_file
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src.resolve().parent / scenario.load.curve_file, dest)
-
-
-class Stack(Protocol):
-    """What a run asks of its stack (LocalStack or DockerStack)."""
-
-    cfg: StackConfig
-    registry: Registry
-    toxiproxy: Any                      # the fault proxies' client, once up
-    stack_info: dict[str, Any]
-    ports: dict[str, int]
-
-    @property
-    def merchant_url(self) -> str: ...
-    @property
-    def platform_url(self) -> str: ...
-    @property
-    def merchant_direct(self) -> str: ...
-    @property
-    def platform_direct(self) -> str: ...
-
-    def up(self) -> None: ...
-    def heal(self) -> list[str]: ...
-    def down(self) -> None: ...
 
 
 def _run_in(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Path,
@@ -274,7 +251,7 @@ class _Run:
         """The stack object (nothing runs yet), for the backend the options name."""
         cfg = stack_config(self.scenario, self.opts, self.run_id, self.run_dir, self.run_dir / SELLERS)
         if self.engine is not None:
-            from .stack.docker_stack import DockerOptions, DockerStack
+            from .stack.docker.stack import DockerOptions, DockerStack
             self.stack = DockerStack(cfg, self.engine, DockerOptions(
                 sut_image=self.opts.sut_image, sut_port=self.opts.sut_port or 8080,
                 project_dir=Path.cwd()), say=self.say)

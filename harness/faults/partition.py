@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..stack.base import PARTITION
 from .registry import LINKS, FaultKind, register
 
 __all__ = ["Partition", "links_of"]
@@ -30,7 +31,7 @@ class Partition(FaultKind):
 
     @classmethod
     def apply(cls, ctx: Any, fault: Any) -> dict:
-        if hasattr(ctx.stack, "partition"):
+        if ctx.stack.supports(PARTITION):
             ctx.stack.partition(fault.target)
             return {"how": "network disconnect"}
         names = []
@@ -44,7 +45,7 @@ class Partition(FaultKind):
 
     @classmethod
     def undo(cls, ctx: Any, fault: Any) -> None:
-        if hasattr(ctx.stack, "unpartition"):
+        if ctx.stack.supports(PARTITION):
             ctx.stack.unpartition(fault.target)
             return
         for link in links_of(fault.target):

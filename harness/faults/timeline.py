@@ -17,6 +17,7 @@ import httpx
 
 from ..errors import StackError
 from .plan import PlannedFault
+from ..stack.base import Stack
 from .registry import KINDS
 
 __all__ = ["FaultContext", "Timeline", "PlatformAdmin"]
@@ -46,7 +47,7 @@ class PlatformAdmin:
 @dataclass(slots=True)
 class FaultContext:
     toxiproxy: Any          # harness.stack.toxiproxy_api.ToxiproxyClient
-    stack: Any              # harness.stack.local.LocalStack (kill, pause, ensure_running, ...)
+    stack: Stack            # either backend (kill, pause, ensure_running, supports, ...)
     platform_admin: PlatformAdmin
 
 

@@ -11,55 +11,27 @@ port is left behind.
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 import threading
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import StackError
 from ..links import LINKS
+from .base import StackBase
+from .config import CLIENT_LINKS, SERVICES, StackConfig, expand_placeholders
 from .leftovers import Registry, clear_leftovers
-from .addresses import ServiceAddresses
 from .ports import LOOPBACK, free_ports
-import httpx
-
 from .process import Service, ServiceSpec, log_tail
 from .toxiproxy_api import ToxiproxyClient, find_toxiproxy_server, toxiproxy_version
 
 __all__ = ["StackConfig", "LocalStack", "LINKS", "SERVICES"]
 
-SERVICES = ("taxplatform", "merchant")
-#: The links customers use: with `run --bind ADDR` they listen on ADDR, so remote load machines
-#: reach the system through the fault proxies (design.md s.10); everything else stays on loopback.
-CLIENT_LINKS = ("client->merchant", "client->taxplatform")
 
+class LocalStack(StackBase):
+    """The system as processes on loopback ports (the `Stack` protocol, harness/stack/base.py)."""
 
-@dataclass(slots=True)
-class StackConfig:
-    run_id: str
-    run_dir: Path
-    sellers_file: Path
-    platform_config: dict
-    merchant_mode: str = "robust"
-    merchant_env: dict[str, str] = field(default_factory=dict)
-    platform_env: dict[str, str] = field(default_factory=dict)
-    sut_command: str | None = None
-    sut_health: str = "/healthz"
-    sut_startup_timeout_s: float = 30.0
-    startup_timeout_s: float = 30.0
-    client_host: str = LOOPBACK             # where client->* proxies listen (`run --bind`)
+    backend = "local"
 
-
-def expand_placeholders(command: str, values: dict[str, str]) -> str:
-    """Replace only {port}, {tax_platform_url}, {sellers_file}, {data_dir}: other braces stay."""
-    for key, value in values.items():
-        command = command.replace("{" + key + "}", shlex.quote(value) if " " in value else value)
-    return command
-
-
-class LocalStack(ServiceAddresses):
     def __init__(self, cfg: StackConfig, say: Callable[[str], None] = print):
         self.cfg = cfg
         self.say = say
@@ -69,6 +41,8 @@ class LocalStack(ServiceAddresses):
         self.toxiproxy: ToxiproxyClient | None = None
         self.ports: dict[str, int] = {}
         self.registry = Registry(cfg.run_id)
+        self.stack_info: dict[str, Any] = {}
+        self.partitioned: set[str] = set()       # never filled: no partition capability
         self._lock = threading.RLock()
 
     # --- addresses ---------------------------------------------------------------------
@@ -138,22 +112,12 @@ class LocalStack(ServiceAddresses):
         merchant.wait_healthy()
         self.probe_merchant()
 
-    def probe_merchant(self) -> None:
-        """A healthy port is not yet a merchant: ask for an order it cannot know (design.md s.6
-        says 404) so a system that answers garbage fails now, with exit 3, not as a run of
-        meaningless anomalies."""
-        url = f"{self.merchant_direct}/v1/invoices/invoice-chaos-probe-{self.cfg.run_id}"
-        try:
-            r = httpx.get(url, timeout=5.0)
-        except httpx.HTTPError as e:
-            raise StackError(f"the merchant is healthy but GET /v1/invoices/{{order_id}} failed: "
-                             f"{type(e).__name__}: {e}.\n  last lines of {self.services['merchant'].log_path}:\n"
-                             f"{log_tail(self.services['merchant'].log_path)}") from None
-        if r.status_code != 404:
-            raise StackError(
-                f"the merchant does not follow the contract (docs/sut-contract.md): GET /v1/invoices/"
-                f"<an order it never saw> answered {r.status_code} {r.text[:200]!r}, expected 404.\n"
-                f"  last lines of {self.services['merchant'].log_path}:\n{log_tail(self.services['merchant'].log_path)}")
+    def _merchant_log(self) -> str:
+        path = self.services["merchant"].log_path
+        return f"last lines of {path}:\n{log_tail(path)}"
+
+    def _started(self, service: str) -> bool:
+        return service in self.services
 
     def _spawn(self, spec: ServiceSpec) -> Service:
         """Start a service (recorded for teardown and for leftovers); not yet healthy."""
@@ -196,23 +160,7 @@ class LocalStack(ServiceAddresses):
                 self.registry.record(target, svc.pid or 0)
         svc.wait_healthy()
 
-    # --- heal and down -------------------------------------------------------------------
-    def heal(self) -> list[str]:
-        """Undo everything: Toxiproxy reset, paused services continued, dead ones restarted."""
-        problems = []
-        if self.toxiproxy is not None:
-            try:
-                self.toxiproxy.reset()
-            except StackError as e:
-                problems.append(str(e))
-        for name in SERVICES:
-            if name in self.services:
-                try:
-                    self.ensure_running(name)
-                except StackError as e:
-                    problems.append(str(e))
-        return problems
-
+    # --- down ----------------------------------------------------------------------------
     def down(self) -> None:
         for name in ("merchant", "taxplatform", "toxiproxy"):
             svc = self.services.get(name)

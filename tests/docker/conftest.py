@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from harness.stack.engine import EngineUnavailable, connect
-from harness.stack.images import Built, ensure_images
+from harness.stack.docker.engine import EngineUnavailable, connect
+from harness.stack.docker.images import Built, ensure_images
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from docker_helpers import ROOT
-from harness.stack.images import APP_IMAGE, TOXIPROXY_IMAGE
+from harness.stack.docker.images import APP_IMAGE, TOXIPROXY_IMAGE
 from harness.stack.ports import free_ports
 
 pytestmark = pytest.mark.integration

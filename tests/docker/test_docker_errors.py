@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from docker_helpers import leftovers, run, tail
-from harness.stack.engine import OWNER_LABEL, RUN_LABEL
-from harness.stack.images import BASE_IMAGE
+from harness.stack.docker.engine import OWNER_LABEL, RUN_LABEL
+from harness.stack.docker.images import BASE_IMAGE
 
 pytestmark = pytest.mark.integration
 

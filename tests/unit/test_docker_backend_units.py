@@ -12,9 +12,9 @@ import pytest
 from harness.errors import ScenarioError, UsageError
 from harness.faults.registry import KINDS
 from harness.run import RunOptions, prepare
-from harness.stack.docker_stack import _explain, _name
-from harness.stack.engine import owner_alive, owner_label
-from harness.stack.images import is_static_elf
+from harness.stack.docker.stack import _explain, _name
+from harness.stack.docker.engine import owner_alive, owner_label
+from harness.stack.docker.images import is_static_elf
 
 
 def _elf(path: Path, *segment_types: int) -> Path:

@@ -13,8 +13,8 @@ import socket
 from typing import Any
 
 
-from ..errors import StackError
-from .leftovers import process_created
+from ...errors import StackError
+from ..leftovers import process_created
 
 __all__ = ["EngineUnavailable", "connect", "RUN_LABEL", "OWNER_LABEL", "owner_label", "owner_alive",
            "ENGINE_HELP"]

@@ -24,14 +24,15 @@ from typing import Any, Callable
 
 import httpx
 
-from ..errors import HealthTimeout, StackError
+from ...errors import HealthTimeout, StackError
 from .engine import OWNER_LABEL, RUN_LABEL, owner_alive, owner_label
 from .images import APP_IMAGE, TOXIPROXY_IMAGE, TOXIPROXY_VERSION
-from .leftovers import Registry, clear_leftovers
-from .local import LINKS, SERVICES, StackConfig, expand_placeholders
-from .addresses import ServiceAddresses
-from .ports import LOOPBACK, free_ports
-from .toxiproxy_api import ToxiproxyClient
+from ...links import LINKS
+from ..base import PARTITION, StackBase
+from ..config import SERVICES, StackConfig, expand_placeholders
+from ..leftovers import Registry, clear_leftovers
+from ..ports import LOOPBACK, free_ports
+from ..toxiproxy_api import ToxiproxyClient
 
 __all__ = ["DockerStack", "DockerOptions", "clear_docker_leftovers", "resources_of_run"]
 
@@ -64,43 +65,38 @@ def resources_of_run(client: Any, run_id: str) -> dict[str, list[str]]:
             "volumes": [v.name for v in client.volumes.list(filters=f)]}
 
 
-def clear_docker_leftovers(client: Any) -> list[str]:
-    """Remove everything labelled by a run whose orchestrator is gone; say what went."""
+def _remove_labelled(client: Any, label: str, whose: Callable[[dict], bool]) -> list[str]:
+    """Remove the containers, networks and volumes carrying `label` (in that order: a network
+    goes once its containers are gone) whose labels `whose` accepts; say what went."""
     from docker.errors import APIError, NotFound
-    f = {"label": RUN_LABEL}
+    f = {"label": label}
+    kinds: tuple[tuple[str, Callable[[], list], dict[str, bool]], ...] = (
+        ("container", lambda: client.containers.list(all=True, filters=f), {"force": True, "v": True}),
+        ("network", lambda: client.networks.list(filters=f), {}),
+        ("volume", lambda: client.volumes.list(filters=f), {"force": True}))
     removed: list[str] = []
-
-    def dead(labels: dict | None) -> bool:
-        return not owner_alive((labels or {}).get(OWNER_LABEL))
-
-    for c in client.containers.list(all=True, filters=f):
-        if dead(c.labels):
-            try:
-                c.remove(force=True, v=True)
-                removed.append(f"container {c.name}")
-            except (APIError, NotFound):
-                pass
-    for n in client.networks.list(filters=f):
-        if dead(n.attrs.get("Labels")):
-            try:
-                n.remove()
-                removed.append(f"network {n.name}")
-            except (APIError, NotFound):
-                pass
-    for v in client.volumes.list(filters=f):
-        if dead(v.attrs.get("Labels")):
-            try:
-                v.remove(force=True)
-                removed.append(f"volume {v.name}")
-            except (APIError, NotFound):
-                pass
+    for kind, listed, how in kinds:
+        for r in listed():
+            labels = r.labels if kind == "container" else r.attrs.get("Labels")
+            if whose(labels or {}):
+                try:
+                    r.remove(**how)
+                    removed.append(f"{kind} {r.name}")
+                except (APIError, NotFound):
+                    pass
     return removed
 
 
-class DockerStack(ServiceAddresses):
-    """Same interface as LocalStack (urls, up/down/heal, process faults) plus `partition`."""
+def clear_docker_leftovers(client: Any) -> list[str]:
+    """Remove everything labelled by a run whose orchestrator is gone; say what went."""
+    return _remove_labelled(client, RUN_LABEL, lambda labels: not owner_alive(labels.get(OWNER_LABEL)))
+
+
+class DockerStack(StackBase):
+    """The system as containers (the `Stack` protocol, harness/stack/base.py), plus `partition`."""
 
     backend = "docker"
+    capabilities = frozenset({PARTITION})
 
     def __init__(self, cfg: StackConfig, client: Any, opts: DockerOptions | None = None,
                  say: Callable[[str], None] = print):
@@ -268,19 +264,11 @@ class DockerStack(ServiceAddresses):
         raise HealthTimeout(f"the {service} container did not become healthy within {timeout_s:g}s: {last}.{hint}\n"
                             f"  its last log lines:\n{self._logs(service)}")
 
-    def probe_merchant(self) -> None:
-        """As on the local backend: an order it never saw must be a 404 (design.md s.6)."""
-        url = f"{self.merchant_direct}/v1/invoices/invoice-chaos-probe-{self.cfg.run_id}"
-        try:
-            r = httpx.get(url, timeout=5.0)
-        except httpx.HTTPError as e:
-            raise StackError(f"the merchant is healthy but GET /v1/invoices/{{order_id}} failed: "
-                             f"{type(e).__name__}: {e}.\n  its last log lines:\n{self._logs('merchant')}") from None
-        if r.status_code != 404:
-            raise StackError(
-                f"the merchant does not follow the contract (docs/sut-contract.md): GET /v1/invoices/"
-                f"<an order it never saw> answered {r.status_code} {r.text[:200]!r}, expected 404.\n"
-                f"  its last log lines:\n{self._logs('merchant')}")
+    def _merchant_log(self) -> str:
+        return f"its last log lines:\n{self._logs('merchant')}"
+
+    def _started(self, service: str) -> bool:
+        return service in self.containers
 
     # --- process faults on containers (called from the fault timeline's threads) -------------
     def _container(self, target: str) -> Any:
@@ -319,47 +307,34 @@ class DockerStack(ServiceAddresses):
             self.partitioned.add(target)
 
     def unpartition(self, target: str) -> None:
+        from docker.errors import APIError
         with self._lock:
             if target in self.partitioned:
-                self.network.connect(self._container(target), aliases=[target])
+                try:
+                    self.network.connect(self._container(target), aliases=[target])
+                except APIError as e:
+                    raise StackError(f"reconnect {target}: {e.explanation or e}") from None
                 self.partitioned.discard(target)
 
     def ensure_running(self, target: str) -> None:
         """Start the container again (same command, same volume, same port) if it is not running."""
-        with self._lock:
-            c = self._container(target)
-            status = self._status(target)[0]
-            if status == "paused":
-                c.unpause()
-            elif status != "running":
-                c.start()
-        port = self.ports[target]
-        path = self.merchant_health if target == "merchant" else "/healthz"
-        self._wait_healthy(target, port, path, self.cfg.startup_timeout_s if target == "taxplatform"
-                           else max(self.cfg.startup_timeout_s, self.cfg.sut_startup_timeout_s))
-
-    # --- heal and down -------------------------------------------------------------------
-    def heal(self) -> list[str]:
         from docker.errors import APIError
-        problems = []
-        for name in list(self.partitioned):
-            try:
-                self.unpartition(name)
-            except APIError as e:
-                problems.append(f"reconnect {name}: {e.explanation or e}")
-        if self.toxiproxy is not None:
-            try:
-                self.toxiproxy.reset()
-            except StackError as e:
-                problems.append(str(e))
-        for name in SERVICES:
-            if name in self.containers:
-                try:
-                    self.ensure_running(name)
-                except (StackError, APIError) as e:
-                    problems.append(str(e))
-        return problems
+        try:
+            with self._lock:
+                c = self._container(target)
+                status = self._status(target)[0]
+                if status == "paused":
+                    c.unpause()
+                elif status != "running":
+                    c.start()
+            port = self.ports[target]
+            path = self.merchant_health if target == "merchant" else "/healthz"
+            self._wait_healthy(target, port, path, self.cfg.startup_timeout_s if target == "taxplatform"
+                               else max(self.cfg.startup_timeout_s, self.cfg.sut_startup_timeout_s))
+        except APIError as e:
+            raise StackError(_explain(e)) from None
 
+    # --- down ----------------------------------------------------------------------------
     def _save_logs(self) -> None:
         for name, c in self.containers.items():
             try:
@@ -382,27 +357,8 @@ class DockerStack(ServiceAddresses):
         self.registry.remove()
 
     def _remove_own(self) -> None:
-        from docker.errors import APIError, NotFound
-        f = {"label": f"{RUN_LABEL}={self.cfg.run_id}"}
         mine = self.labels[OWNER_LABEL]
-        for c in self.client.containers.list(all=True, filters=f):
-            if c.labels.get(OWNER_LABEL) == mine:
-                try:
-                    c.remove(force=True, v=True)
-                except (APIError, NotFound):
-                    pass
-        for n in self.client.networks.list(filters=f):
-            if (n.attrs.get("Labels") or {}).get(OWNER_LABEL) == mine:
-                try:
-                    n.remove()
-                except (APIError, NotFound):
-                    pass
-        for v in self.client.volumes.list(filters=f):
-            if (v.attrs.get("Labels") or {}).get(OWNER_LABEL) == mine:
-                try:
-                    v.remove(force=True)
-                except (APIError, NotFound):
-                    pass
+        _remove_labelled(self.client, f"{RUN_LABEL}={self.cfg.run_id}", lambda labels: labels.get(OWNER_LABEL) == mine)
 
 
 def _explain(e: Any) -> str:

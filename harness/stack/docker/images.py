@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import __version__
-from ..errors import MissingBinaryError, StackError
+from ... import __version__
+from ...errors import MissingBinaryError, StackError
 
 __all__ = ["BASE_IMAGE", "APP_IMAGE", "TOXIPROXY_IMAGE", "TOXIPROXY_VERSION", "Built", "ensure_images",
            "is_static_elf", "find_static_toxiproxy", "remove_images", "PROJECT_ROOT"]
@@ -37,7 +37,7 @@ BASE_IMAGE = "invoice-chaos/python:3.11"
 APP_IMAGE = f"invoice-chaos/app:{__version__}"
 TOXIPROXY_IMAGE = f"invoice-chaos/toxiproxy:{TOXIPROXY_VERSION}"
 CONTENT_LABEL = "invoice-chaos.content"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 DEBIAN_SUITE = "bookworm"                # Debian 12: python3 is 3.11, as the host's wheels need
 DEBIAN_MIRROR = os.environ.get("INVOICE_CHAOS_DEBIAN_MIRROR", "http://deb.debian.org/debian")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..errors import StackError
+from ...errors import StackError
 from .engine import connect
 from .images import ensure_images
 
