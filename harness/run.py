@@ -457,10 +457,9 @@ def _wait_for_workers(handle: LoadHandle, opts: RunOptions, record: RunRecord,
     """Wait for every load worker (exit 3 naming who came), then start them with the last
     fields of their `config` (the stack's URLs); returns t0, picked only now."""
     from .load.remote import describe
-    from .load.runner import REMOTE_START_MARGIN_S, START_MARGIN_S
     if not opts.remote_workers:
         handle.wait_ready(opts.workers_timeout_s)
-        t0 = time.time() + START_MARGIN_S
+        t0 = time.time() + handle.start_margin_s
         handle.go(t0, **config)
         return t0
     say(f"waiting up to {opts.workers_timeout} for {handle.config.total_workers} load workers "
@@ -475,7 +474,7 @@ def _wait_for_workers(handle: LoadHandle, opts: RunOptions, record: RunRecord,
             say(f"warning: {note}")
             record.note(note)
     record.workers_joined = joined
-    t0 = time.time() + REMOTE_START_MARGIN_S
+    t0 = time.time() + handle.start_margin_s
     handle.go(t0, **config)
     return t0
 

@@ -23,6 +23,14 @@ With `remote_workers > 0` (design.md s.10) the master listens on `Distribution.b
 the local workers (if any) join it like the remote ones: `wait_ready()` waits for every
 worker to say hello (exit 3 naming who came), `go(t0)` starts the load, and the master's hub
 (remote_master.py) writes the history and progress files that the workers send it.
+
+Each launch mode is one class on the shared `LoadHandle` (as Locust has one runner class per
+mode); `start_load` picks it from the config:
+
+    LoadHandle            config, processes, go, wait, result, teardown
+      + SingleLoad        workers == 1: one Locust process
+      + LocalMasterLoad   workers > 1: a master and its workers, all on loopback
+      + DistributedLoad   remote_workers > 0: a master on `--bind`, local and remote workers
 """
 from __future__ import annotations
 
@@ -35,6 +43,7 @@ import subprocess
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -46,14 +55,21 @@ from .remote import (DEFAULT_MASTER_PORT, ENV_AWAIT_GO, ENV_REMOTE, GO_FILE, REA
                      WORKERS_FILE, close_open_invokes, describe, read_workers, share_size)
 from .saturation import judge
 
-__all__ = ["LoadResult", "LoadHandle", "Distribution", "start_load", "run_load", "LOCUSTFILE",
-           "START_MARGIN_S", "REMOTE_START_MARGIN_S"]
+__all__ = ["LoadResult", "LoadHandle", "SingleLoad", "LocalMasterLoad", "DistributedLoad",
+           "Distribution", "start_load", "run_load", "LOCUSTFILE", "START_MARGIN_S",
+           "REMOTE_START_MARGIN_S"]
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 #: t0 = now + this for a `start_load` neither deferred nor given a t0 (Locust's start-up on
 #: an idle machine); `run_load` and `invoice-chaos run` wait for the workers instead.
 GUESS_STARTUP_S = 4.0
 EXIT_INTERRUPTED = 130
+#: From the moment every load worker is ready to t0: a local worker sees the go within
+#: 20 ms and builds its driver in well under 100 ms; a remote one gets its assignment from
+#: the master's next tick (0.25 s) over the network. Arrivals later than max_lag_s (1 s)
+#: would be dropped, so the margin keeps the first ones on time.
+START_MARGIN_S = 0.5
+REMOTE_START_MARGIN_S = 1.5
 
 
 @dataclass
@@ -79,12 +95,6 @@ class Distribution:
     master_port: int = DEFAULT_MASTER_PORT
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
     try:
         os.killpg(proc.pid, sig)
@@ -92,8 +102,18 @@ def _kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         pass
 
 
-class LoadHandle:
-    """A started load: `wait()` for its result, `stop()` to end it early (Ctrl-C)."""
+class LoadHandle(ABC):
+    """A started load: `wait()` for its result, `stop()` to end it early (Ctrl-C). What
+    differs between launch modes is which processes start (`_start`), how they learn of the
+    go (`_mode_env`), who counts as ready (`_joined`), and which process the load cannot
+    lose (`_essential`)."""
+
+    #: t0 = the moment every worker is ready + this
+    start_margin_s = START_MARGIN_S
+    #: how often `wait_ready` looks
+    ready_poll_s = 0.02
+    #: a mode whose t0 always waits for `wait_ready` and `go`
+    always_deferred = False
 
     def __init__(self, config: LoadConfig, run_dir: Path,
                  on_progress: Callable[[dict[str, Any]], None] | None = None,
@@ -101,8 +121,7 @@ class LoadHandle:
                  on_spawn: Callable[[str, subprocess.Popen[bytes]], None] | None = None):
         self.run_dir = Path(run_dir)
         self.on_spawn = on_spawn
-        self.remote = config.remote_workers > 0
-        self.deferred = deferred or self.remote
+        self.deferred = deferred or self.always_deferred
         self.distribution = distribution or Distribution()
         if self.deferred:
             config = dataclasses.replace(config, t0=0.0)      # go(t0) sets it
@@ -135,12 +154,12 @@ class LoadHandle:
                     "INVOICE_CHAOS_WORKER": str(worker),
                     "INVOICE_CHAOS_WORKERS": str(self.config.workers),
                     "PYTHONUNBUFFERED": "1"})
-        if self.remote:
-            env.update({ENV_REMOTE: "1", "INVOICE_CHAOS_LOCAL": "1",
-                        "INVOICE_CHAOS_EXPECT": str(self.config.total_workers)})
-        elif self.deferred:
-            env[ENV_AWAIT_GO] = "1"
+        env.update(self._mode_env())
         return env
+
+    def _mode_env(self) -> dict[str, str]:
+        """A deferred start's workers wait for go.json before they play."""
+        return {ENV_AWAIT_GO: "1"} if self.deferred else {}
 
     def _spawn(self, name: str, args: list[str], worker: int) -> None:
         from ..stack.process import signals_deferred     # orchestrator side only
@@ -156,49 +175,39 @@ class LoadHandle:
             if self.on_spawn is not None:
                 self.on_spawn(name, proc)      # in the run's registry of process groups
 
+    @abstractmethod
     def _start(self) -> None:
-        if self.remote:
-            self._start_distributed()
-            return
+        """Spawn this mode's Locust processes."""
+
+    def _backstop_s(self) -> int:
+        """Locust's own run-time limit, only a backstop: the runner ends the load itself (a
+        deferred start also waits for the stack and the go, so it gets an hour more)."""
         cfg = self.config
-        # Locust's own limit is only a backstop: the runner ends the load itself (a deferred
-        # start also waits for the stack and the go, so it gets an hour more).
-        run_time = int(max(cfg.t0 - time.time(), 0) + cfg.duration_s + cfg.request_timeout_s + 30
-                       + (3600 if self.deferred else 0))
-        common = ["--run-time", f"{run_time}s", "--stop-timeout", "3"]
-        n = cfg.workers
-        if n == 1:
-            self._spawn("w0", ["-u", "1", "-r", "1", *common], 0)
-            return
-        port = _free_port()
-        self._spawn("master", ["--master", "--expect-workers", str(n), "-u", str(n), "-r", str(n),
-                               "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-                               *common], 0)
-        for k in range(n):
-            self._spawn(f"w{k}", ["--worker", "--master-host", "127.0.0.1",
-                                  "--master-port", str(port)], k)
+        return int(max(cfg.t0 - time.time(), 0) + cfg.duration_s + cfg.request_timeout_s + 30
+                   + (3600 if self.deferred else 0))
 
-    def _start_distributed(self) -> None:
-        cfg, d = self.config, self.distribution
-        try:
-            with socket.socket() as s:
-                s.bind((d.bind, d.master_port))
-        except OSError as e:
-            raise StackError(f"the Locust master cannot listen on {d.bind}:{d.master_port} "
-                             f"({e.strerror or e}); another run's master? give --master-port") from None
-        n = cfg.total_workers
-        # A backstop only: the runner ends the load (and waits for workers with its own timeout).
-        run_time = int(3600 * 24 + cfg.duration_s)
-        self._spawn("master", ["--master", "--expect-workers", str(n), "-u", str(n), "-r", str(n),
-                               "--master-bind-host", d.bind, "--master-bind-port", str(d.master_port),
-                               "--run-time", f"{run_time}s", "--stop-timeout", "3"], 0)
-        for k in range(cfg.workers):
-            self._spawn(f"local{k}", ["--worker", "--master-host", d.bind,
-                                      "--master-port", str(d.master_port)], k)
+    def _master_args(self, n: int, host: str, port: int, run_time_s: int) -> list[str]:
+        return ["--master", "--expect-workers", str(n), "-u", str(n), "-r", str(n),
+                "--master-bind-host", host, "--master-bind-port", str(port),
+                "--run-time", f"{run_time_s}s", "--stop-timeout", "3"]
 
-    def workers(self) -> dict[str, Any]:
-        """The master's view of its workers (`load/workers.json`; distributed runs only)."""
-        return read_workers(self.load_dir)
+    def _joined(self) -> list[dict[str, Any]]:
+        """The workers ready so far."""
+        return self._ready_local()
+
+    def _not_ready(self, joined: list[dict[str, Any]], timeout_s: float) -> StackError:
+        came = ", ".join(describe(w) for w in joined) or "none"
+        return StackError(f"{len(joined)} of {self.config.total_workers} local load workers were "
+                          f"ready within {timeout_s:g} s (ready: {came}); see "
+                          f"{self.logs_dir}/locust-*.log")
+
+    def _essential(self, name: str) -> bool:
+        """Does the load end (with an error) when this process dies?"""
+        return True
+
+    def _known_workers(self) -> dict[int, dict[str, Any]]:
+        """The master's record of each worker slot (distributed runs only)."""
+        return {}
 
     def _ready_local(self) -> list[dict[str, Any]]:
         """The local workers that have said they are ready (`load/ready-w<k>.json`)."""
@@ -217,11 +226,10 @@ class LoadHandle:
         """Wait until every worker has said hello (a distributed run) or that it is ready (the
         local workers of a deferred start); StackError (exit 3) naming who came. Returns
         early (with who is ready so far) once `stop_event` is set or `stop()` is called."""
-        cfg, d = self.config, self.distribution
-        n = cfg.total_workers
+        n = self.config.total_workers
         end = time.time() + timeout_s
         while True:
-            joined = self.workers().get("workers", []) if self.remote else self._ready_local()
+            joined = self._joined()
             if len(joined) >= n or self._stop.is_set() or (stop_event is not None
                                                              and stop_event.is_set()):
                 return joined
@@ -230,20 +238,9 @@ class LoadHandle:
                 name, rc = dead[0]
                 raise StackError(f"locust {name} exited with code {rc} while waiting for the load "
                                  f"workers:\n{self._log_tail(name)}")
-            if time.time() > end and not self.remote:
-                came = ", ".join(describe(w) for w in joined) or "none"
-                raise StackError(f"{len(joined)} of {n} local load workers were ready within "
-                                 f"{timeout_s:g} s (ready: {came}); see {self.logs_dir}/locust-*.log")
             if time.time() > end:
-                came = ", ".join(describe(w) for w in joined) or "none"
-                rejected = self.workers().get("rejected", [])
-                extra = "".join(f"\n  turned away: {r.get('host')} pid {r.get('pid')}: {r.get('reason')}"
-                                for r in rejected)
-                raise StackError(
-                    f"{len(joined)} of {n} load workers joined within {timeout_s:g} s (came: {came}).{extra}\n"
-                    f"  start 'invoice-chaos worker --master {d.bind}:{d.master_port}' on each load "
-                    f"machine, check that it reaches {d.bind}:{d.master_port}, or raise --workers-timeout")
-            time.sleep(0.02 if not self.remote else 0.2)
+                raise self._not_ready(joined, timeout_s)
+            time.sleep(self.ready_poll_s)
 
     def go(self, t0: float, **changes: Any) -> None:
         """Start a deferred or distributed load at `t0` (epoch seconds), with the config's
@@ -309,10 +306,8 @@ class LoadHandle:
                 if errors:
                     error = f"{errors[0].name}:\n{errors[0].read_text()[-2000:]}"
                     break
-                # A distributed run's local workers are workers like the remote ones: the
-                # master notices when one dies (lost); only the master itself is essential.
                 dead = [(n, p.returncode) for n, p in self.procs if p.poll() is not None
-                        and (n == "master" or not self.remote)]
+                        and self._essential(n)]
                 if dead:
                     name, rc = dead[0]
                     error = f"locust {name} exited early with code {rc}:\n{self._log_tail(name)}"
@@ -356,7 +351,7 @@ class LoadHandle:
         count as unsent: the shortfall shows instead of vanishing with the worker."""
         cfg = self.config
         n = cfg.total_workers
-        known = {w.get("slot"): w for w in self.workers().get("workers", [])} if self.remote else {}
+        known = self._known_workers()
         by_slot = {int(p.get("worker", i)): p for i, p in enumerate(parts)}
         out = []
         for k in range(n):
@@ -444,6 +439,89 @@ def _harness_figures(parts: list[dict[str, Any]]) -> dict[str, Any]:
             "locust_cpu_max_pct": worst("locust_cpu_max_pct")}
 
 
+class SingleLoad(LoadHandle):
+    """One Locust process plays the whole schedule (`workers == 1`)."""
+
+    def _start(self) -> None:
+        self._spawn("w0", ["-u", "1", "-r", "1", "--run-time", f"{self._backstop_s()}s",
+                           "--stop-timeout", "3"], 0)
+
+
+class LocalMasterLoad(LoadHandle):
+    """A Locust master and `workers` local worker processes on loopback, each playing its
+    share of the schedule."""
+
+    def _start(self) -> None:
+        from ..stack.ports import LOOPBACK, free_port      # orchestrator side only
+        n, port = self.config.workers, free_port()
+        self._spawn("master", self._master_args(n, LOOPBACK, port, self._backstop_s()), 0)
+        for k in range(n):
+            self._spawn(f"w{k}", ["--worker", "--master-host", LOOPBACK, "--master-port", str(port)], k)
+
+
+class DistributedLoad(LoadHandle):
+    """design.md s.10: the master listens on `Distribution.bind`; local workers (if any) join
+    it like the remote ones, and the master's hub (remote_master.py) writes the history and
+    progress files the workers send it. Always deferred: t0 waits for every hello."""
+
+    start_margin_s = REMOTE_START_MARGIN_S
+    ready_poll_s = 0.2
+    always_deferred = True
+
+    def _mode_env(self) -> dict[str, str]:
+        return {ENV_REMOTE: "1", "INVOICE_CHAOS_LOCAL": "1",
+                "INVOICE_CHAOS_EXPECT": str(self.config.total_workers)}
+
+    def _start(self) -> None:
+        cfg, d = self.config, self.distribution
+        try:
+            with socket.socket() as s:
+                s.bind((d.bind, d.master_port))
+        except OSError as e:
+            raise StackError(f"the Locust master cannot listen on {d.bind}:{d.master_port} "
+                             f"({e.strerror or e}); another run's master? give --master-port") from None
+        # A backstop only: the runner ends the load (and waits for workers with its own timeout).
+        self._spawn("master", self._master_args(cfg.total_workers, d.bind, d.master_port,
+                                                int(3600 * 24 + cfg.duration_s)), 0)
+        for k in range(cfg.workers):
+            self._spawn(f"local{k}", ["--worker", "--master-host", d.bind,
+                                      "--master-port", str(d.master_port)], k)
+
+    def workers(self) -> dict[str, Any]:
+        """The master's view of its workers (`load/workers.json`)."""
+        return read_workers(self.load_dir)
+
+    def _joined(self) -> list[dict[str, Any]]:
+        return list(self.workers().get("workers", []))
+
+    def _not_ready(self, joined: list[dict[str, Any]], timeout_s: float) -> StackError:
+        d = self.distribution
+        came = ", ".join(describe(w) for w in joined) or "none"
+        rejected = self.workers().get("rejected", [])
+        extra = "".join(f"\n  turned away: {r.get('host')} pid {r.get('pid')}: {r.get('reason')}"
+                        for r in rejected)
+        return StackError(
+            f"{len(joined)} of {self.config.total_workers} load workers joined within {timeout_s:g} s "
+            f"(came: {came}).{extra}\n"
+            f"  start 'invoice-chaos worker --master {d.bind}:{d.master_port}' on each load "
+            f"machine, check that it reaches {d.bind}:{d.master_port}, or raise --workers-timeout")
+
+    def _essential(self, name: str) -> bool:
+        # the local workers are workers like the remote ones: the master notices when one
+        # dies (lost); only the master itself is essential
+        return name == "master"
+
+    def _known_workers(self) -> dict[int, dict[str, Any]]:
+        return {w.get("slot"): w for w in self.workers().get("workers", [])}
+
+
+def launch_mode(config: LoadConfig) -> type[LoadHandle]:
+    """The class that launches this config's load."""
+    if config.remote_workers > 0:
+        return DistributedLoad
+    return SingleLoad if config.workers == 1 else LocalMasterLoad
+
+
 def start_load(config: LoadConfig, run_dir: Path,
                on_progress: Callable[[dict[str, Any]], None] | None = None,
                distribution: Distribution | None = None, deferred: bool = False,
@@ -451,15 +529,7 @@ def start_load(config: LoadConfig, run_dir: Path,
     """Start the load and return at once; `handle.wait()` gives the LoadResult (a distributed
     or `deferred` load first needs `wait_ready()` and `go(t0, ...)`: its processes start
     while the caller is still getting the system up, and t0 is picked once they are ready)."""
-    return LoadHandle(config, run_dir, on_progress, distribution, deferred, on_spawn)
-
-
-#: From the moment every load worker is ready to t0: a local worker sees the go within
-#: 20 ms and builds its driver in well under 100 ms; a remote one gets its assignment from
-#: the master's next tick (0.25 s) over the network. Arrivals later than max_lag_s (1 s)
-#: would be dropped, so the margin keeps the first ones on time.
-START_MARGIN_S = 0.5
-REMOTE_START_MARGIN_S = 1.5
+    return launch_mode(config)(config, run_dir, on_progress, distribution, deferred, on_spawn)
 
 
 def run_load(config: LoadConfig, run_dir: Path,

@@ -12,6 +12,7 @@ from fakes.common.sellers import read_sellers
 from harness import run as run_mod
 from harness.load import LoadConfig
 from harness.load.runner import start_load
+from harness.run_record import RunRecord
 
 from .conftest import start_standins
 from .helpers import check_pairs, read_history
@@ -29,6 +30,8 @@ class _Clock:
 
 class _Handle:
     """Records what the runner asks of a load handle, in order."""
+
+    start_margin_s = 0.5                        # a local launch mode's
 
     def __init__(self, clock: _Clock) -> None:
         self.clock = clock
@@ -51,7 +54,7 @@ def test_the_runner_picks_t0_after_every_local_worker_is_ready(monkeypatch) -> N
     monkeypatch.setattr(run_mod, "time", clock)
     handle = _Handle(clock)
     opts = run_mod.RunOptions(scenario_path="unused.yaml")
-    t0 = run_mod._wait_for_workers(handle, opts, {}, lambda _s: None, merchant_url="http://m",
+    t0 = run_mod._wait_for_workers(handle, opts, RunRecord(), lambda _s: None, merchant_url="http://m",
                                    platform_url="http://p")
     assert [c[0] for c in handle.calls] == ["wait_ready", "go"]
     ready_returned = handle.calls[0][1]
