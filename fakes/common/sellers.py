@@ -9,7 +9,7 @@ import json
 import random
 import secrets as _secrets
 from pathlib import Path
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from . import uscc
 
@@ -20,6 +20,10 @@ class Seller(TypedDict):
     seller_tax_id: str
     name: str
     secret: str
+    #: the seller's app on a provider's open API (the nuonuo profile, design.md s.13):
+    #: appKey / appSecret; generated files always carry them, a user's file may leave them out
+    app_key: NotRequired[str]
+    app_secret: NotRequired[str]
 
 
 _SHOP_WORDS = ("华联", "翠微", "王府井", "西单", "国贸", "三里屯", "望京", "中关村", "五道口",
@@ -30,6 +34,7 @@ _SHOP_KINDS = ("百货", "超市", "数码", "餐饮", "服饰", "家电", "书�
 def generate_sellers(n: int, seed: int) -> list[Seller]:
     """`n` sellers with valid Beijing unified social credit codes and distinct names."""
     rng = random.Random(f"sellers:{seed}")
+    apps = random.Random(f"apps:{seed}")     # its own stream: the ids and secrets stay as they were
     out: list[Seller] = []
     seen: set[str] = set()
     while len(out) < n:
@@ -39,7 +44,10 @@ def generate_sellers(n: int, seed: int) -> list[Seller]:
         seen.add(tax_id)
         name = f"北京{rng.choice(_SHOP_WORDS)}{rng.choice(_SHOP_KINDS)}有限公司{len(out) + 1:03d}"
         secret = "".join(rng.choice("abcdefghijkmnpqrstuvwxyz23456789") for _ in range(24))
-        out.append(Seller(seller_tax_id=tax_id, name=name, secret=secret))
+        app_key = "IC" + "".join(apps.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(8))
+        app_secret = "".join(apps.choice("0123456789ABCDEF") for _ in range(16))
+        out.append(Seller(seller_tax_id=tax_id, name=name, secret=secret, app_key=app_key,
+                          app_secret=app_secret))
     return out
 
 
@@ -58,6 +66,12 @@ def read_sellers(path: Path) -> list[Seller]:
         why = uscc.invalid_reason(s["seller_tax_id"])
         if why:
             raise ValueError(f"{path}: entry {i}: seller_tax_id {s['seller_tax_id']!r} {why}")
+        for key in ("app_key", "app_secret"):
+            if key in s and (not isinstance(s[key], str) or not s[key]):
+                raise ValueError(f"{path}: entry {i}: {key} must be a non-empty string")
+    keys = [s["app_key"] for s in data if "app_key" in s]
+    if len(keys) != len(set(keys)):
+        raise ValueError(f"{path}: two sellers have the same app_key")
     return data
 
 

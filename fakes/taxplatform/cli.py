@@ -71,6 +71,7 @@ def build_platform(data: Path, sellers_file: Path | None, config_arg: str | None
         Store(data / DB_NAME, cfg.synchronous, clock)
     platform = Ledger(store, {s["seller_tax_id"]: s["secret"] for s in sellers}, cfg,
                       index_request_keys=frontend.index_request_keys)
+    platform.accounts = [dict(s) for s in sellers]
     frontend(platform)
     return platform, sellers, sellers_file, generated
 

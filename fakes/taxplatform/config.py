@@ -28,6 +28,7 @@ class PlatformConfig:
     profile: str = "clearance"           # the front-end by name (frontends/; checked there)
     upload_delay_ms: int = 2000          # direct: how long an upload stays `processing`
     upload_deadline_s: float = 172800.0  # direct: the oldest issued_at accepted (48 h)
+    processing_delay_ms: int = 1000      # nuonuo: from "开票提交成功" to the decision
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -84,6 +85,11 @@ def parse_config(text_or_path: str | None) -> PlatformConfig:
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise ValueError("--config: upload_delay_ms must be an integer >= 0")
         cfg.upload_delay_ms = v
+    if "processing_delay_ms" in data:
+        v = data["processing_delay_ms"]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError("--config: processing_delay_ms must be an integer >= 0")
+        cfg.processing_delay_ms = v
     if "upload_deadline_s" in data:
         v = data["upload_deadline_s"]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
@@ -118,6 +124,8 @@ class Faults:
     ack_without_commit: float = 0.0
     upload_loss: float = 0.0             # direct: share of received uploads that never finish
     upload_stall: bool = False           # direct: no upload finishes while set
+    processing_delay_ms: float | None = None   # nuonuo: slow processing (None: the config's)
+    signing_failure: float = 0.0         # nuonuo: share of issued invoices that end status 24
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -134,7 +142,7 @@ class Faults:
             raise invalid(unknown[0], f"unknown fault field; known: {sorted(allowed)}")
         new = Faults(**{f.name: getattr(self, f.name) for f in fields(Faults)})
         for key in ("error_rate", "error_after_commit", "throttle_rate", "ack_without_commit",
-                    "upload_loss"):
+                    "upload_loss", "signing_failure"):
             if key in body:
                 setattr(new, key, _share(body[key], key))
         if "error_status" in body:
@@ -147,6 +155,10 @@ class Faults:
         if "replica_lag_ms" in body:
             new.replica_lag_ms = (None if body["replica_lag_ms"] is None
                                   else _nonneg(body["replica_lag_ms"], "replica_lag_ms"))
+        if "processing_delay_ms" in body:
+            new.processing_delay_ms = (None if body["processing_delay_ms"] is None
+                                       else _nonneg(body["processing_delay_ms"],
+                                                    "processing_delay_ms"))
         if "quota_per_seller" in body:
             q = body["quota_per_seller"]
             if q is None:

@@ -75,6 +75,8 @@ class Ledger:
         self.clock = store.clock             # one clock for commit stamps and the replica
         self.config = config
         self.sellers = sellers
+        #: the SELLERS_FILE entries (a front-end may need more than the secret: app keys)
+        self.accounts: list[dict[str, Any]] = []
         self.faults = Faults()
         self.dice = Dice(config.seed)
         self.tokens = TokenBook(sellers, config.token_ttl_s)

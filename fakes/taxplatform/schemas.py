@@ -94,6 +94,8 @@ COMPONENTS: dict[str, Any] = {
         "ack_without_commit": {"type": "number", "minimum": 0, "maximum": 1},
         "upload_loss": {"type": "number", "minimum": 0, "maximum": 1},
         "upload_stall": {"type": "boolean"},
+        "processing_delay_ms": {"type": ["number", "null"], "minimum": 0},
+        "signing_failure": {"type": "number", "minimum": 0, "maximum": 1},
         "revoke_tokens": {"type": "boolean"}}},
     "NumberRangeRequest": {"type": "object", "required": ["request_id", "seller_tax_id", "count"],
                            "properties": {"request_id": ID, "seller_tax_id": USCC,

@@ -32,6 +32,26 @@ class TokenBook:
         self.logins += 1
         return token, int(self.ttl_s)
 
+    def issue(self, seller: str) -> tuple[str, int]:
+        """A token for a seller whose credentials a front-end checked itself (an app key and
+        secret); the same book, expiry and revocation as `login`."""
+        if len(self._tokens) > 10000:
+            self._purge()
+        token = secrets.token_hex(16)
+        self._tokens[token] = (seller, time.monotonic() + self.ttl_s)
+        self.logins += 1
+        return token, int(self.ttl_s)
+
+    def holder(self, token: str) -> str | None:
+        """The seller of a bare token, None when it is unknown, revoked or expired."""
+        entry = self._tokens.get(token)
+        if entry is None:
+            return None
+        if time.monotonic() >= entry[1]:
+            self._tokens.pop(token, None)
+            return None
+        return entry[0]
+
     def seller_of(self, authorization: str | None) -> str:
         """The seller a request acts for; 401 for a missing, unknown or expired token."""
         if not authorization:
