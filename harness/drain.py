@@ -31,9 +31,9 @@ from typing import Any, Callable, Iterable
 import httpx
 import orjson
 
+from .client.http import transport_error
 from .load.classify import Outcome, classify_exception, classify_response
 from .load.history import HistoryWriter
-from .load.http import NotConnected
 from .platform_client import PlatformClient
 
 __all__ = ["OrderState", "scan_history", "Drainer", "DRAIN_PROC", "FINAL_PROC", "LANES"]
@@ -121,19 +121,8 @@ def _asked(op: str, call: Callable[[], Any]) -> tuple[Outcome, int | None]:
             body = None
         return classify_response(op, status, body), status
     except Exception as e:  # noqa: BLE001 - classified like a customer's request
-        return classify_exception(op, _transport(e)), status
+        return classify_exception(op, transport_error(e)), status
 
-
-def _transport(exc: BaseException) -> BaseException:
-    """httpx's exceptions as the customers' client raises them (harness/load/http.py), so
-    the one table of classify.py reads both alike."""
-    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
-        return NotConnected(str(exc))
-    if isinstance(exc, httpx.TimeoutException):
-        return TimeoutError(f"{type(exc).__name__}: {exc}")
-    if isinstance(exc, (httpx.ReadError, httpx.WriteError)):
-        return ConnectionResetError(f"{type(exc).__name__}: {exc}")
-    return exc
 
 
 @dataclass
@@ -154,6 +143,9 @@ class Drainer:
     request_timeout_s: float = 5.0        # one request's timeout (the scenario's load.timeout)
     lanes: int = LANES
     say: Callable[[str], None] = print
+    #: A client adapter's `Invoker` (harness/client/invoke.py): the merchant is then asked
+    #: through its `query`, the platform as always.
+    client: Any = None
     http: httpx.Client = field(init=False, repr=False)
     platform: PlatformClient = field(init=False, repr=False)
     _start: float | None = field(default=None, init=False, repr=False)
@@ -215,8 +207,11 @@ class Drainer:
 
     def _query_once(self, w: HistoryWriter, lane: int, oid: str, timeout: float) -> Outcome:
         ts = w.invoke("query", oid, journey=lane)
-        out, status = _asked("query", lambda: self.http.get(f"{self.merchant_url}/v1/invoices/{oid}",
-                                                            timeout=timeout))
+        if self.client is not None:
+            out, status = self.client.run("query", oid, timeout_s=timeout)
+        else:
+            out, status = _asked("query", lambda: self.http.get(
+                f"{self.merchant_url}/v1/invoices/{oid}", timeout=timeout))
         lat = time.time() - ts
         if out.type == "ok":
             self._answered_s.append(lat)

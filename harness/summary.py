@@ -76,6 +76,7 @@ class Summary:
     unknown_reasons: list[str] = field(default_factory=list)     # why the verdict is unknown
     upload_pipeline: dict[str, Any] = field(default_factory=dict)  # direct profile: report/uploads.py
     chances: dict[str, int] = field(default_factory=dict)        # checker classes.CHANCES
+    client: dict[str, Any] = field(default_factory=dict)  # client adapter: harness/client/problems.py
     extra: dict[str, Any] = field(default_factory=dict)   # keys this version does not know
 
     # -- reading ------------------------------------------------------------------------------
@@ -91,7 +92,7 @@ class Summary:
             "anomaly_totals": (dict,), "interrupted": (bool,), "notes": (list,),
             "recovery": (dict,), "final_read": (dict,), "unknown_reasons": (list,),
             "upload_pipeline": (dict,),
-            "chances": (dict,),
+            "chances": (dict,), "client": (dict,),
         }
         kw = lenient_kwargs(d, kinds)
         kw["gates"] = [g for g in kw.get("gates", []) if isinstance(g, dict)]

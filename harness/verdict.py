@@ -107,6 +107,9 @@ def unknown_reasons(summary: Summary, gates: list[GateResult], valid: Any,
                        "the merchant's last word on most orders is unknown")
     if valid == "unknown":
         reasons.append("the checker could not decide: " + "; ".join(summary.checker.errors))
+    if summary.client:
+        from .client.problems import problem_reasons
+        reasons += problem_reasons(summary.client)
     return list(dict.fromkeys(reasons))
 
 
@@ -176,6 +179,10 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
         upload_pipeline=summarise_uploads(run_dir) or {},
         chances=dict(result.chances),
     )
+    adapter = (meta.get("merchant") or {}).get("client")
+    if adapter:             # a run through a client adapter: what the adapter got wrong
+        from .client.problems import client_problems
+        summary.client = {"adapter": adapter, **client_problems(history)}
     gate_results = apply_gates(gates_spec, summary)
     summary.gates = [g.to_json() for g in gate_results]
     summary.unknown_reasons = unknown_reasons(summary, gate_results, result.valid, gates_spec)
@@ -243,6 +250,10 @@ def print_verdict(summary: Summary, run_dir: Path, say: Callable[[str], None] = 
         say(f"  checker: {checker.path} reader (DuckDB handed over: {checker.fallback_reason})")
     for err in checker.errors:
         say(f"  checker error: {err}")
+    client = summary.client
+    if client:
+        say(f"  client adapter {client.get('adapter')}: {client.get('adapter_errors', 0)} adapter "
+            f"error(s), {client.get('unmapped', 0)} unmapped answer(s)")
     for why in summary.unknown_reasons:
         say(f"  unknown: {why}")
     say(f"report: {run_dir / 'report.html'}")

@@ -122,7 +122,8 @@ class FastClient:
                        f"Accept: application/json\r\nHost: {host_port}\r\n")
 
     def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+                headers: dict[str, str] | None = None,
+                content_type: str = "application/json") -> tuple[int, bytes]:
         """Send one request and read the whole answer: `(status, body bytes)`."""
         target = self.prefix + path
         if not _TARGET_RE.fullmatch(target) or target.startswith("//"):
@@ -134,7 +135,7 @@ class FastClient:
                     raise ValueError(f"invalid header field {k!r}: {v!r}")
                 head += f"{k}: {v}\r\n"
         if body:
-            data = (f"{head}Content-Type: application/json\r\nContent-Length: {len(body)}"
+            data = (f"{head}Content-Type: {content_type}\r\nContent-Length: {len(body)}"
                     "\r\n\r\n").encode("latin-1") + body
         elif method in _BODY_METHODS:
             data = f"{head}Content-Length: 0\r\n\r\n".encode("latin-1")

@@ -14,6 +14,11 @@ Journeys (docs/load-model.md):
 - verify: look an issued invoice number up on the platform's read path.
 A journey that finds nothing to query/refund/verify yet checks out instead.
 Once the run's duration is over (`stopping`), no journey starts another request.
+
+With a client adapter (`cfg.client`, design.md s.14) every merchant request of a journey is
+one adapter call instead (`ask`): the same journeys, the same history pair per operation,
+the answer read by harness/client/invoke.py. An adapter without `refund` makes a refund
+arrival check out; one with `verify` is asked instead of the platform's read path.
 """
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ __all__ = ["Counters", "Customers"]
 _dumps, _loads, JSONDecodeError = orjson.dumps, orjson.loads, orjson.JSONDecodeError
 #: What a checkout's invoke records of its order (design.md s.7 `order`): the body less its id.
 _ORDER_KEYS = ("seller_tax_id", "buyer", "lines", "kind")
+_REFUND_BODY = _dumps({"reason": "01"})
 _time = time.time
 
 
@@ -84,6 +90,13 @@ class Customers:
         # too, before the history closes (driver.py).
         self.taps = Group()
         self.stopping = False
+        self.invoker: Any = None
+        if cfg.client:
+            from ..client.http import FastBackend
+            from ..client.invoke import Invoker
+            from ..client.loader import ClientSpec
+            self.invoker = Invoker(ClientSpec.from_json(cfg.client), FastBackend(self.merchant),
+                                   FastBackend(self.platform), cfg.sellers, cfg.request_timeout_s)
 
     def close(self) -> None:
         self.merchant.close()
@@ -145,6 +158,67 @@ class Customers:
                       response_length=length, exception=err, context={})
         return outcome, status
 
+    def ask(self, op: str, journey: str, order_id: str, *args: Any,
+            order: dict[str, Any] | orjson.Fragment | None = None, invoice_no: str | None = None,
+            intended_ts: float | None = None) -> Outcome:
+        """`call`'s twin for a client adapter: one adapter operation is one history pair and
+        one Locust event, bounded like a request (harness/client/invoke.py reads it)."""
+        history = self.history
+        ts = history.invoke(op, order_id, journey=journey, order=order, invoice_no=invoice_no)
+        start = ts if intended_ts is None or ts < intended_ts else intended_ts
+        status: int | None = None
+        try:
+            with Timeout(self._deadline_s, RequestDeadline()):
+                outcome, status = self.invoker.run(op, *args)
+        except GreenletExit:
+            history.complete(op, "info", order_id, journey=journey,
+                             latency_ms=(_time() - start) * 1000,
+                             error="interrupted: load stopped")
+            self.counters.info += 1
+            raise
+        except RequestDeadline as e:                 # between the adapter's return and here
+            outcome = classify_exception(op, e)  # type: ignore[arg-type]
+        latency_ms = (_time() - start) * 1000
+        kind = outcome.type
+        history.complete(op, kind, order_id, journey=journey, invoice_no=outcome.invoice_no,
+                         result=outcome.result, status=status, latency_ms=latency_ms,
+                         error=outcome.error)
+        c = self.counters
+        c.requests += 1
+        if kind == "ok":
+            c.ok += 1
+        elif kind == "fail":
+            c.fail += 1
+        else:
+            c.info += 1
+        if self.fire is not None:
+            self.fire(request_type="adapter", name=op, response_time=latency_ms,
+                      response_length=0,
+                      exception=None if kind == "ok" else RuntimeError(outcome.error or kind),
+                      context={})
+        return outcome
+
+    # -- the merchant's three operations: its s.6 API, or the adapter ------------------
+    def _issue(self, journey: str, oid: str, data: dict[str, Any], body: bytes,
+               order: orjson.Fragment, intended_ts: float | None = None) -> Outcome:
+        if self.invoker is not None:
+            return self.ask("issue", journey, oid, data, order=order, intended_ts=intended_ts)
+        return self.call("issue", journey, oid, "POST", self.merchant, "/v1/invoices",
+                         body=body, order=order, intended_ts=intended_ts)[0]
+
+    def _query(self, journey: str, oid: str, intended_ts: float | None = None) -> Outcome:
+        if self.invoker is not None:
+            return self.ask("query", journey, oid, oid, intended_ts=intended_ts)
+        return self.call("query", journey, oid, "GET", self.merchant, f"/v1/invoices/{oid}",
+                         intended_ts=intended_ts)[0]
+
+    def _refund(self, journey: str, oid: str, intended_ts: float | None = None) -> Outcome:
+        if self.invoker is not None:
+            return self.ask("refund", journey, oid, oid, intended_ts=intended_ts)
+        return self.call("refund", journey, oid, "POST", self.merchant,
+                         f"/v1/invoices/{oid}/refund", body=_REFUND_BODY,
+                         intended_ts=intended_ts)[0]
+
     # -- the journeys -----------------------------------------------------------
     def run(self, arrival: Arrival, intended_ts: float) -> None:
         self._journey(arrival, intended_ts)
@@ -159,9 +233,8 @@ class Customers:
         kind = arrival.kind
         if kind == "query" and self.known:
             oid = self.known[rng.randrange(len(self.known))]
-            self.call("query", journey, oid, "GET", self.merchant, f"/v1/invoices/{oid}",
-                      intended_ts=intended_ts)
-        elif kind == "refund" and self.issued:
+            self._query(journey, oid, intended_ts)
+        elif kind == "refund" and self.issued and (self.invoker is None or self.invoker.has_refund):
             self.refund(journey, self.issued.pop(rng.randrange(len(self.issued))), intended_ts)
         elif kind == "verify" and any(i.invoice_no for i in self.issued[-50:]):
             cands = [i for i in self.issued[-50:] if i.invoice_no]
@@ -183,10 +256,8 @@ class Customers:
         self.known.append(oid)
         if rng.random() < self.cfg.double_submit_share:
             # The double tap: a second POST of the same order, concurrently, own proc id.
-            self.taps.spawn(self.call, "issue", f"{journey}.2", oid, "POST", self.merchant,
-                            "/v1/invoices", body=body, order=order)
-        out, _ = self.call("issue", journey, oid, "POST", self.merchant, "/v1/invoices",
-                           body=body, order=order, intended_ts=intended_ts)
+            self.taps.spawn(self._issue, f"{journey}.2", oid, data, body, order)
+        out = self._issue(journey, oid, data, body, order, intended_ts)
         backoff = self.cfg.retry_backoff_s
         for _ in range(self.cfg.retry_unknown):
             if out.type != "info" or self.stopping:
@@ -195,8 +266,7 @@ class Customers:
             backoff *= 2
             if self.stopping:
                 break
-            out, _ = self.call("issue", journey, oid, "POST", self.merchant, "/v1/invoices",
-                               body=body, order=order)
+            out = self._issue(journey, oid, data, body, order)
         if out.type != "ok":
             return
         result, invoice_no = out.result, out.invoice_no
@@ -206,7 +276,7 @@ class Customers:
             gevent.sleep(self.cfg.poll_interval_s)
             if self.stopping:
                 break
-            q, _ = self.call("query", journey, oid, "GET", self.merchant, f"/v1/invoices/{oid}")
+            q = self._query(journey, oid)
             if q.type == "ok" and q.result in ("issued", "failed"):
                 result, invoice_no = q.result, q.invoice_no
         if result == "issued":
@@ -217,16 +287,18 @@ class Customers:
 
     def refund(self, journey: str, item: _Issued, intended_ts: float) -> None:
         oid = item.order_id
-        body = {"reason": "01"}
-        out, _ = self.call("refund", journey, oid, "POST", self.merchant,
-                           f"/v1/invoices/{oid}/refund", body=body, intended_ts=intended_ts)
+        out = self._refund(journey, oid, intended_ts)
         if out.type == "info" and not self.stopping:
             gevent.sleep(self.cfg.retry_backoff_s)
-            self.call("refund", journey, oid, "POST", self.merchant,
-                      f"/v1/invoices/{oid}/refund", body=body)
+            self._refund(journey, oid)
 
     def verify(self, journey: str, item: _Issued, intended_ts: float | None) -> None:
-        """GET /v1/invoices/{no} on the platform as the order's seller; 401 -> log in again."""
+        """GET /v1/invoices/{no} on the platform as the order's seller; 401 -> log in again.
+        An adapter with its own `verify` is asked instead."""
+        if self.invoker is not None and self.invoker.has_verify:
+            self.ask("verify", journey, item.order_id, item.invoice_no, item.seller_tax_id,
+                     invoice_no=item.invoice_no, intended_ts=intended_ts)
+            return
         for attempt in range(2):
             token = self._token(item.seller_tax_id, refresh=attempt > 0)
             headers = {"Authorization": f"Bearer {token}"} if token else None

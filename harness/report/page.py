@@ -161,6 +161,8 @@ def _header(files: RunFiles) -> str:
                else f"bundled, mode <b>{_e(merchant.get('mode') or '—')}</b>")
     else:
         who = _e(merchant)
+    if isinstance(merchant, dict) and merchant.get("client"):
+        who += f" through client adapter <code>{_e(merchant['client'])}</code>"
     duration = s.duration_s
     if not _is_num(duration):   # load start to the end of the drain, as run.json recorded it
         duration = run.run_time_s("drain_end_t") or run.run_time_s("load_end_t")
@@ -527,11 +529,35 @@ def _how_to_read() -> str:
               "the load started.</p></section>")
 
 
+def _client(summary: Summary) -> str:
+    """First screen: did the client adapter (design.md s.14) ask everything it was asked to?
+    Its failures are the harness's, not the system's, and keep the run from passing."""
+    c = summary.client
+    if not c:
+        return ""
+    errors, unmapped = int(c.get("adapter_errors") or 0), int(c.get("unmapped") or 0)
+    if not errors and not unmapped:
+        return (f'<p class="note" id="client-ok">Driven through the client adapter '
+                f'<code>{_e(c.get("adapter"))}</code>: no adapter errors, every answer mapped.</p>')
+    examples = c.get("examples") or {}
+    items = "".join(f"<li><code>{_e(x.get('op'))}</code> of {_e(x.get('order_id'))}: "
+                    f"{_e(x.get('error'))}</li>"
+                    for kind in ("adapter_errors", "unmapped") for x in examples.get(kind) or [])
+    return ('<section class="harness-saturated" id="client-adapter-failed">'
+            "<h2>The client adapter failed to ask</h2>"
+            f"<p>The client adapter <code>{_e(c.get('adapter'))}</code> raised or returned "
+            f"something that is not an answer <b>{errors}</b> time(s), and could not map "
+            f"<b>{unmapped}</b> answer(s) of the system. Those requests are recorded as unknown "
+            "outcomes; they are the harness's failures, not the system's, and the run cannot "
+            f"pass until the adapter is fixed.</p><ul>{items}</ul></section>")
+
+
 def render_html(files: RunFiles, timeseries: dict[str, Any], plots: list[Path]) -> str:
     """The whole page as a string (pure apart from reading the PNG files)."""
     title = f"invoice-chaos · {files.summary.scenario or 'run'} · " \
             f"{str(files.summary.verdict or 'unknown').upper()}"
-    body = [_header(files), _harness(files.summary), _notes(files, timeseries),
+    body = [_header(files), _client(files.summary), _harness(files.summary),
+            _notes(files, timeseries),
             _gates(files.summary),
             _figures(files), _recovery(files.summary), _chances(files.summary),
             render_uploads(files.summary), _plots(plots), _faults(files, timeseries),
