@@ -1,4 +1,4 @@
-"""`make bench` / `python -m benchmarks [platform|load|remote|loadpath|history|knee|checker ...]`: run the
+"""`make bench` / `python -m benchmarks [platform|load|remote|loadpath|adapter|history|knee|checker ...]`: run the
 benchmarks whose figures are recorded in docs/performance.md (all of them by default; the checker generates a
 1,000,000-order run of about 1 GB in /tmp once and takes a few minutes)."""
 from __future__ import annotations
@@ -11,6 +11,7 @@ BENCHES = {
     "load": ["benchmarks/bench_load.py"],
     "remote": ["benchmarks/bench_remote.py"],
     "loadpath": ["benchmarks/bench_loadpath.py"],
+    "adapter": ["benchmarks/bench_adapter.py"],
     "history": ["benchmarks/bench_history.py"],
     "knee": ["benchmarks/bench_knee.py"],
     "checker": ["-m", "benchmarks.bench_checker", "--orders", "1000000"],

@@ -69,10 +69,11 @@ def locust_ceiling(url: str, seconds: float, tmp: Path, users: int = 64) -> dict
 
 
 def driver(url: str, rate: float, seconds: float, tmp: Path, name: str,
-           history: bool = True) -> dict:
+           history: bool = True, client: dict | None = None) -> dict:
     cfg = LoadConfig(merchant_url=url, platform_url=url, sellers=generate_sellers(10, 1), seed=1,
                      duration_s=seconds, curve=[[0, 1]], compress_s=None, peak_rps=rate,
-                     mix={"checkout": 100}, record_history=history, request_timeout_s=3.0)
+                     mix={"checkout": 100}, record_history=history, request_timeout_s=3.0,
+                     client=client)
     res = run_load(cfg, tmp / name)
     st = json.loads(res.stats_path.read_text())
     sent = sum(n for s, n in st["achieved"] if 0 <= s < seconds)
@@ -87,13 +88,15 @@ def driver(url: str, rate: float, seconds: float, tmp: Path, name: str,
             "reasons": sat.reasons}
 
 
-def ramp(url: str, seconds: float, tmp: Path, name: str, history: bool = True) -> dict:
+def ramp(url: str, seconds: float, tmp: Path, name: str, history: bool = True,
+         client: dict | None = None) -> dict:
     """The driver's ceiling as a sweep measures it: a ramp from 0 to OFFER_PER_WORKER/s, the best
-    two-second mean of journeys finished per second (harness/sweep/ceiling.py)."""
+    two-second mean of journeys finished per second (harness/sweep/ceiling.py). `client`: the
+    checkouts go through this client adapter (LoadConfig.client) instead."""
     cfg = LoadConfig(merchant_url=url, platform_url=url, sellers=generate_sellers(10, 1), seed=1,
                      duration_s=seconds, curve=[[0, 0.0], [seconds, 1.0]], compress_s=None,
                      peak_rps=OFFER_PER_WORKER, mix={"checkout": 100}, record_history=history,
-                     request_timeout_s=2.0)
+                     request_timeout_s=2.0, client=client)
     res = run_load(cfg, tmp / name)
     st = json.loads(res.stats_path.read_text())
     per_s = dict((int(s), n) for s, n in st.get("completed", []) if 0 <= s < seconds)

@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "{tax_platform_url}, {sellers_file}, {data_dir}); see docs/sut-contract.md. "
                         "Under --backend docker it runs inside the app image with the current "
                         "directory mounted read-only at /project")
+    r.add_argument("--client", metavar="FILE.py:Class",
+                   help="drive YOUR system through its own API with this client adapter (a subclass of "
+                        "harness.client.Adapter; design.md s.14, docs/sut-contract.md \"Your system has "
+                        "its own API\"); with --sut-cmd or --sut-image")
     r.add_argument("--backend", choices=("local", "docker"), default="local",
                    help="where the stack runs: local processes (default) or Docker containers on a "
                         "network of their own (images are built here on first use; see 'invoice-chaos images')")
@@ -263,7 +267,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                               workers=args.workers, merchant_mode=args.merchant_mode, sut_cmd=args.sut_cmd,
                               backend=args.backend, remote_workers=args.remote_workers, bind=args.bind,
                               master_port=args.master_port, workers_timeout=args.workers_timeout,
-                              sut_image=args.sut_image, sut_port=args.sut_port))
+                              sut_image=args.sut_image, sut_port=args.sut_port, client=args.client))
     if args.command == "worker":
         from .worker import run_worker
         return run_worker(args.master, args.processes)

@@ -10,7 +10,7 @@ fakes/taxplatform: the scenario parser, `run` and the verdict ask `profile_of(na
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
 if TYPE_CHECKING:                     # the scenario package imports this module
     from fakes.common.sellers import Seller
@@ -146,7 +146,20 @@ def stack_config(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Pat
         merchant_mode=scenario.merchant.mode, merchant_env=merchant_env,
         sut_command=(sut.command or None) if sut else None, sut_health=sut.health if sut else "/healthz",
         sut_startup_timeout_s=sut.startup_timeout_s if sut else 30.0,
-        client_host=opts.bind)
+        client_host=opts.bind,
+        sut_probe=_adapter_probe(opts.client_spec, run_id) if opts.client_spec is not None else None)
+
+
+def _adapter_probe(client: Any, run_id: str) -> Callable[[Any], None]:
+    """The stack's start-up check of the merchant, asked through the client adapter."""
+    def probe(stack: Any) -> None:
+        from fakes.common.sellers import read_sellers
+
+        from .client.probe import probe_through_adapter
+        probe_through_adapter(client, stack.merchant_direct, stack.platform_direct,
+                              list(read_sellers(stack.cfg.sellers_file)),
+                              f"invoice-chaos-probe-{run_id}")
+    return probe
 
 
 def load_config(scenario: Scenario, opts: RunOptions, sellers: list[Seller],
@@ -163,4 +176,5 @@ def load_config(scenario: Scenario, opts: RunOptions, sellers: list[Seller],
         workers=opts.local_workers, remote_workers=opts.remote_workers,
         history_dir=str(history_dir), request_timeout_s=load.request_timeout_s,
         max_in_flight=load.max_in_flight, retry_unknown=load.retry_unknown,
-        poll_interval_s=load.poll_interval_s, poll_limit=load.poll_limit)
+        poll_interval_s=load.poll_interval_s, poll_limit=load.poll_limit,
+        client=opts.client_spec.to_json() if opts.client_spec is not None else None)

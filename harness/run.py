@@ -65,6 +65,8 @@ class RunOptions:
         return parse_duration(self.workers_timeout)
     sut_image: str | None = None           # docker backend: the user's merchant as an image
     sut_port: int | None = None            # the port it listens on inside its container
+    client: str | None = None              # FILE.py:Class, a client adapter (design.md s.14)
+    client_spec: Any = None                # the adapter as checked by prepare (ClientSpec)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -115,7 +117,26 @@ def prepare(opts: RunOptions) -> Scenario:
         scenario.merchant.sut = SutSpec(command="", health=prev.health if prev else "/healthz",
                                         startup_timeout_s=prev.startup_timeout_s if prev else 30.0)
     _check_backend(scenario, opts.backend)
+    opts.client_spec = _client_spec(opts, scenario)
     return scenario
+
+
+def _client_spec(opts: RunOptions, scenario: Scenario) -> Any:
+    """The client adapter of `--client` (over the scenario's `merchant.client`), read and
+    checked now: not importable, not an Adapter, no issue/query -> exit 2 with the reason."""
+    from .client.loader import ClientError, read_client
+    from .errors import ScenarioError
+    if opts.client:
+        try:
+            return read_client(opts.client)
+        except ClientError as e:
+            raise UsageError(f"--client {e}") from None
+    if scenario.merchant.client:
+        try:
+            return read_client(scenario.merchant.client)
+        except ClientError as e:
+            raise ScenarioError(f"{scenario.merchant.client_loc}: merchant.client: {e}") from None
+    return None
 
 
 def _check_distribution(opts: RunOptions) -> None:
@@ -239,6 +260,7 @@ class _Run:
         say(f"invoice-chaos: {scenario.name} (seed {scenario.seed}, {format_duration(scenario.duration_s)} of load, "
             f"peak {scenario.load.peak_rps * self.opts.scale:g} arrivals/s, merchant "
             f"{merchant.get('sut_image') or merchant['sut_cmd'] or merchant['mode']}"
+            f"{', through client adapter ' + merchant['client'] if merchant.get('client') else ''}"
             f"{', on docker' if self.engine is not None else ''})")
         say(f"run directory: {self.run_dir}")
         if self.planned:
@@ -371,7 +393,8 @@ class _Run:
 
     def drain(self, t0: float) -> None:
         assert self.stack is not None
-        _drain(self.stack, self.sellers, self.history_dir, t0, self.scenario, self.record, self.say)
+        _drain(self.stack, self.sellers, self.history_dir, t0, self.scenario, self.record, self.say,
+               self.opts.client_spec)
 
     def collect(self) -> None:
         """The platform's ledger, and whatever else the profile's verdict reads."""
@@ -421,6 +444,8 @@ def _merchant_desc(scenario: Scenario, opts: RunOptions) -> dict[str, Any]:
                             else {"mode": scenario.merchant.mode, "sut_cmd": None})
     if opts.sut_image:
         desc["sut_image"] = opts.sut_image
+    if opts.client_spec is not None:
+        desc["client"] = opts.client_spec.label
     return desc
 
 
@@ -527,9 +552,11 @@ def _load(handle: LoadHandle, stop: threading.Event, say: Callable[[str], None],
 
 
 def _drain(stack: Stack, sellers: list[Seller], history_dir: Path, t0: float,
-           scenario: Scenario, record: RunRecord, say: Callable[[str], None]) -> None:
+           scenario: Scenario, record: RunRecord, say: Callable[[str], None],
+           client: Any = None) -> None:
     """The drain, then the final read (Jepsen's: every order once more, the open ones
-    first), together within the drain timeout plus one request timeout (harness/drain.py)."""
+    first), together within the drain timeout plus one request timeout (harness/drain.py).
+    With a client adapter the merchant is asked through its `query` (harness/client)."""
     from .drain import LANES, Drainer, scan_history
 
     orders = scan_history(sorted(history_dir.glob("*.jsonl")))
@@ -538,12 +565,22 @@ def _drain(stack: Stack, sellers: list[Seller], history_dir: Path, t0: float,
     say(f"drain: {len(orders)} orders, {len(open_at_end)} open; the drain and the final read "
         f"take at most {format_duration(timeout)} + {format_duration(request)} "
         f"({LANES} requests at a time)")
-    with Drainer(stack.merchant_direct, stack.platform_direct,
-                 {s["seller_tax_id"]: s["secret"] for s in sellers}, history_dir, t0,
-                 timeout_s=timeout, request_timeout_s=request, say=say) as d:
-        record.drain = d.drain(orders)
-        final = open_at_end + sorted(set(orders) - set(open_at_end))
-        outcome = d.final_read(final)
+    invoker = None
+    if client is not None:
+        from .client.http import HttpxBackend
+        from .client.invoke import Invoker
+        invoker = Invoker(client, HttpxBackend(stack.merchant_direct, request, LANES + 4),
+                          HttpxBackend(stack.platform_direct, request, LANES + 4), list(sellers), request)
+    try:
+        with Drainer(stack.merchant_direct, stack.platform_direct,
+                     {s["seller_tax_id"]: s["secret"] for s in sellers}, history_dir, t0,
+                     timeout_s=timeout, request_timeout_s=request, say=say, client=invoker) as d:
+            record.drain = d.drain(orders)
+            final = open_at_end + sorted(set(orders) - set(open_at_end))
+            outcome = d.final_read(final)
+    finally:
+        if invoker is not None:
+            invoker.close()
     record.final_read = outcome
     record.drain_end_t = round(time.time() - t0, 3)
     unanswered = outcome["orders"] - outcome["answered"]

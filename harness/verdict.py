@@ -179,7 +179,7 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
         upload_pipeline=summarise_uploads(run_dir) or {},
         chances=dict(result.chances),
     )
-    adapter = (meta.get("merchant") or {}).get("client")
+    adapter = (record.merchant or {}).get("client")
     if adapter:             # a run through a client adapter: what the adapter got wrong
         from .client.problems import client_problems
         summary.client = {"adapter": adapter, **client_problems(history)}

@@ -47,6 +47,8 @@ class MerchantSpec:
     sellers: int = 10
     sut: SutSpec | None = None
     platform_timeout_s: float = 2.0
+    client: str | None = None               # FILE.py:Class, FILE absolute (design.md s.14)
+    client_loc: str | None = None           # `file:line` of merchant.client, for its errors
 
 
 @dataclass(slots=True)

@@ -40,7 +40,7 @@ _TOP = {"name", "description", "seed", "duration", "load", "merchant", "platform
         "drain", "gates", "explore"}
 _LOAD = {"curve", "points", "compress", "peak_rps", "mix", "max_in_flight", "timeout",
          "retry_unknown", "poll_interval", "poll_limit"}
-_MERCHANT = {"mode", "sellers", "sut", "platform_timeout"}
+_MERCHANT = {"mode", "sellers", "sut", "platform_timeout", "client"}
 _SUT = {"command", "health", "startup_timeout"}
 _PLATFORM = {"replica_lag", "quota_per_seller", "dedup", "token_ttl", "profile",
              *(k for p in PROFILES.values() for k in p.keys)}
@@ -163,7 +163,7 @@ def parse_scenario_text(text: str, file: str = "<scenario>", base_dir: Path | No
         c.problem(("duration",), "longer than a day: compress the curve instead (load.compress)")
 
     load = _load(c, data.get("load"), duration or 60.0, base_dir)
-    merchant = _merchant(c, data.get("merchant"))
+    merchant = _merchant(c, data.get("merchant"), base_dir)
     platform = _platform(c, data.get("platform"))
     faults = _faults(c, data.get("faults"), duration or 60.0)
     _profile_faults(c, faults, platform.profile)
@@ -273,7 +273,22 @@ def _mix(c: _Ctx, path: tuple, raw: Any) -> dict[str, float]:
     return out
 
 
-def _merchant(c: _Ctx, raw: Any) -> MerchantSpec:
+def _client(c: _Ctx, m: dict, path: tuple, base_dir: Path) -> str | None:
+    """`merchant.client: FILE.py:Class`, FILE made absolute from the scenario's directory.
+    Whether the file imports and holds an adapter is checked before a run starts
+    (run.prepare), not here: a recorded run's scenario.yaml must parse without it."""
+    if "client" not in m:
+        return None
+    from ..client.spec import ClientError, parse_spec
+    try:
+        file, cls = parse_spec(m["client"])
+    except ClientError as e:
+        c.problem(path + ("client",), str(e))
+        return None
+    return f"{Path(file) if Path(file).is_absolute() else (base_dir / file).resolve()}:{cls}"
+
+
+def _merchant(c: _Ctx, raw: Any, base_dir: Path) -> MerchantSpec:
     path = ("merchant",)
     m = c.mapping(raw, path, _MERCHANT)
     mode = m.get("mode", "robust")
@@ -297,7 +312,9 @@ def _merchant(c: _Ctx, raw: Any) -> MerchantSpec:
                       startup_timeout_s=c.duration(s, "startup_timeout", path + ("sut",), default=30.0) or 30.0)
     return MerchantSpec(mode=mode if isinstance(mode, str) else "robust",
                         sellers=c.number(m, "sellers", path, 10, int, lo=1, hi=10000), sut=sut,
-                        platform_timeout_s=c.duration(m, "platform_timeout", path, default=2.0) or 2.0)
+                        platform_timeout_s=c.duration(m, "platform_timeout", path, default=2.0) or 2.0,
+                        client=_client(c, m, path, base_dir),
+                        client_loc=str(c.loc(path + ("client",))) if "client" in m else None)
 
 
 def _platform(c: _Ctx, raw: Any) -> PlatformSpec:

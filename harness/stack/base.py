@@ -119,7 +119,12 @@ class StackBase:
     def probe_merchant(self) -> None:
         """A healthy port is not yet a merchant: ask for an order it cannot know (design.md s.6
         says 404) so a system that answers garbage fails now, with exit 3, not as a run of
-        meaningless anomalies."""
+        meaningless anomalies. Through a client adapter: its `query` (harness/client/probe.py)."""
+        if self.cfg.sut_probe is not None:
+            try:
+                return self.cfg.sut_probe(self)
+            except StackError as e:
+                raise StackError(f"{e}.\n  {self._merchant_log()}") from None
         url = f"{self.merchant_direct}/v1/invoices/invoice-chaos-probe-{self.cfg.run_id}"
         try:
             r = httpx.get(url, timeout=5.0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from .ports import LOOPBACK
 
@@ -31,6 +32,10 @@ class StackConfig:
     sut_startup_timeout_s: float = 30.0
     startup_timeout_s: float = 30.0
     client_host: str = LOOPBACK             # where client->* proxies listen (`run --bind`)
+    #: The merchant's start-up check, given the stack (its `merchant_direct`, `platform_direct`);
+    #: None: design.md s.6's 404 probe. A run through a client adapter asks through the
+    #: adapter (harness/client/probe.py).
+    sut_probe: Callable[[Any], None] | None = None
 
 
 def expand_placeholders(command: str, values: dict[str, str]) -> str:
