@@ -28,6 +28,7 @@ examples:
   invoice-chaos run scenarios/holiday_peak.yaml
   invoice-chaos run scenarios/smoke.yaml --merchant-mode naive-retry
   invoice-chaos run scenarios/smoke.yaml --sut-cmd "python examples/stdlib_merchant/server.py"
+  invoice-chaos run scenarios/smoke.yaml --sut-cmd "python3 examples/job_erp/server.py" --client examples/job_erp/adapter.py:JobErp
   invoice-chaos run scenarios/smoke.yaml --backend docker --sut-image my-merchant:1 --sut-port 8080
   invoice-chaos check reports/smoke-20261123T101500Z
   invoice-chaos validate scenarios/*.yaml
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, default=1, metavar="N", help="Locust worker processes")
     sw.add_argument("--sut-cmd", metavar="CMD", help="your merchant system (as for run)")
     sw.add_argument("--merchant-mode", metavar="MODE", help="bundled merchant mode (as for run)")
+    sw.add_argument("--client", metavar="FILE.py:Class", help="client adapter of your system's own API (as for run)")
     sw.add_argument("--seed", type=int, help="override the scenario's seed")
     sw.add_argument("--out", metavar="DIR", help="sweep directory (default reports/sweep-<scenario>-<UTC time>/)")
     sw.add_argument("--ceiling-s", type=float, default=6.0, metavar="S",
@@ -204,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, help="seed of the drawing and of every try's load (default the scenario's)")
     e.add_argument("--merchant-mode", metavar="MODE", help="bundled merchant mode (see 'invoice-chaos list')")
     e.add_argument("--sut-cmd", metavar="CMD", help="your own merchant system, as for 'run'")
+    e.add_argument("--client", metavar="FILE.py:Class", help="client adapter of your system's own API, as for 'run'")
     e.add_argument("--confirm", type=int, default=2, metavar="K",
                    help="re-runs per shrink step that must all fail with the same class (default 2)")
     e.add_argument("--shrink-steps", type=int, default=12, metavar="N",
@@ -281,7 +284,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         except DurationError as e:
             raise UsageError(f"--budget/--try-length: {e}") from None
         return explore(ExploreOptions(scenario_path=args.scenario, runs=args.runs, budget_s=budget, seed=args.seed,
-                                      merchant_mode=args.merchant_mode, sut_cmd=args.sut_cmd, confirm=args.confirm,
+                                      merchant_mode=args.merchant_mode, sut_cmd=args.sut_cmd, client=args.client,
+                                      confirm=args.confirm,
                                       shrink_steps=args.shrink_steps, try_s=try_s, out=args.out, scale=args.scale,
                                       workers=args.workers, dry_run=args.dry_run, any_gate=args.any_gate))
     if args.command == "check":
@@ -311,7 +315,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             scenario_path=args.scenario, rates=args.rates, rate_from=args.rate_from,
             rate_to=args.rate_to, steps=args.steps, faults=args.faults,
             require_rps=args.require_rps, run_all=args.run_all, workers=args.workers,
-            sut_cmd=args.sut_cmd, merchant_mode=args.merchant_mode, seed=args.seed, out=args.out,
+            sut_cmd=args.sut_cmd, merchant_mode=args.merchant_mode, client=args.client, seed=args.seed, out=args.out,
             ceiling_s=args.ceiling_s))
     if args.command == "images":
         from .stack.docker.cli import images_command

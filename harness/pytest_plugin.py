@@ -31,6 +31,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--ic-scale", type=float, default=None, help="multiply every scenario's load (--scale)")
     g.addoption("--ic-merchant-mode", default=None, help="bundled merchant mode for every scenario")
     g.addoption("--ic-sut-cmd", default=None, help="your merchant system's start command (--sut-cmd)")
+    g.addoption("--ic-client", default=None,
+                help="FILE.py:Class, the client adapter of your system's own API (--client)")
     g.addoption("--ic-seed", type=int, default=None, help="override every scenario's seed")
     g.addoption("--ic-out", default=None, help="where run directories go (default: reports/)")
 
@@ -78,7 +80,8 @@ class ScenarioItem(pytest.Item):
             n += 1
         cmd = [sys.executable, "-m", "harness", "run", str(self.path), "--out", str(run_dir)]
         for opt, flag in (("--ic-scale", "--scale"), ("--ic-merchant-mode", "--merchant-mode"),
-                          ("--ic-sut-cmd", "--sut-cmd"), ("--ic-seed", "--seed")):
+                          ("--ic-sut-cmd", "--sut-cmd"), ("--ic-client", "--client"),
+                          ("--ic-seed", "--seed")):
             value = cfg.getoption(opt)
             if value is not None:
                 cmd += [flag, str(value)]

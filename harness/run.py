@@ -570,7 +570,7 @@ def _drain(stack: Stack, sellers: list[Seller], history_dir: Path, t0: float,
         from .client.http import HttpxBackend
         from .client.invoke import Invoker
         invoker = Invoker(client, HttpxBackend(stack.merchant_direct, request, LANES + 4),
-                          HttpxBackend(stack.platform_direct, request, LANES + 4), list(sellers), request)
+                          HttpxBackend(stack.platform_direct, request, LANES + 4), sellers, request)
     try:
         with Drainer(stack.merchant_direct, stack.platform_direct,
                      {s["seller_tax_id"]: s["secret"] for s in sellers}, history_dir, t0,

@@ -27,13 +27,15 @@ class Invoker:
     """Builds the adapter of `spec` over two backends and runs its operations."""
 
     def __init__(self, spec: ClientSpec, merchant: Backend, platform: Backend,
-                 sellers: list[dict[str, str]] | dict[str, dict[str, str]], request_timeout_s: float):
+                 sellers: Any, request_timeout_s: float):
+        """`sellers`: the run's sellers (a list of {seller_tax_id, name, secret}, or a dict by
+        seller_tax_id), handed to the adapter as `self.sellers`."""
         cls = load_class(spec)
         self.spec = spec
         self.local = threading.local()
         self.timeout_s = request_timeout_s
-        if isinstance(sellers, list):
-            sellers = {s["seller_tax_id"]: s for s in sellers}
+        if not isinstance(sellers, dict):
+            sellers = {s["seller_tax_id"]: dict(s) for s in sellers}
         self.adapter: Adapter = cls()
         self.adapter._bind(AdapterHttp(merchant, self.local), AdapterHttp(platform, self.local),
                            sellers, {"request_timeout_s": request_timeout_s}, self.local)

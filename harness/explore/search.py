@@ -37,6 +37,7 @@ class ExploreOptions:
     seed: int | None = None
     merchant_mode: str | None = None
     sut_cmd: str | None = None
+    client: str | None = None             # FILE.py:Class, a client adapter (as for run)
     confirm: int = 2
     shrink_steps: int = 12
     try_s: float | None = None
@@ -90,7 +91,7 @@ class _Exploration:
         the choice and the bind, on a busy machine) is tried once more before the
         exploration stops with exit 3."""
         result = run_try(scenario_file, run_dir, merchant_mode=self.opts.merchant_mode, sut_cmd=self.opts.sut_cmd,
-                         scale=self.opts.scale, workers=self.opts.workers, any_gate=self.opts.any_gate)
+                         client=self.opts.client, scale=self.opts.scale, workers=self.opts.workers, any_gate=self.opts.any_gate)
         if result.exit_code != EXIT_STACK or not run_dir.exists():
             return result
         aside = run_dir.with_name(run_dir.name + "-stack-error")
@@ -100,11 +101,12 @@ class _Exploration:
             log.rename(aside.with_name(aside.name + ".log"))
         self.say(f"         the stack did not come up ({aside.name}.log); trying once more")
         return run_try(scenario_file, run_dir, merchant_mode=self.opts.merchant_mode, sut_cmd=self.opts.sut_cmd,
-                       scale=self.opts.scale, workers=self.opts.workers, any_gate=self.opts.any_gate)
+                       client=self.opts.client, scale=self.opts.scale, workers=self.opts.workers, any_gate=self.opts.any_gate)
 
     def _header(self, what: str) -> str:
         who = (f" --merchant-mode {self.opts.merchant_mode}" if self.opts.merchant_mode else "") + \
-              (f" --sut-cmd {self.opts.sut_cmd!r}" if self.opts.sut_cmd else "")
+              (f" --sut-cmd {self.opts.sut_cmd!r}" if self.opts.sut_cmd else "") + \
+              (f" --client {self.opts.client}" if self.opts.client else "")
         return (f"{what}\nexplored from {self.opts.scenario_path} with seed {self.seed} (invoice-chaos explore)"
                 f"\nreplay: invoice-chaos run <this file>{who}")
 
@@ -224,7 +226,8 @@ def explore(opts: ExploreOptions, say: Callable[[str], None] = print) -> int:
     if opts.shrink_steps < 0:
         raise UsageError("--shrink-steps must be >= 0")
     scenario = prepare(RunOptions(scenario_path=opts.scenario_path, seed=opts.seed, scale=opts.scale,
-                                  workers=opts.workers, merchant_mode=opts.merchant_mode, sut_cmd=opts.sut_cmd))
+                                  workers=opts.workers, merchant_mode=opts.merchant_mode, sut_cmd=opts.sut_cmd,
+                                  client=opts.client))
     if opts.try_s is not None and not (8 <= opts.try_s <= scenario.duration_s):
         raise UsageError(f"--try-length must be between 8s and the scenario's duration ({scenario.duration_s:g}s)")
     space = space_of(scenario, opts.try_s)
@@ -277,7 +280,8 @@ def explore(opts: ExploreOptions, say: Callable[[str], None] = print) -> int:
             f"{minimal.peak_rps:g}/s): {_schedule_text(minimal)}")
         say(f"  {path}\n  replay: invoice-chaos run {path}"
             + (f" --merchant-mode {opts.merchant_mode}" if opts.merchant_mode else "")
-            + (f" --sut-cmd {opts.sut_cmd!r}" if opts.sut_cmd else ""))
+            + (f" --sut-cmd {opts.sut_cmd!r}" if opts.sut_cmd else "")
+            + (f" --client {opts.client}" if opts.client else ""))
         say(f"  report: {root / 'explore.html'}")
         if stop is not None:
             return ex.finish(stop, "interrupted" if stop == EXIT_INTERRUPTED else "error")

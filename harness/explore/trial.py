@@ -57,7 +57,7 @@ def failure_class(failed_gates: list[str], classes: list[str], any_gate: bool = 
 
 
 def run_try(scenario_path: Path, run_dir: Path, *, merchant_mode: str | None, sut_cmd: str | None,
-            scale: float, workers: int, any_gate: bool = False) -> TryResult:
+            scale: float, workers: int, any_gate: bool = False, client: str | None = None) -> TryResult:
     from ..run import RunOptions, run
     started = time.monotonic()
     log_path = run_dir.parent / f"{run_dir.name}.log"
@@ -68,7 +68,8 @@ def run_try(scenario_path: Path, run_dir: Path, *, merchant_mode: str | None, su
             log.flush()
         try:
             code = run(RunOptions(scenario_path=str(scenario_path), out=str(run_dir), scale=scale,
-                                  workers=workers, merchant_mode=merchant_mode, sut_cmd=sut_cmd), say=say)
+                                  workers=workers, merchant_mode=merchant_mode, sut_cmd=sut_cmd,
+                                  client=client), say=say)
             error = None
         except HarnessError as e:
             say(f"error: {e}")

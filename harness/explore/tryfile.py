@@ -79,6 +79,9 @@ def scenario_text(base: Scenario, spec: TrySpec, header: str) -> str:
         load["curve"] = str((base.path.resolve().parent / load["curve"]).resolve()) \
             if not Path(load["curve"]).is_absolute() else load["curve"]
     data["load"] = load
+    merchant = data.get("merchant")
+    if isinstance(merchant, dict) and isinstance(merchant.get("client"), str) and base.merchant.client:
+        merchant["client"] = base.merchant.client       # its FILE made absolute by the parser
     if isinstance(data.get("description"), str):
         data["description"] = " ".join(data["description"].split())
     body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)

@@ -37,6 +37,7 @@ class SweepOptions:
     workers: int = 1
     sut_cmd: str | None = None
     merchant_mode: str | None = None
+    client: str | None = None             # FILE.py:Class, a client adapter (as for run)
     seed: int | None = None
     out: str | None = None
     ceiling_s: float = 6.0
@@ -101,7 +102,7 @@ def run_sweep(opts: SweepOptions, say: Callable[[str], None] = print) -> int:
         raise UsageError("--ceiling-s must be >= 0 (0 skips the ceiling)")
     rates = plan_rates(opts.rates, opts.rate_from, opts.rate_to, opts.steps)
     run_opts = RunOptions(scenario_path=opts.scenario_path, seed=opts.seed, workers=opts.workers,
-                          merchant_mode=opts.merchant_mode, sut_cmd=opts.sut_cmd)
+                          merchant_mode=opts.merchant_mode, sut_cmd=opts.sut_cmd, client=opts.client)
     scenario = prepare(run_opts)                   # exit 2 before anything starts
     find_toxiproxy_server()                        # exit 3 before a directory is made
     kinds = _kinds(opts.faults, bool(scenario.faults))

@@ -1,0 +1,70 @@
+"""Systems with their own APIs, driven through client adapters (design.md s.14), as a user
+runs them: the two example systems pass, and each with its defect switch on fails with the
+class its defect makes; an adapter that raises or cannot map the answers makes the run
+`unknown`, never `pass`, and the report says why. Real runs: Toxiproxy, Locust, processes."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from run_helpers import invoice_chaos
+
+pytestmark = pytest.mark.integration
+
+SHORT = "tests/integration/adapter_short.yaml"
+SHOP = ("examples/envelope_shop/server.py", "examples/envelope_shop/adapter.py:EnvelopeShop")
+ERP = ("examples/job_erp/server.py", "examples/job_erp/adapter.py:JobErp")
+
+
+def _run(tmp_path: Path, name: str, cmd: str, client: str, scenario: str = SHORT) -> tuple[int, dict, str]:
+    out = tmp_path / name
+    p = invoice_chaos("run", scenario, "--sut-cmd", cmd, "--client", client, "--out", str(out),
+                      timeout=400)
+    summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
+    return p.returncode, summary, p.stdout[-4000:] + p.stderr[-3000:]
+
+
+@pytest.mark.parametrize("system,defect,failing", [
+    (SHOP, "", None),
+    (SHOP, "SHOP_DEFECT=fresh_serial", "duplicated"),
+    (ERP, "", None),
+    (ERP, "ERP_DEFECT=give_up", "phantom"),
+], ids=["shop", "shop-fresh-serial", "erp", "erp-give-up"])
+def test_the_example_systems_through_their_adapters(tmp_path: Path, system: tuple, defect: str,
+                                                    failing: str | None):
+    server, client = system
+    code, s, output = _run(tmp_path, "run", f"{defect} {sys.executable} {server}".strip(), client)
+    assert s.get("client", {}).get("adapter", "").endswith(client.split("/")[-1]), output
+    assert s["client"]["adapter_errors"] == 0 and s["client"]["unmapped"] == 0, s["client"]
+    assert s["invoices"]["acknowledged"] > 50, output
+    anomalies = {k: s["invoices"][k] for k in ("lost", "duplicated", "phantom", "mismatched",
+                                               "orphaned", "unresolved", "misreversed")}
+    if failing is None:
+        assert code == 0 and s["verdict"] == "pass", output
+        assert not any(anomalies.values()), anomalies
+    else:
+        assert code == 1 and s["verdict"] == "fail", output
+        assert anomalies[failing] > 0, anomalies
+        assert {k for k, v in anomalies.items() if v} == {failing}, anomalies
+
+
+@pytest.mark.parametrize("cls,kind,words", [
+    ("RaisesSometimes", "adapter_errors", "adapter_error: KeyError: 'invoice' (broken.py:"),
+    ("ReadsTheWrongField", "unmapped", "unmapped: no 'state' in the answer; http 201; body: {"),
+])
+def test_an_adapter_that_fails_to_ask_never_passes_and_the_report_says_why(
+        tmp_path: Path, cls: str, kind: str, words: str):
+    code, s, output = _run(tmp_path, "run", f"{sys.executable} -m fakes.merchant",
+                           f"tests/client/adapters/broken.py:{cls}")
+    assert code == 1 and s["verdict"] == "unknown", output
+    assert s["client"][kind] > 0 and words in json.dumps(s["client"]["examples"][kind], ensure_ascii=False)
+    assert any("client adapter" in r for r in s["unknown_reasons"]), s["unknown_reasons"]
+    # the bundled merchant is right: nothing the system did is counted against it
+    assert all(g["passed"] for g in s["gates"] if g["name"] in ("lost", "duplicated", "phantom")), s["gates"]
+    page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    first_screen = page[:page.index('<section><h2>Gates')] if '<section><h2>Gates' in page else page[:6000]
+    assert 'id="client-adapter-failed"' in first_screen and "The client adapter failed to ask" in first_screen
+    assert "client adapter" in output and "unknown:" in output
