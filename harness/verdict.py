@@ -188,6 +188,12 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
     summary.unknown_reasons = unknown_reasons(summary, gate_results, result.valid, gates_spec)
     summary.verdict = ("interrupted" if summary.interrupted else
                        verdict(gate_results, result.valid, summary.unknown_reasons))
+    if summary.verdict == "fail" and summary.client:
+        from .client.problems import blames_adapter
+        why = blames_adapter(summary.client, [g.name for g in gate_results if not g.passed])
+        if why:                   # the failing figures count the adapter's failures
+            summary.unknown_reasons.append(why)
+            summary.verdict = "unknown"
     summary.write(run_dir)
     if render:
         from .report import write_report

@@ -12,10 +12,10 @@ Job types: `invoice.issue` (ref = the order id, input = the order), `invoice.rev
 States: queued -> running -> succeeded | failed; a job whose platform call got no answer
 goes back to queued and is run again with the same serial number (request_id).
 
-ERP_DEFECT=give_up: a job whose platform call got no answer (a timeout, a reset, a 5xx)
-fails at once instead of being run again, although the platform may have stored the
-invoice: the customer is told "failed" for an order that has an invoice (the harness
-reports it `phantom`).
+ERP_DEFECT=timeout_fails: a job whose platform call timed out fails at once, as if the
+platform had refused, instead of being run again; but a timeout says nothing of what the
+platform did, and it may have stored the invoice: the customer is told "failed" for an
+order that has an invoice (the harness reports it `phantom`).
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import sqlite3
 import sys
 import threading
@@ -36,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 DEFECT = os.environ.get("ERP_DEFECT", "")
 PLATFORM_URL = os.environ["TAX_PLATFORM_URL"].rstrip("/")
 TIMEOUT_S = float(os.environ.get("PLATFORM_TIMEOUT_S", "2.0"))
-WORKERS = int(os.environ.get("ERP_WORKERS", "8"))
+WORKERS = int(os.environ.get("ERP_WORKERS", "16"))
 with open(os.environ["SELLERS_FILE"], encoding="utf-8") as _fh:
     SELLER_SECRET = {s["seller_tax_id"]: s["secret"] for s in json.load(_fh)}
 DATABASE = os.path.join(os.environ.get("DATA_DIR", "."), "job-erp.sqlite")
@@ -95,8 +96,12 @@ class TaxPlatform:
                 return err.code, json.loads(err.read() or b"{}")
             except ValueError:
                 return err.code, {}
+        except (TimeoutError, socket.timeout):
+            return None, {"error": "timeout"}
+        except urllib.error.URLError as err:
+            return None, {"error": "timeout" if isinstance(err.reason, TimeoutError) else "no_answer"}
         except (OSError, ValueError):
-            return None, {}
+            return None, {"error": "no_answer"}
 
     def request(self, seller: str, method: str, path: str, body: dict | None) -> tuple[int | None, dict]:
         for _ in range(2):
@@ -141,7 +146,8 @@ def run_job(job_id: str) -> None:
         result = {"red_invoice_number": red} if red else None
     if result:
         q("UPDATE job SET state='succeeded', result=? WHERE id=?", json.dumps(result), job_id)
-    elif code is not None and 400 <= code < 500 and code not in (401, 409, 429) or DEFECT == "give_up":
+    elif (code is not None and 400 <= code < 500 and code not in (401, 409, 429)
+          or DEFECT == "timeout_fails" and ans.get("error") == "timeout"):
         q("UPDATE job SET state='failed', error=? WHERE id=?",
           json.dumps({"code": ans.get("error") or f"http_{code}", "detail": ans.get("message")}), job_id)
     else:                                      # no answer, 5xx, 429: run it again, same serial

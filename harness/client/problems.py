@@ -14,7 +14,7 @@ import orjson
 
 from .answer import ADAPTER_ERROR, UNMAPPED
 
-__all__ = ["client_problems", "problem_reasons", "EXAMPLES"]
+__all__ = ["client_problems", "problem_reasons", "blames_adapter", "EXAMPLES"]
 
 #: How many distinct messages of each kind summary.json keeps.
 EXAMPLES = 3
@@ -68,3 +68,19 @@ def problem_reasons(client: dict[str, Any]) -> list[str]:
         reasons.append(f"{n} answer(s) the client adapter {label} could not map (recorded "
                        f"unknown, never guessed); first: {first[0].get('error', '?')}")
     return reasons
+
+
+def blames_adapter(client: dict[str, Any], failed_gates: list[str]) -> str | None:
+    """Why a `fail` must be `unknown`: with adapter problems, every request the adapter failed
+    to ask counts as one the system left unanswered (answered share, error rate, recovery,
+    latency), and an order whose last asking failed stays `unresolved`: such a failing gate
+    may be the adapter's doing. Another anomaly class (lost, duplicated, ...: made by what
+    the system answered or stored, never by an unknown outcome) still convicts the system."""
+    from ..checker.result import ANOMALY_CLASSES
+    if not (client.get("adapter_errors") or client.get("unmapped")):
+        return None
+    convicting = set(ANOMALY_CLASSES) - {"unresolved"}
+    if not failed_gates or any(g in convicting for g in failed_gates):
+        return None
+    return (f"the failing gates ({', '.join(failed_gates)}) count the client adapter's failures "
+            "as requests the system left unanswered: they cannot tell what the system did")

@@ -31,8 +31,8 @@ def _run(tmp_path: Path, name: str, cmd: str, client: str, scenario: str = SHORT
     (SHOP, "", None),
     (SHOP, "SHOP_DEFECT=fresh_serial", "duplicated"),
     (ERP, "", None),
-    (ERP, "ERP_DEFECT=give_up", "phantom"),
-], ids=["shop", "shop-fresh-serial", "erp", "erp-give-up"])
+    (ERP, "ERP_DEFECT=timeout_fails", "phantom"),
+], ids=["shop", "shop-fresh-serial", "erp", "erp-timeout-fails"])
 def test_the_example_systems_through_their_adapters(tmp_path: Path, system: tuple, defect: str,
                                                     failing: str | None):
     server, client = system
