@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check scenario files; print every error with file:line")
     v.add_argument("scenarios", nargs="+", metavar="SCENARIO")
 
-    sub.add_parser("list", help="bundled scenarios, fault types (and which backend runs them), merchant modes")
+    sub.add_parser("list", help="bundled scenarios, fault types (and which backend runs them), platform "
+                   "profiles, merchant modes")
 
     im = sub.add_parser("images", help="build the docker backend's images (cached by content)",
                         description="Build invoice-chaos/python:3.11 (debootstrap + docker import), "
@@ -376,7 +377,12 @@ def _list() -> int:
             attrs = ", ".join(f"{a}={v.default}" for a, v in cls.attrs.items() if a not in ("stream", "toxicity"))
             where = "local+docker" if set(cls.backends) >= {"local", "docker"} else "+".join(cls.backends) + " only"
             print(f"  {name:<20} ({where}) {cls.doc}" + (f"  [{attrs}]" if attrs else ""))
-    print("\nlinks: client->merchant, merchant->taxplatform, client->taxplatform")
+    from .configure import PROFILES
+    from .links import LINKS
+    print(f"\nlinks: {', '.join(LINKS)}")
+    print("\nplatform profiles (platform: {profile: NAME}; serve taxplatform --profile NAME):")
+    for name, prof in PROFILES.items():
+        print(f"  {name:<20} {prof.summary}")
     print("\nbackends (--backend): local (processes on 127.0.0.1, the default), docker (containers on a "
           "network per run; --sut-image runs your merchant's image)")
     print("\nmerchant modes (--merchant-mode):")

@@ -20,7 +20,7 @@ if TYPE_CHECKING:                     # the scenario package imports this module
     from .scenario.model import PlatformSpec, Scenario
     from .stack import StackConfig
 
-__all__ = ["PlatformProfile", "Clearance", "Direct", "PROFILES", "profile_of",
+__all__ = ["PlatformProfile", "Clearance", "Direct", "Nuonuo", "PROFILES", "profile_of",
            "stack_config", "load_config"]
 
 #: What the fake platform uses when the scenario sets no quota: none to speak of.
@@ -119,7 +119,34 @@ class Direct(PlatformProfile):
         collect_uploads(platform_url, run_dir / UPLOADS_FILE)
 
 
-PROFILES: dict[str, PlatformProfile] = {p.name: p for p in (Clearance(), Direct())}
+class Nuonuo(PlatformProfile):
+    """诺诺开放平台 (design.md s.13): the signed open API; an order is accepted ("开票提交成功")
+    and decided after the processing delay; results are polled or pushed to a callback."""
+
+    name = "nuonuo"
+    summary = "诺诺's open API (signed envelope, asynchronous orders), s.13"
+    keys = ("processing_delay",)
+    actions = ("slow_processing", "signing_failure")
+    keys_reason = "orders are processed asynchronously only there"
+    actions_reason = "orders are processed asynchronously only in the nuonuo profile"
+
+    def read_keys(self, c: KeyReader, m: dict, path: tuple) -> dict[str, Any]:
+        if m.get("dedup", "request_id") != "request_id":
+            c.problem(path + ("dedup",), "the nuonuo profile has its own rules (orderNo is unique "
+                      "per seller: E9106): leave dedup out")
+        delay = c.duration(m, "processing_delay", path, default=1.0, positive=False)
+        delay = 1.0 if delay is None else delay
+        if "processing_delay" in m and delay > 600:
+            c.problem(path + ("processing_delay",), "at most 10m: a run would end before any "
+                      "order is decided")
+        return {"processing_delay_s": delay}
+
+    def platform_config(self, p: PlatformSpec) -> dict[str, Any]:
+        return {"profile": self.name,
+                "processing_delay_ms": round(p.processing_delay_s * 1000)}
+
+
+PROFILES: dict[str, PlatformProfile] = {p.name: p for p in (Clearance(), Direct(), Nuonuo())}
 
 
 def profile_of(name: str | None) -> PlatformProfile:

@@ -145,3 +145,29 @@ class UploadStall(PlatformKind):
     @classmethod
     def fields(cls, p: dict[str, Any]) -> dict[str, Any]:
         return {"upload_stall": True}
+
+
+@register
+class SlowProcessing(PlatformKind):
+    kind = "slow_processing"
+    doc = ("nuonuo profile: orders submitted in the window are decided `delay` after their "
+           "submission instead of the configured processing delay (status 20 meanwhile)")
+    attrs = {"delay": Attr("duration", 10.0, "from 开票提交成功 to the decision", lo=0.0)}
+    neutral = {"processing_delay_ms": None}
+
+    @classmethod
+    def fields(cls, p: dict[str, Any]) -> dict[str, Any]:
+        return {"processing_delay_ms": round(p["delay"] * 1000)}
+
+
+@register
+class SigningFailure(PlatformKind):
+    kind = "signing_failure"
+    doc = ("nuonuo profile: a share of the invoices decided in the window end with status 24 "
+           "(issued, signing failed: the invoice exists)")
+    attrs = {"rate": Attr("float", 1.0, "share of issued invoices, 0..1", lo=0.0, hi=1.0)}
+    neutral = {"signing_failure": 0.0}
+
+    @classmethod
+    def fields(cls, p: dict[str, Any]) -> dict[str, Any]:
+        return {"signing_failure": p["rate"]}

@@ -60,6 +60,7 @@ class PlatformSpec:
     profile: str = "clearance"              # or direct (design.md s.12)
     upload_delay_s: float = 2.0             # direct: an upload stays `processing` this long
     upload_deadline_s: float = 172800.0     # direct: the oldest issued_at accepted (48 h)
+    processing_delay_s: float = 1.0         # nuonuo: from "开票提交成功" to the decision
 
 
 @dataclass(slots=True)

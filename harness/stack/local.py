@@ -3,6 +3,7 @@ as local processes on free 127.0.0.1 ports.
 
     client ──client->merchant──▶ merchant ──merchant->taxplatform──▶ taxplatform
     client ──client->taxplatform──────────────────────────────────▶ taxplatform
+                 merchant ◀──taxplatform->merchant── taxplatform      (callbacks)
 
 Every hop the faults can touch goes through Toxiproxy; the harness's own calls (drain,
 final read, ledger, admin) go direct. `down()` always runs (finally), so no process or
@@ -16,7 +17,7 @@ import threading
 from typing import Any, Callable
 
 from ..errors import StackError
-from ..links import LINKS
+from ..links import LINKS, PLATFORM_MERCHANT, upstream_of
 from .base import StackBase
 from .config import CLIENT_LINKS, SERVICES, StackConfig, expand_placeholders
 from .leftovers import Registry, clear_leftovers
@@ -84,6 +85,8 @@ class LocalStack(StackBase):
                "TAX_PLATFORM_URL": self.url("merchant->taxplatform"),
                "SELLERS_FILE": str(self.cfg.sellers_file.resolve()),
                "DATA_DIR": str((data / "merchant").resolve()),
+               # where the platform reaches the merchant (callbacks), through its own link
+               "MERCHANT_CALLBACK_URL": self.url(PLATFORM_MERCHANT),
                **self.cfg.merchant_env}
         if self.cfg.sut_command:
             placeholders = {"port": env["PORT"], "tax_platform_url": env["TAX_PLATFORM_URL"],
@@ -101,10 +104,8 @@ class LocalStack(StackBase):
         toxiproxy.wait_healthy()
         self.toxiproxy = ToxiproxyClient(self.ports["toxiproxy"])
         self.stack_info = {"toxiproxy": {"binary": binary, "version": version}}
-        upstream = {"client->merchant": "merchant", "merchant->taxplatform": "taxplatform",
-                    "client->taxplatform": "taxplatform"}
         for link in LINKS:
-            self.toxiproxy.create_proxy(link, self.ports[link], self.ports[upstream[link]],
+            self.toxiproxy.create_proxy(link, self.ports[link], self.ports[upstream_of(link)],
                                         self.cfg.client_host if link in CLIENT_LINKS else LOOPBACK)
         platform.wait_healthy()
         if merchant is None:

@@ -15,15 +15,17 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_links_of_a_target_are_those_that_touch_it():
-    assert links_of("taxplatform") == ["merchant->taxplatform", "client->taxplatform"]
-    assert links_of("merchant") == ["client->merchant", "merchant->taxplatform"]
+    assert links_of("taxplatform") == ["merchant->taxplatform", "client->taxplatform",
+                                       "taxplatform->merchant"]
+    assert links_of("merchant") == ["client->merchant", "merchant->taxplatform",
+                                    "taxplatform->merchant"]
 
 
 def test_partition_silences_every_link_of_the_platform_and_only_those(healed):
     ports = healed.stack.ports
     fault = plan_one({"for": "60s", "target": "taxplatform", "action": "partition"})
     with applied(healed.stack, fault) as info:
-        assert len(info["toxics"]) == 4                  # two links, both directions
+        assert len(info["toxics"]) == 6                  # three links (callbacks too), both directions
         for link in ("merchant->taxplatform", "client->taxplatform"):
             with pytest.raises(httpx.ReadTimeout):      # silence, not a refusal
                 httpx.get(f"http://127.0.0.1:{ports[link]}/healthz", timeout=1.0)

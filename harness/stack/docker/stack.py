@@ -4,6 +4,7 @@ containers on one bridge network per run.
     host: load ──127.0.0.1:P──▶ toxiproxy:18080 ──client->merchant──────▶ merchant:PORT
     host: load ──127.0.0.1:P──▶ toxiproxy:18081 ──client->taxplatform───▶ taxplatform:8000
     merchant ──http://toxiproxy:18082── merchant->taxplatform ──────────▶ taxplatform:8000
+    taxplatform ──http://toxiproxy:18083── taxplatform->merchant ───────▶ merchant:PORT (callbacks)
 
 The load runs on the host through Toxiproxy's published listeners; the merchant reaches the
 platform through Toxiproxy inside the network, by the containers' network aliases. Every
@@ -27,7 +28,7 @@ import httpx
 from ...errors import HealthTimeout, StackError
 from .engine import OWNER_LABEL, RUN_LABEL, owner_alive, owner_label
 from .images import APP_IMAGE, TOXIPROXY_IMAGE, TOXIPROXY_VERSION
-from ...links import LINKS
+from ...links import LINKS, PLATFORM_MERCHANT, upstream_of
 from ..base import PARTITION, StackBase
 from ..config import SERVICES, StackConfig, expand_placeholders
 from ..leftovers import Registry, clear_leftovers
@@ -37,7 +38,8 @@ from ..toxiproxy_api import ToxiproxyClient
 __all__ = ["DockerStack", "DockerOptions", "clear_docker_leftovers", "resources_of_run"]
 
 SERVICE_PORT = 8000                        # the bundled fakes' port inside their containers
-LISTEN = {"client->merchant": 18080, "client->taxplatform": 18081, "merchant->taxplatform": 18082}
+LISTEN = {"client->merchant": 18080, "client->taxplatform": 18081, "merchant->taxplatform": 18082,
+          "taxplatform->merchant": 18083}
 SELLERS_IN = "/run-config/sellers.json"
 DATA_IN = "/data"
 PROJECT_IN = "/project"
@@ -175,11 +177,10 @@ class DockerStack(StackBase):
                          LISTEN["client->taxplatform"]: self.ports["client->taxplatform"]})
         self._wait_healthy("toxiproxy", self.ports["toxiproxy"], "/version", 30.0)
         self.toxiproxy = ToxiproxyClient(self.ports["toxiproxy"])
-        upstream = {"client->merchant": f"merchant:{self._merchant_port}",
-                    "merchant->taxplatform": f"taxplatform:{SERVICE_PORT}",
-                    "client->taxplatform": f"taxplatform:{SERVICE_PORT}"}
+        port = {"merchant": self._merchant_port, "taxplatform": SERVICE_PORT}
         for link in LINKS:
-            self.toxiproxy.create_proxy_at(link, f"0.0.0.0:{LISTEN[link]}", upstream[link])
+            to = upstream_of(link)
+            self.toxiproxy.create_proxy_at(link, f"0.0.0.0:{LISTEN[link]}", f"{to}:{port[to]}")
 
     def _run_config(self) -> dict[str, dict]:
         return {str(self.cfg.sellers_file.resolve()): {"bind": SELLERS_IN, "mode": "ro"}}
@@ -198,6 +199,7 @@ class DockerStack(StackBase):
         port = self._merchant_port
         env = {"PORT": str(port), "HOST": "0.0.0.0",
                "TAX_PLATFORM_URL": f"http://toxiproxy:{LISTEN['merchant->taxplatform']}",
+               "MERCHANT_CALLBACK_URL": f"http://toxiproxy:{LISTEN[PLATFORM_MERCHANT]}",
                "SELLERS_FILE": SELLERS_IN, "DATA_DIR": DATA_IN, **self.cfg.merchant_env}
         volumes = {**self._run_config(), vol: {"bind": DATA_IN, "mode": "rw"}}
         health, timeout = "/healthz", self.cfg.startup_timeout_s
