@@ -8,6 +8,7 @@ import pytest
 
 from harness.configure import stack_config
 from harness.errors import ScenarioError
+from harness.run import RunOptions
 from harness.scenario import parse_scenario_text
 
 BASE = """\
@@ -34,10 +35,7 @@ def test_nuonuo_keys_and_faults_reach_the_platform_config(tmp_path: Path) -> Non
         "  - {at: 9s, for: 5s, target: taxplatform, action: signing_failure, rate: 0.5}"))
     assert (s.platform.profile, s.platform.processing_delay_s) == ("nuonuo", 1.5)
 
-    class Opts:
-        bind = "127.0.0.1"
-
-    cfg = stack_config(s, Opts(), "r1", tmp_path, tmp_path / "sellers.json")  # type: ignore[arg-type]
+    cfg = stack_config(s, RunOptions("s.yaml"), "r1", tmp_path, tmp_path / "sellers.json")
     assert cfg.platform_config["profile"] == "nuonuo"
     assert cfg.platform_config["processing_delay_ms"] == 1500
     assert cfg.merchant_env["PLATFORM_PROFILE"] == "nuonuo"
