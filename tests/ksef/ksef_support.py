@@ -14,14 +14,13 @@ from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.routing import Mount
 
 from fakes.common import nip
 from fakes.common.fa3 import Fa3Line, Fa3Party, build_fa3
 from fakes.taxplatform.config import Dice, Faults, PlatformConfig
 from fakes.taxplatform.frontends.ksef.crypto import KeyRing
 from fakes.taxplatform.frontends.ksef.desk import KsefDesk, KsefSettings
-from fakes.taxplatform.frontends.ksef.http import PREFIXES, create_ksef_app
+from fakes.taxplatform.frontends.ksef.http import create_ksef_app, mounts
 from fakes.taxplatform.frontends.ksef.limits import RateLimiter
 from fakes.taxplatform.store import GroupCommitter, Store
 
@@ -97,7 +96,7 @@ def served(data: Path, *, delay_s: float = 0.2, limit_factor: float = 1.0,
         yield
         await desk.stop()
 
-    root = Starlette(routes=[Mount(p, app) for p in PREFIXES], lifespan=lifespan)
+    root = Starlette(routes=list(mounts(app)), lifespan=lifespan)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(root, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on"))

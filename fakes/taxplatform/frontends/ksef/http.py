@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,14 +19,14 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from .desk import KsefDesk
 from .errors import KsefError, bad_request, render, wants_problem
 from .limits import RateLimiter, group_of
 from .upo import invoice_upo, session_upo
 
-__all__ = ["create_ksef_app", "PREFIXES"]
+__all__ = ["create_ksef_app", "PREFIXES", "mounts"]
 
 PREFIXES = ("/v2", "/api/v2")
 MAX_BODY = 4 * 1024 * 1024
@@ -208,6 +209,18 @@ def create_ksef_app(desk: KsefDesk, limiter: RateLimiter) -> Starlette:
         lag_s = (core.config.replica_lag_ms if lag is None else lag) / 1000.0
         return _xml(desk.download(nip(request), request.path_params["ksef"], lag_s))
 
+    @gate("/unmatched")
+    async def unmatched(request: Request) -> Response:
+        # a path of a served call whose parameter does not fit the route (an empty or
+        # slash-bearing reference number): KSeF refuses it as input, not as an unknown path
+        path = request.path_params.get("rest", "")
+        if path.startswith(_SERVED_ROOTS):
+            raise bad_request(21405, "Błąd walidacji danych wejściowych.",
+                              f"/{path}: not a valid reference or KSeF number in the path")
+        return render(KsefError(404, f"/{path}: no such operation in this fake "
+                                "(docs/platform-api.md lists the served ones)"),
+                      request.url.path, True)
+
     routes = [
         Route("/auth/challenge", challenge, methods=["POST"]),
         Route("/auth/ksef-token", ksef_token, methods=["POST"]),
@@ -226,8 +239,25 @@ def create_ksef_app(desk: KsefDesk, limiter: RateLimiter) -> Starlette:
         Route("/sessions/{ref}/upo/{upo}", session_upo_page, methods=["GET"]),
         Route("/sessions/{ref}", session_status, methods=["GET"]),
         Route("/invoices/ksef/{ksef}", download, methods=["GET"]),
+        _dotall(Route("/{rest:path}", unmatched,
+                      methods=["GET", "POST", "PUT", "DELETE", "PATCH"])),
     ]
     return Starlette(routes=routes)
+
+
+def _dotall(route: Route | Mount) -> Route | Mount:
+    """Starlette's `path` convertor is `.*`, which stops at a newline; a reference number
+    with an encoded newline in it must still reach the KSeF routes (and get KSeF's 400)."""
+    route.path_regex = re.compile(route.path_regex.pattern, re.DOTALL)
+    return route
+
+
+def mounts(app: Starlette) -> list[Mount]:
+    """The KSeF app mounted under each prefix, for the platform's app."""
+    return [_dotall(Mount(p, app)) for p in PREFIXES]  # type: ignore[misc]
+
+
+_SERVED_ROOTS = ("auth/", "sessions/", "invoices/ksef/", "security/")
 
 
 def _who(desk: KsefDesk, request: Request) -> str:
