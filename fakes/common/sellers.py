@@ -11,9 +11,13 @@ import secrets as _secrets
 from pathlib import Path
 from typing import NotRequired, TypedDict
 
-from . import uscc
+from . import nip, uscc
 
-__all__ = ["Seller", "generate_sellers", "write_sellers", "read_sellers"]
+__all__ = ["Seller", "generate_sellers", "generate_pl_sellers", "write_sellers", "read_sellers",
+           "PL_PROFILES", "sellers_for"]
+
+# platform profiles whose sellers are Polish companies (NIP, KSeF token; design.md s.13)
+PL_PROFILES = ("ksef",)
 
 
 class Seller(TypedDict):
@@ -24,6 +28,7 @@ class Seller(TypedDict):
     #: appKey / appSecret; generated files always carry them, a user's file may leave them out
     app_key: NotRequired[str]
     app_secret: NotRequired[str]
+    ksef_token: NotRequired[str]     # ksef profile: the seller's KSeF token (= secret)
 
 
 _SHOP_WORDS = ("华联", "翠微", "王府井", "西单", "国贸", "三里屯", "望京", "中关村", "五道口",
@@ -51,6 +56,34 @@ def generate_sellers(n: int, seed: int) -> list[Seller]:
     return out
 
 
+def generate_pl_sellers(n: int, seed: int) -> list[Seller]:
+    """`n` Polish sellers: valid NIPs, company names of Faker's pl_PL locale, and a KSeF
+    token each in the real token's shape (`<reference>|nip-<NIP>|<64 hex>`); the token is
+    also the seller's `secret`, the one credential a KSeF ERP holds."""
+    from faker import Faker
+
+    rng = random.Random(f"pl-sellers:{seed}")
+    fake = Faker("pl_PL")
+    fake.seed_instance(seed)
+    out: list[Seller] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        tax_id = nip.generate(rng)
+        if tax_id in seen:
+            continue
+        seen.add(tax_id)
+        ref = f"20260101-EC-{rng.getrandbits(40):010X}-{rng.getrandbits(40):010X}-{len(out):02X}"
+        token = f"{ref}|nip-{tax_id}|{rng.getrandbits(256):064x}"
+        out.append(Seller(seller_tax_id=tax_id, name=f"{fake.company()} {len(out) + 1:03d}",
+                          secret=token, ksef_token=token))
+    return out
+
+
+def sellers_for(profile: str, n: int, seed: int) -> list[Seller]:
+    """The sellers a run of platform `profile` issues for (Polish ones for KSeF)."""
+    return generate_pl_sellers(n, seed) if profile in PL_PROFILES else generate_sellers(n, seed)
+
+
 def write_sellers(path: Path, sellers: list[Seller]) -> None:
     path.write_text(json.dumps(sellers, ensure_ascii=False, indent=1), encoding="utf-8")
 
@@ -63,7 +96,10 @@ def read_sellers(path: Path) -> list[Seller]:
     for i, s in enumerate(data):
         if not isinstance(s, dict) or not {"seller_tax_id", "name", "secret"} <= s.keys():
             raise ValueError(f"{path}: entry {i} needs seller_tax_id, name and secret")
-        why = uscc.invalid_reason(s["seller_tax_id"])
+        tid = s["seller_tax_id"]
+        # a 10-digit tax id is a Polish NIP (ksef profile), else a unified social credit code
+        why = (nip.invalid_reason(tid) if isinstance(tid, str) and len(tid) == 10
+               else uscc.invalid_reason(tid))
         if why:
             raise ValueError(f"{path}: entry {i}: seller_tax_id {s['seller_tax_id']!r} {why}")
         for key in ("app_key", "app_secret"):

@@ -48,7 +48,7 @@ def build_platform(data: Path, sellers_file: Path | None, config_arg: str | None
     """(ledger core with its front-end, sellers list, sellers file, generated?) -- no server
     yet; tests use it in-process, with a `clock.ManualClock` where time matters. An unknown
     profile is a ValueError naming the known ones."""
-    from fakes.common.sellers import generate_sellers, read_sellers, write_sellers
+    from fakes.common.sellers import read_sellers, sellers_for, write_sellers
 
     from .config import parse_config
     from .core import Ledger
@@ -64,7 +64,7 @@ def build_platform(data: Path, sellers_file: Path | None, config_arg: str | None
     if sellers_file is None:
         sellers_file = data / "sellers.json"
         if not sellers_file.exists():
-            write_sellers(sellers_file, generate_sellers(3, random.randrange(1 << 30)))
+            write_sellers(sellers_file, sellers_for(cfg.profile, 3, random.randrange(1 << 30)))
             generated = True
     sellers = read_sellers(sellers_file)
     store = Store(data / DB_NAME, cfg.synchronous) if clock is None else \

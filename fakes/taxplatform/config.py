@@ -28,7 +28,10 @@ class PlatformConfig:
     profile: str = "clearance"           # the front-end by name (frontends/; checked there)
     upload_delay_ms: int = 2000          # direct: how long an upload stays `processing`
     upload_deadline_s: float = 172800.0  # direct: the oldest issued_at accepted (48 h)
-    processing_delay_ms: int = 1000      # nuonuo: from "开票提交成功" to the decision
+    processing_delay_ms: int = 1000      # nuonuo, ksef: from the acknowledgement (开票提交成功,
+                                         # 202) to the decision
+    ksef_rate_limits: float = 1.0        # ksef: x the documented limits (10 = TEST, 0 = off)
+    ksef_time_scale: float = 1.0         # ksef: a limit's minute/hour lasts 60/scale s, ...
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -95,6 +98,14 @@ def parse_config(text_or_path: str | None) -> PlatformConfig:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
             raise ValueError("--config: upload_deadline_s must be a number > 0")
         cfg.upload_deadline_s = float(v)
+    for key, low in (("ksef_rate_limits", 0.0), ("ksef_time_scale", None)):
+        if key in data:
+            v = data[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or \
+                    (v < 0 if low is not None else v <= 0):
+                raise ValueError(f"--config: {key} must be a number "
+                                 f"{'>= 0' if low is not None else '> 0'}")
+            setattr(cfg, key, float(v))
     return cfg
 
 

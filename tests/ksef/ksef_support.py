@@ -58,6 +58,10 @@ class UnitCore:
         self._seq += 1
         return seq
 
+    def lag_s(self) -> float:
+        lag = self.faults.replica_lag_ms
+        return (self.config.replica_lag_ms if lag is None else lag) / 1000.0
+
     def close(self) -> None:
         self.committer.close()
         self.store.close()

@@ -7,6 +7,7 @@ ledger)` builds one by name. A new profile is a new module here plus one import 
 from __future__ import annotations
 
 from . import clearance, direct, nuonuo  # noqa: F401 - each registers itself
+from .ksef import frontend as _ksef  # noqa: F401 - registers the ksef profile
 from .base import Frontend, UnknownProfile, create, frontend_class, names
 
 __all__ = ["Frontend", "UnknownProfile", "create", "frontend_class", "names"]

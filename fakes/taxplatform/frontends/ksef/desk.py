@@ -93,6 +93,8 @@ class Core(Protocol):
 
     def take_seq(self) -> int: ...
 
+    def lag_s(self) -> float: ...
+
 
 @dataclass(slots=True)
 class KsefSettings:
@@ -713,7 +715,8 @@ class KsefDesk:
             seller_tax_id=f.seller_nip, buyer_name=f.buyer_name, buyer_tax_id=f.buyer_nip,
             invoice_type=f.kind, amount=str(f.net), tax=str(f.vat), total=str(f.gross),
             issued_at=now, original_invoice_no=f.corrected_ksef_number, reason=None,
-            quota_month=None, body_hash=inv.invoice_hash, lines=list(f.lines))
+            quota_month=None, body_hash=inv.invoice_hash, lines=list(f.lines),
+            extra={"profile": "ksef", "ksef_number": ksef})
 
     def stats_json(self) -> dict[str, Any]:
         return {"sessions": len(self.sessions), "invoices": len(self.invoices),

@@ -205,9 +205,7 @@ def create_ksef_app(desk: KsefDesk, limiter: RateLimiter) -> Starlette:
 
     @gate("/invoices/ksef/{ksef}")
     async def download(request: Request) -> Response:
-        lag = core.faults.replica_lag_ms
-        lag_s = (core.config.replica_lag_ms if lag is None else lag) / 1000.0
-        return _xml(desk.download(nip(request), request.path_params["ksef"], lag_s))
+        return _xml(desk.download(nip(request), request.path_params["ksef"], core.lag_s()))
 
     @gate("/unmatched")
     async def unmatched(request: Request) -> Response:
