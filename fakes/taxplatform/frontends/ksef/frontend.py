@@ -3,13 +3,14 @@
 Builds the desk over the ledger core: the fake's key pairs kept beside the data (so
 sessions survive a restart), each seller's KSeF token from SELLERS_FILE (the seller's
 `secret`, design.md s.13), the rate limiter with the config's scale, and mounts the routes
-under /v2 and /api/v2.
+under /v2 and /api/v2 (beside s.5's read path, which every profile serves).
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from ..base import Frontend, register
+from ..readpath import ReadPath
 from .crypto import KeyRing
 from .desk import SCHEMA, KsefDesk, KsefSettings
 from .http import create_ksef_app, mounts
@@ -41,6 +42,9 @@ class KsefFrontend(Frontend):
         self.app = create_ksef_app(self.desk, self.limiter)
 
     def mount(self, app: FastAPI) -> None:
+        # s.5's read path too (login with the seller's KSeF token as secret, read by KSeF
+        # number, search by P_2 or NrZamowienia): the harness's drain and final read use it
+        ReadPath(self.ledger).mount(app)
         app.router.routes.extend(mounts(self.app))
 
     def start(self) -> None:
