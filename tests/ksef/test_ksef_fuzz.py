@@ -49,8 +49,10 @@ def test_official_spec_fuzz_finds_no_5xx_and_no_nonconforming_answer(ksef_platfo
            "--checks", "not_a_server_error,status_code_conformance,"
            "content_type_conformance,response_schema_conformance,"
            "response_headers_conformance",
-           "--max-examples", "25", "--seed", "29", "--generation-deterministic",
-           "--phases", "examples,coverage,fuzzing", "--workers", "2",
+           "--max-examples", "40", "--seed", "29", "--generation-deterministic",
+           # not the coverage phase: schemathesis 4.32 itself crashes in it now and then on
+           # this spec (an error inside hypothesis's lambda reflection), not on an answer
+           "--phases", "examples,fuzzing", "--workers", "2",
            "--request-timeout", "5", "--max-time", "60",
            "-H", f"Authorization: Bearer {token}", "--report-dir", str(tmp_path / "st")]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=240)

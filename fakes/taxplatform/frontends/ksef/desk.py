@@ -14,8 +14,8 @@ expiry).
 
 The platform fault knobs map as: `error_rate` -> every call answers `error_status` (an
 outage, KSeF's "awaria", when 1), on a send after the invoice was stored with
-`error_after_commit`; `throttle_rate` -> 429 + Retry-After; `slow_commit_ms` -> invoices
-stay 150 that much longer; `replica_lag_ms` -> `GET /invoices/ksef/{n}` says 21165 (not
+`error_after_commit`; `throttle_rate` -> 429 + Retry-After; `slow_commit_ms` and
+`processing_delay_ms` -> invoices stay 150 that much longer; `replica_lag_ms` -> `GET /invoices/ksef/{n}` says 21165 (not
 yet available) for that long; `revoke_tokens` -> every access token gets 401;
 `ack_without_commit` -> the 202 is given and the invoice never gets a KSeF number.
 """
@@ -526,11 +526,19 @@ class KsefDesk:
         body = f"{session_ref[:8]}-EU-{h[:10]}-{h[10:20]}"
         return f"{body}-{ids.crc8(body.encode()):02X}"
 
+    def delay_s(self) -> float:
+        """How long a sent invoice waits for its decision: the processing delay (the
+        `processing_delay_ms` knob, else the config's) plus the `slow_commit_ms` knob."""
+        f = self.core.faults
+        d = self.settings.processing_delay_s if f.processing_delay_ms is None else \
+            f.processing_delay_ms / 1000.0
+        return d + f.slow_commit_ms / 1000.0
+
     def invoice_json(self, inv: _Invoice, base: str) -> dict[str, Any]:
         now = self.now()
         code = inv.status
         if code is None:
-            half = inv.received + self.settings.processing_delay_s / 2
+            half = inv.received + self.delay_s() / 2
             code = 150 if now >= half or inv.lost else 100
         status: dict[str, Any] = {"code": code, "description": STATUS_TEXT[code]}
         if inv.details:
@@ -633,7 +641,7 @@ class KsefDesk:
     async def decide_due(self) -> int:
         """Decide every invoice whose processing time has come; returns how many."""
         now = self.now()
-        delay = self.settings.processing_delay_s + self.core.faults.slow_commit_ms / 1000.0
+        delay = self.delay_s()
         due = [i for i in self._undecided.values() if not i.lost and i.received + delay <= now]
         if not due:
             return 0
