@@ -277,7 +277,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_worker(args.master, args.processes)
     if args.command == "explore":
         from .explore.search import ExploreOptions, explore
-        from .scenario.durations import DurationError, parse_duration
+        from .durations import DurationError, parse_duration
         from .errors import UsageError
         try:
             budget = parse_duration(args.budget) if args.budget else None

@@ -15,7 +15,7 @@ request sent during a fault that times out after the window still belongs to the
 checkout attempts answered `ok` is at least `RECOVERED_SHARE` of that share in the
 `BASELINE_S` seconds before the fault (seconds inside other faults left out; too few
 checkouts there: every second outside all faults). Fault windows are those of the report
-(harness/rundir.fault_window): an instantaneous fault lasts until its restart.
+(harness/fault_windows.py `fault_window`): an instantaneous fault lasts until its restart.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from harness.checker.history import is_harness_proc
-from harness.rundir import fault_window
+from harness.fault_windows import fault_window
 
 __all__ = ["Recovery", "scan_history", "seconds_from_checker", "measure", "recovery_of_run", "SLIDE_S", "BASELINE_S",
            "RECOVERED_SHARE"]

@@ -142,7 +142,7 @@ def _client_spec(opts: RunOptions, scenario: Scenario) -> Any:
 def _check_distribution(opts: RunOptions) -> None:
     """design.md s.10: `--bind` is an address of this machine; the other flags make sense."""
     from .load.remote import bind_problem
-    from .scenario.durations import DurationError
+    from .durations import DurationError
     problem = bind_problem(opts.bind)
     if problem:
         raise UsageError(problem)

@@ -1,5 +1,6 @@
 """The run directory (design.md s.4, docs/internals.md): its file names, naming a new one,
-reading and writing its small files, merging history parts, and when a fault was active.
+reading and writing its small files, merging history parts. (When a fault was active:
+harness/fault_windows.py; what the report reads: harness/report/files.py.)
 
 Two ways to read, one parameter: `strict=True` (the checker, `check`, `run`): a file that
 cannot be read is an InputError naming `file:line`; `strict=False` (the report, which must
@@ -9,10 +10,9 @@ missing or broken file gives the default, broken lines are counted in `SkippedLi
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,7 @@ __all__ = ["SUMMARY", "HISTORY", "HISTORY_PARTS", "LEDGER", "UPLOADS", "FAULTS",
            "LOAD_STATS", "SCENARIO", "SELLERS", "LOAD_CONFIG", "REPORT", "JUNIT", "TIMESERIES",
            "LATENCY_CSV", "PLOTS", "LOGS",
            "new_run_dir", "utc_stamp", "write_json", "read_json", "read_jsonl", "iter_jsonl",
-           "merge_history", "history_paths", "iter_history", "SkippedLines", "RunFiles",
-           "load_run_files", "duration_s", "fault_end", "fault_window", "active_at",
-           "active_faults", "INSTANT_FAULT_S"]
+           "merge_history", "history_paths", "iter_history", "SkippedLines"]
 
 # -- file names (design.md s.4 and docs/internals.md) ----------------------------------------
 SUMMARY = "summary.json"
@@ -48,11 +46,6 @@ TIMESERIES = "timeseries.json"
 LATENCY_CSV = "latency.csv"
 PLOTS = "plots"
 LOGS = "logs"
-
-#: How long a fault without an end (a kill, a token revocation) counts as active when it
-#: names no `restart_after`.
-INSTANT_FAULT_S = 1.0
-
 
 def utc_stamp(ts: float | None = None) -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(ts))
@@ -199,94 +192,3 @@ def iter_history(run_dir: Path, skipped: SkippedLines | None = None) -> Iterator
     """Every history event of a run, leniently, in file order (not necessarily time order)."""
     for path in history_paths(Path(run_dir)):
         yield from iter_jsonl(path, strict=False, skipped=skipped)
-
-
-# -- time ----------------------------------------------------------------------------------
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def duration_s(value: Any) -> float | None:
-    """Seconds from a number or a scenario duration ("500ms", "5s", "1m"); None otherwise."""
-    from .scenario.durations import DurationError, parse_duration   # (scenario imports the checker)
-    n = _number(value)
-    if n is not None:
-        return n if n >= 0 else None
-    try:
-        return parse_duration(value)
-    except DurationError:
-        return None
-
-
-def fault_end(fault: dict[str, Any]) -> float | None:
-    """A fault's end time, or None for an instantaneous one (a kill) or a bad value."""
-    return _number(fault.get("end_s"))
-
-
-def fault_window(fault: dict[str, Any]) -> tuple[float, float] | None:
-    """When a fault of faults.jsonl counts as active: [start, end), or for an instantaneous
-    one such as a kill, until its `restart_after` (else INSTANT_FAULT_S). None without a
-    start. The one definition: the checker's evidence, the report's timelines and its
-    per-fault figures all use it."""
-    start = _number(fault.get("start_s"))
-    if start is None:
-        return None
-    end = fault_end(fault)
-    if end is None:
-        params = fault.get("params") if isinstance(fault.get("params"), dict) else {}
-        end = start + (duration_s(params.get("restart_after")) or INSTANT_FAULT_S)
-    return start, end
-
-
-def active_at(fault: dict[str, Any], t: Any) -> bool:
-    """Was the fault active at run time `t`?"""
-    window = fault_window(fault)
-    t = _number(t)
-    return window is not None and t is not None and window[0] <= t < window[1]
-
-
-def active_faults(faults: list[dict[str, Any]], times: list[float]) -> list[dict[str, Any]]:
-    """The faults active at any of `times`."""
-    return [f for f in faults if any(active_at(f, t) for t in times)]
-
-
-# -- what the report reads -------------------------------------------------------------------
-@dataclass(slots=True)
-class RunFiles:
-    """Everything the report reads besides the history."""
-
-    run_dir: Path
-    summary: Any                    # harness.summary.Summary
-    faults: list[dict[str, Any]] = field(default_factory=list)
-    load_stats: dict[str, Any] | None = None
-    run: Any = None                 # harness.run_record.RunRecord (empty without run.json)
-    faults_plan: list[dict[str, Any]] | None = None
-
-
-def load_run_files(run_dir: Path, summary: Any = None) -> RunFiles:
-    """Read (leniently) the summary (unless given), faults, load stats, run.json and the
-    fault plan."""
-    from .run_record import RunRecord
-    from .summary import Summary
-    run_dir = Path(run_dir)
-    if summary is None:
-        summary = Summary.read(run_dir)
-    elif isinstance(summary, dict):
-        summary = Summary.from_dict(summary)
-    load_stats = read_json(run_dir / LOAD_STATS, strict=False)
-    plan = read_json(run_dir / FAULTS_PLAN, strict=False)
-    if isinstance(plan, dict):          # tolerate {"faults": [...]} as well as a bare list
-        plan = plan.get("faults")
-    faults = read_jsonl(run_dir / FAULTS, strict=False)
-    if not faults:                      # faults as applied, else the summary's copy
-        faults = [f for f in summary.faults if isinstance(f, dict)]
-    return RunFiles(
-        run_dir=run_dir,
-        summary=summary,
-        faults=faults,
-        load_stats=load_stats if isinstance(load_stats, dict) else None,
-        run=RunRecord.read(run_dir),
-        faults_plan=[p for p in plan if isinstance(p, dict)] if isinstance(plan, list) else None,
-    )

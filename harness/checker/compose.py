@@ -14,7 +14,7 @@ from harness.checker.fold import Fold
 from harness.checker.result import (ANOMALY_CLASSES, COUNT_KEYS, CheckOptions, CheckResult,
                                     Valid, merge_valid)
 from harness.checker.stats import acceptance_delay, request_stats, time_to_consistency
-from harness.rundir import active_faults
+from harness.fault_windows import active_faults
 
 __all__ = ["compose", "list_anomalies"]
 

@@ -10,6 +10,6 @@ read from summary.json), `search` (the loop, explore.json), `page` (explore.html
 from __future__ import annotations
 
 from .draw import draw_schedule, draw_tries
-from .space import ExploreSpace, FaultChoice, check_explore, space_of
+from .space import ExploreSpace, FaultChoice, space_of
 
-__all__ = ["ExploreSpace", "FaultChoice", "check_explore", "space_of", "draw_schedule", "draw_tries"]
+__all__ = ["ExploreSpace", "FaultChoice", "space_of", "draw_schedule", "draw_tries"]

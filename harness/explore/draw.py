@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ..scenario.durations import format_duration
+from ..durations import format_duration
 from .space import PRESETS, ExploreSpace
 
 __all__ = ["draw_schedule", "draw_tries", "MARGIN_S", "window_of"]
@@ -21,7 +21,7 @@ MARGIN_S = 3
 
 def window_of(fault: dict[str, Any]) -> tuple[float, float]:
     """(start, end) seconds a drawn fault occupies; an instant holds its restart delay."""
-    from ..scenario.durations import parse_duration
+    from ..durations import parse_duration
     at = parse_duration(fault["at"])
     if "for" in fault:
         return at, at + parse_duration(fault["for"])

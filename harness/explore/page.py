@@ -8,7 +8,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from ..scenario.durations import parse_duration
+from ..durations import parse_duration
 
 __all__ = ["write_page"]
 

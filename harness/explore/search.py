@@ -16,7 +16,7 @@ from typing import Any, Callable
 from ..errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_PASS, EXIT_STACK, ScenarioError, UsageError
 from ..rundir import new_run_dir, write_json
 from ..scenario import Scenario
-from ..scenario.durations import format_duration
+from ..durations import format_duration
 from .draw import draw_schedule
 from .shrink import candidates, describe
 from .space import ExploreSpace, space_of

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator
 
-from ..scenario.durations import format_duration, parse_duration
+from ..durations import format_duration, parse_duration
 from .draw import MARGIN_S, window_of
 from .tryfile import TrySpec
 

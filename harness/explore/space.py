@@ -1,5 +1,5 @@
-"""Which faults an exploration may draw: the scenario's `explore:` block, or every fault
-that applies to its links and targets.
+"""Which faults an exploration may draw: the scenario's `explore:` block (its grammar:
+harness/scenario/explore_block.py), or every fault that applies to its links and targets.
 
 "Applies" leaves out what no merchant can survive or what changes the right answer rather
 than the merchant's conditions: `ack_without_commit` (the platform's own storage defect),
@@ -11,18 +11,13 @@ missing on this machine (clock_skew without libfaketime, disk_full without root)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from ..faults.plan import action_kinds
-from ..faults.registry import LINKS, TARGETS, kinds_of
-from ..scenario.durations import DurationError, parse_duration
+from ..faults.registry import TARGETS
+from ..scenario.explore_block import fault_kind
 
-__all__ = ["ExploreSpace", "FaultChoice", "check_explore", "space_of", "PRESETS", "DEFAULT_KINDS",
-           "EXPLORE_KEYS", "DEFAULT_TRY_S"]
+__all__ = ["ExploreSpace", "FaultChoice", "space_of", "PRESETS", "DEFAULT_KINDS", "DEFAULT_TRY_S"]
 
-Problem = Callable[[str, str], None]
-
-EXPLORE_KEYS = ("faults", "targets", "links", "count", "for", "overlap", "duration")
 DEFAULT_TRY_S = 20.0
 #: kinds drawn when the scenario has no `explore:` block (a tool missing -> left out)
 DEFAULT_KINDS = ("latency", "timeout", "reset_peer", "down", "kill", "pause", "restart", "errors",
@@ -70,94 +65,6 @@ class ExploreSpace:
                 "left_out": list(self.left_out)}
 
 
-def _kind(name: str) -> tuple[Any, str] | None:
-    cls = kinds_of("toxic").get(name)
-    if cls is not None:
-        return cls, "toxic"
-    cls = action_kinds().get(name)
-    return (cls, "action") if cls is not None else None
-
-
-def _range(raw: Any, parse: Callable[[Any], float], what: str, problem: Problem, key: str) -> tuple | None:
-    items = raw if isinstance(raw, list) else [raw, raw]
-    if len(items) != 2:
-        problem(key, f"{what}: one value or [min, max]")
-        return None
-    try:
-        lo, hi = parse(items[0]), parse(items[1])
-    except (DurationError, ValueError, TypeError) as e:
-        problem(key, f"{what}: {e}")
-        return None
-    if lo > hi:
-        problem(key, f"{what}: [min, max] with min <= max")
-        return None
-    return lo, hi
-
-
-def _count(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > 20:
-        raise ValueError(f"a whole number 0..20, got {v!r}")
-    return v
-
-
-def check_explore(raw: Any, duration_s: float, problem: Problem) -> dict[str, Any] | None:
-    """Validate an `explore:` block; report through `problem(key, message)`. Returns the
-    block with durations in seconds (or None when absent or broken)."""
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        problem("", "explore is a mapping such as {faults: [latency, kill], count: [1, 2], for: [2s, 6s]}")
-        return None
-    out: dict[str, Any] = {}
-    for key in raw:
-        if key not in EXPLORE_KEYS:
-            problem(str(key), f"unknown key {key!r}; keys: {', '.join(EXPLORE_KEYS)}")
-    names = raw.get("faults")
-    if names is not None:
-        if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
-            problem("faults", "a non-empty list of fault kinds, e.g. [latency, down, kill] (see 'invoice-chaos list')")
-        else:
-            for n in names:
-                if _kind(n) is None:
-                    problem("faults", f"unknown fault kind {n!r} (see 'invoice-chaos list')")
-            out["faults"] = list(names)
-    for key, allowed in (("targets", TARGETS), ("links", LINKS)):
-        if key in raw:
-            v = raw[key]
-            if not (isinstance(v, list) and v and all(x in allowed for x in v)):
-                problem(key, f"a non-empty list of {', '.join(allowed)}")
-            else:
-                out[key] = list(v)
-    if "count" in raw:
-        r = _range(raw["count"], _count, "count", problem, "count")
-        if r:
-            out["count"] = r
-    if "for" in raw:
-        r = _range(raw["for"], parse_duration, "for", problem, "for")
-        if r:
-            if r[0] < 1:
-                problem("for", "windows of at least 1s")
-            out["for"] = r
-    if "overlap" in raw:
-        if not isinstance(raw["overlap"], bool):
-            problem("overlap", "true or false")
-        else:
-            out["overlap"] = raw["overlap"]
-    if "duration" in raw:
-        try:
-            d = parse_duration(raw["duration"])
-            if d < 8:
-                problem("duration", "a try needs at least 8s of load")
-            elif d > duration_s:
-                problem("duration", f"longer than the scenario's duration ({duration_s:g}s)")
-            out["duration"] = d
-        except DurationError as e:
-            problem("duration", str(e))
-    if "for" in out and "duration" in out and out["for"][1] > out["duration"] - 4:
-        problem("for", "the longest window must fit in a try with 2s before and after it")
-    return out
-
-
 def _links_used(scenario: Any) -> list[str]:
     mix = scenario.load.mix
     links = ["client->merchant", "merchant->taxplatform"]
@@ -188,7 +95,7 @@ def space_of(scenario: Any, try_s: float | None = None) -> ExploreSpace:
     choices: list[FaultChoice] = []
     left_out: list[str] = []
     for name in names:
-        found = _kind(name)
+        found = fault_kind(name)
         assert found is not None, name
         cls, key = found
         why = _available(cls)

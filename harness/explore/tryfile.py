@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from ..scenario import Scenario, parse_scenario_text
-from ..scenario.durations import format_duration
+from ..durations import format_duration
 
 __all__ = ["TrySpec", "scenario_text", "write_try"]
 

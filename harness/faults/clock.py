@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MissingBinaryError
-from ..scenario.durations import DurationError, format_duration, parse_duration
+from ..durations import DurationError, format_duration, parse_duration
 from .registry import Attr, FaultKind, register
 
 __all__ = ["ClockSkew", "find_libfaketime", "clock_file", "SignedDuration", "format_offset"]

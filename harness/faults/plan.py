@@ -10,7 +10,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from ..scenario.durations import DurationError, parse_duration
+from ..durations import DurationError, parse_duration
 from . import clock as _clock  # noqa: F401
 from . import disk as _disk  # noqa: F401
 from . import partition as _partition  # noqa: F401  (registers kinds)

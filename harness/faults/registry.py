@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, ClassVar
 
-from ..scenario.durations import DurationError, parse_duration
+from ..durations import DurationError, parse_duration
 from ..links import LINKS
 
 __all__ = ["Attr", "FaultKind", "register", "KINDS", "kinds_of", "LINKS", "TARGETS",

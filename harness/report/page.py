@@ -21,7 +21,8 @@ from typing import Any
 
 from harness.checker.classes import CHANCES
 from harness.checker.result import ANOMALY_CLASSES
-from harness.rundir import RunFiles, active_at, fault_end
+from harness.fault_windows import active_at, fault_end
+from harness.report.files import RunFiles
 from harness.summary import Summary
 from harness.report.uploads import render_section as render_uploads
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.checker.result import ANOMALY_CLASSES
-from harness.rundir import PLOTS, fault_end
+from harness.fault_windows import fault_end
+from harness.rundir import PLOTS
 from harness.summary import Summary
 
 __all__ = ["write_plots", "OUTCOME_BARS", "ANOMALY_CLASSES"]

@@ -17,8 +17,8 @@ from typing import Any
 
 from harness.checker.history import is_harness_proc
 from harness.checker.stats import percentile
-from harness.rundir import (SkippedLines, fault_end, fault_window, history_paths,
-                            iter_history, iter_jsonl)
+from harness.fault_windows import fault_end, fault_window
+from harness.rundir import SkippedLines, history_paths, iter_history, iter_jsonl
 
 __all__ = ["compute_timeseries", "timeseries_from_events", "timeseries_from_checker", "percentile", "write_latency_csv",
            "WINDOW_S", "OUTCOMES"]

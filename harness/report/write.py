@@ -15,7 +15,8 @@ from harness.report.page import render_html
 from harness.report.plots import write_plots
 from harness.report.timeseries import compute_timeseries, write_latency_csv
 from harness.run_record import RunRecord
-from harness.rundir import LATENCY_CSV, REPORT, TIMESERIES, load_run_files
+from harness.report.files import load_run_files
+from harness.rundir import LATENCY_CSV, REPORT, TIMESERIES
 from harness.summary import Summary
 
 __all__ = ["write_report", "load_end_s"]

@@ -14,7 +14,8 @@ from typing import Any
 from ..configure import PROFILES, profile_of
 from ..errors import ScenarioError
 from ..checker.result import ANOMALY_CLASSES
-from .durations import DurationError, format_duration, parse_duration
+from ..durations import DurationError, format_duration, parse_duration
+from .explore_block import check_explore
 from .model import (DrainSpec, FaultSpec, GateSpec, LoadSpec, Loc, MerchantSpec, PlatformSpec,
                     Scenario, SutSpec)
 from .yamlloc import YamlSyntaxError, load_with_lines
@@ -412,8 +413,7 @@ def _overlapping_faults(c: _Ctx, faults: list[FaultSpec], seed: int, duration: f
 
 
 def _explore(c: _Ctx, raw: Any, duration: float) -> dict[str, Any] | None:
-    """`explore:` (invoice-chaos explore's fault space): checked by harness/explore/space.py."""
-    from ..explore.space import check_explore
+    """`explore:` (invoice-chaos explore's fault space): checked by explore_block.py."""
     return check_explore(raw, duration, lambda key, msg: c.problem(("explore",) + ((key,) if key else ()), msg))
 
 

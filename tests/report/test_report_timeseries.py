@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import json
 
-from harness.rundir import fault_window
+from harness.fault_windows import fault_window
 from harness.report.timeseries import compute_timeseries, percentile, write_latency_csv
 from report_runs import FAULTS, HISTORY, event
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from harness.gates import apply_gates as evaluate, verdict
-from harness.scenario.durations import DurationError, format_duration, parse_duration
+from harness.durations import DurationError, format_duration, parse_duration
 from harness.scenario.model import GateSpec
 
 

@@ -6,29 +6,7 @@
 """
 from __future__ import annotations
 
-from typing import Any, Callable
-
-from .base import Core, Platform
+from . import clearance, direct  # noqa: F401 - each registers itself (base.register)
+from .base import PLATFORMS, Core, Platform, make_platform, register
 
 __all__ = ["PLATFORMS", "Core", "Platform", "make_platform", "register"]
-
-PLATFORMS: dict[str, type[Platform]] = {}
-
-
-def register(name: str) -> Callable[[type[Platform]], type[Platform]]:
-    """Class decorator: the client of profile `name`."""
-    def put(cls: type[Platform]) -> type[Platform]:
-        PLATFORMS[name] = cls
-        return cls
-    return put
-
-
-def make_platform(profile: str, core: Core, sellers: list[dict[str, Any]]) -> Platform:
-    try:
-        cls = PLATFORMS[profile]
-    except KeyError:
-        raise ValueError(f"unknown platform profile {profile!r}; known: {', '.join(PLATFORMS)}") from None
-    return cls(core, sellers)
-
-
-from . import clearance, direct  # noqa: E402,F401  - each registers itself

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol
 
 from ..answer import Answer
 from ..amounts import Order
@@ -23,7 +23,7 @@ from ..store import OrderRow, Store
 if TYPE_CHECKING:
     from ..config import MerchantConfig
 
-__all__ = ["Core", "Kind", "Platform", "Reply", "backoff"]
+__all__ = ["Core", "Kind", "Platform", "Reply", "backoff", "PLATFORMS", "register", "make_platform"]
 
 Kind = Literal["ok", "refused", "throttled", "unknown"]
 
@@ -126,3 +126,23 @@ class Platform:
     def counts(self) -> dict[str, Any] | None:
         """The protocol's own pipeline for GET /_admin/orders, if it has one."""
         return None
+
+
+# -- the clients, by profile name ------------------------------------------------------------
+PLATFORMS: dict[str, type[Platform]] = {}
+
+
+def register(name: str) -> Callable[[type[Platform]], type[Platform]]:
+    """Class decorator: the client of profile `name`."""
+    def put(cls: type[Platform]) -> type[Platform]:
+        PLATFORMS[name] = cls
+        return cls
+    return put
+
+
+def make_platform(profile: str, core: Core, sellers: list[dict[str, Any]]) -> Platform:
+    try:
+        cls = PLATFORMS[profile]
+    except KeyError:
+        raise ValueError(f"unknown platform profile {profile!r}; known: {', '.join(PLATFORMS)}") from None
+    return cls(core, sellers)

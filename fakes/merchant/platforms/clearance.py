@@ -21,8 +21,7 @@ from typing import Any
 
 from ..amounts import Order, platform_lines
 from ..store import OrderRow
-from . import register
-from .base import Core, Platform, Reply, backoff
+from .base import Core, Platform, Reply, backoff, register
 from .bearer import PlatformClient
 
 __all__ = ["ClearancePlatform"]

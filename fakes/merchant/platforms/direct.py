@@ -33,8 +33,7 @@ from typing import Any
 from ..amounts import Order, platform_lines
 from ..answer import Answer
 from ..store import OrderRow
-from . import register
-from .base import Core
+from .base import Core, register
 from .clearance import ClearancePlatform
 
 __all__ = ["DirectPlatform", "SCHEMA"]
