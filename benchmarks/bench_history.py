@@ -1,4 +1,4 @@
-"""The history writer's own CPU per request, in isolation (issue 12's "history < 5 %").
+"""The history writer's own CPU per request, in isolation (the target: history < 5 % of throughput).
 
     .venv/bin/python benchmarks/bench_history.py [--pairs 50000]
 

@@ -1,4 +1,4 @@
-"""Benchmark of the whole pipeline (issue 12): its knee, and which component holds it.
+"""Benchmark of the whole pipeline: its knee, and which component holds it.
 
     .venv/bin/python benchmarks/bench_knee.py [--rates 100,200,400,800] [--profile-rate 300]
                                              [--json FILE] [--skip-sweep] [--keep DIR]

@@ -1,4 +1,4 @@
-"""Benchmark of the load generator (issue 7): is the arrival rate honest?
+"""Benchmark of the load generator: is the arrival rate honest?
 
 1. Slow merchant (every answer after --delay-ms, 200 ms): the open-model run_load must
    send within 5 % of the target arrivals, where a closed model (fixed users that wait

@@ -1,4 +1,4 @@
-"""Benchmark of the load path (issue 12): how fast one Locust worker process drives
+"""Benchmark of the load path: how fast one Locust worker process drives
 checkout journeys, against what Locust's own fastest client manages, in the same run.
 
     .venv/bin/python benchmarks/bench_loadpath.py [--seconds 10] [--repeat 3] [--json FILE]

@@ -1,4 +1,4 @@
-"""Benchmark of the scale-out (issue 15, design.md s.10): arrivals/s that two load machines
+"""Benchmark of the scale-out (design.md s.10): arrivals/s that two load machines
 sustain against one local process, measured in one run.
 
 The load machines are two network namespaces (tests/integration/netns.py: veth pairs on a

@@ -1,4 +1,4 @@
-"""Small HTTP helpers shared by the app and every front-end: JSON answers, bounded bodies,
+"""Small HTTP functions shared by the app and every front-end: JSON answers, bounded bodies,
 headers straight from an ASGI scope."""
 from __future__ import annotations
 

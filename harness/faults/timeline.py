@@ -69,7 +69,7 @@ class Timeline:
             actions.append((undo_at, 1, "undo", f))
         self.actions = sorted(actions, key=lambda a: (a[0], a[1]))
         self._thread = threading.Thread(target=self._run, name="fault-timeline", daemon=True)
-        self._helpers: list[threading.Thread] = []
+        self._undo_threads: list[threading.Thread] = []
         self._applying: dict[str, threading.Thread] = {}
 
     def now(self) -> float:
@@ -96,7 +96,7 @@ class Timeline:
                 self._applying[fault.id] = t
             else:
                 t = threading.Thread(target=self._undo_after_apply, args=(fault,), daemon=True)
-            self._helpers.append(t)
+            self._undo_threads.append(t)
             t.start()
 
     def _undo_after_apply(self, fault: PlannedFault) -> None:
@@ -161,7 +161,7 @@ class Timeline:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
-        for t in self._helpers:
+        for t in self._undo_threads:
             t.join(timeout=60)
         with self._lock:
             # process faults first: undoing a platform knob needs the platform running

@@ -30,8 +30,8 @@ BUSY_LIMIT = 0.9
 
 
 def _group_pids(pid: int, created: float | None) -> list[Any]:
-    """The live processes of a recorded group: its leader and every descendant; none when
-    the leader is gone or is no longer the process that was recorded (a reused pid)."""
+    """The live processes of a recorded group: its first process and every descendant; none
+    when that process is gone or is no longer the one that was recorded (a reused pid)."""
     import psutil
 
     try:

@@ -249,7 +249,7 @@ class Customers:
         # The order is encoded once: the history's invoke embeds these bytes (a Fragment)
         # and the request body is the same object with `order_id` in front (an order is
         # exactly those keys, OrderFactory.order), so recording the order costs no second
-        # encoding (docs/performance.md "History, fourth pass").
+        # encoding (docs/performance.md, "Load path").
         encoded = _dumps({k: data[k] for k in _ORDER_KEYS})
         order = orjson.Fragment(encoded)
         body = b'{"order_id":' + _dumps(oid) + b"," + encoded[1:]

@@ -215,7 +215,7 @@ class Service:
                 self.proc.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
                 pass
-        # the leader may be gone while children linger: always finish the group
+        # the group's first process may be gone while children linger: finish the group
         self.signal(signal.SIGKILL)
         try:
             self.proc.wait(timeout=5)

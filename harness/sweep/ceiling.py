@@ -25,9 +25,9 @@ from typing import Any
 
 __all__ = ["measure_ceiling", "ramp_outran", "start_null_endpoint", "OFFER_PER_WORKER"]
 
-# The ramp's top, arrivals/s per worker: above what one process can send. 6,000 was below it
-# on a fast hour of this 2-core machine (the driver finished 6,100 journeys/s flat out, the
-# 6 s ramp's best pair is 5,000), so the ceiling then read the ramp, not the harness.
+# The ramp's top, arrivals/s per worker: above what one process can send, so the ceiling
+# reads the harness, not the ramp. A ramp that ends while the driver still keeps up says
+# "at least" (`ramp_outran`).
 OFFER_PER_WORKER = 12000.0
 
 

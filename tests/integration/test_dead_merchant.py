@@ -1,5 +1,5 @@
 """A merchant that stops answering for good halfway must not hang the harness, and must not
-pass: one that hangs on every request, one that refuses connections (issue 14).
+pass: one that hangs on every request, one that refuses connections.
 
 Each is one real `invoice-chaos run --sut-cmd` (Toxiproxy, the fakes, Locust) of a short
 flat scenario with no fault at all; both run at once to keep CI short. The run must end

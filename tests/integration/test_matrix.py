@@ -1,4 +1,4 @@
-"""The merchant-mode detection matrix (tracker issue 5): every defect mode of
+"""The merchant-mode detection matrix: every defect mode of
 `fakes/merchant/modes.py`, run with the bundled scenario of the incident it reproduces, must
 fail the run (exit 1) with its own anomaly class; the reference `robust` merchant must pass
 every bundled scenario (exit 0, no anomaly of any class). Two systems of examples/zoo/, written
@@ -44,13 +44,13 @@ DETECTION = {
     "reuse-range-after-restart": ("direct_smoke", "lost"),
     "renumber-on-retry":         ("direct_smoke", "duplicated"),
     "late-upload":               ("direct_smoke", "lost"),
-    # caught only by design.md s.7's final word against the ledger (issue 14)
+    # caught only by design.md s.7's final word against the ledger
     "stale-final-answer": ("tax_platform_outage",  "phantom"),
     "wallclock-deadline": ("clock_jump",           "phantom"),
     "ignore-write-errors": ("disk_full",           "lost"),
 }
 
-# Issue 3's proof of detection from day one: the smoke scenario's faults provoke both of the
+# Detection from day one: the smoke scenario's faults provoke both of the
 # first defect modes (run in the same lanes as the rest of the matrix).
 DAY_ONE = {
     "naive-retry":     ("smoke", "duplicated"),

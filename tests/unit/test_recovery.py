@@ -55,7 +55,7 @@ def test_the_harness_own_procs_are_not_customers():
 
 
 def test_a_flat_overload_without_faults_fails_the_default_gates():
-    """Issue 14: 150 arrivals/s, no fault, 47 % unanswered used to PASS."""
+    """150 arrivals/s, no fault, 47 % unanswered: must not pass."""
     h = _history(lambda s: "info" if s % 2 else "ok")           # half unanswered
     rec = measure(add_events(Seconds(), h), [], 30.0)
     assert rec.answered_share == 0.5 and rec.recovery_s == 0.0
