@@ -46,13 +46,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--orders", type=int, default=1_000_000)
     ap.add_argument("--dir", type=Path, default=None)
-    ap.add_argument("--gen", choices=("history", "varied"), default="history")
+    ap.add_argument("--gen", choices=("factory", "history", "varied"), default="factory")
     ap.add_argument("--end-to-end", action="store_true")
     a = ap.parse_args()
     d = a.dir or Path(f"/tmp/ic-bench-{a.gen}-{a.orders}")
     if not (d / "expected.json").exists():
-        if a.gen == "varied":
-            from benchmarks.gen_varied import generate
+        if a.gen == "factory":
+            from benchmarks.gen_factory import generate
+        elif a.gen == "varied":
+            from benchmarks.gen_varied import generate  # type: ignore[assignment]
         else:
             from benchmarks.gen_history import generate  # type: ignore[assignment]
         generate(d, orders=a.orders)

@@ -97,16 +97,17 @@ def seconds_from_checker(con: Any) -> Seconds:
     valid, typed) instead of a second read of the file. The same rule as `add_events`,
     term by term: a completion (typc 1-3) of a customer's proc (`load`) with a finite `t`
     counts at the second it was sent, t - latency/1000 when a finite latency >= 0 is given,
-    else t; answered unless info (typc 3); a checkout is an issue (opc 0), succeeded when ok
-    (typc 1). Tests compare both on the same histories (tests/unit/test_recovery.py)."""
+    else t; answered unless info; a checkout is an issue, succeeded when ok (codes:
+    harness/checker/sqlrules.py). Tests compare both on the same histories (tests/unit/test_recovery.py)."""
+    from harness.checker.sqlrules import op, typ
     acc = Seconds()
-    rows = con.execute("""
-SELECT floor(sent)::BIGINT AS sec, count(*), count(*) FILTER (WHERE typc <> 3),
-  count(*) FILTER (WHERE opc = 0), count(*) FILTER (WHERE opc = 0 AND typc = 1),
-  min(sent), max(sent)
+    rows = con.execute(f"""
+SELECT floor(sent)::BIGINT AS sec, count(*), count(*) FILTER (WHERE typc <> {typ.info}),
+  count(*) FILTER (WHERE opc = {op.issue}),
+  count(*) FILTER (WHERE opc = {op.issue} AND typc = {typ.ok}), min(sent), max(sent)
 FROM (SELECT CASE WHEN lat IS NOT NULL AND isfinite(lat) AND lat >= 0
                   THEN t - lat / 1000.0::DOUBLE ELSE t END AS sent, opc, typc
-      FROM e WHERE load AND typc <> 0 AND isfinite(t))
+      FROM e WHERE load AND typc <> {typ.invoke} AND isfinite(t))
 GROUP BY sec ORDER BY sec""").fetchall()
     for sec, n, answered, checkouts, ok, lo, hi in rows:
         acc.by_sec[int(sec)] = [int(n), int(answered), int(checkouts), int(ok)]

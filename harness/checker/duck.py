@@ -54,9 +54,11 @@ from harness.checker.amounts import spec_of
 from harness.checker.classes import own_numbers
 from harness.checker.compose import compose
 from harness.checker.fold import Fold
-from harness.checker.history import HARNESS_PROCS, _check_order, event_fields
+from harness.checker.history import HARNESS_PROCS, OPS, RESULTS, TYPES, check_order, event_fields
 from harness.checker.ledger import ledger_fields
 from harness.checker.result import CheckOptions, CheckResult
+from harness.checker.sqlrules import (CLEAN_CHANCES, CLEAN_COUNTS, NO_RESULT, clean_where,
+                                      code_case, op, res, typ, words_sql)
 from harness.checker.stats import (acceptance_delays, consistency_figure, delay_figures,
                                    latest_settled, request_figures)
 
@@ -79,8 +81,8 @@ class _Stage:
 
 #: The columns of table `e` that an `also` callback of check_files may read (one row per
 #: history line, file order = rowid, every line valid): `t`, `latency_ms` as `lat` (DOUBLE;
-#: NULL when absent or null), op as `opc` (0 issue, 1 query, 2 refund, 3 verify), type as
-#: `typc` (0 invoke, 1 ok, 2 fail, 3 info), `load` (a customer's proc, not the harness's own).
+#: NULL when absent or null), op as `opc` and type as `typc` (their codes: sqlrules.op and
+#: sqlrules.typ), `load` (a customer's proc, not the harness's own).
 ALSO_COLUMNS = ("t", "lat", "opc", "typc", "load")
 
 #: DuckDB worker threads (the target machine has 2 cores).
@@ -94,7 +96,14 @@ _HIST_KEYS = ("t", "ts", "proc", "op", "type", "order_id", "invoice_no", "result
 #: string keeps its quotes, a float keeps its decimal point, null and a missing key are
 #: both SQL NULL), so the exact JSON type is told from the text by cheap string tests
 #: instead of casting silently ("2.5" -> 2.5, 7 -> "7") or re-parsing with json_type.
-_HIST_COLS = "{" + ", ".join(f"'{k}': 'JSON'" for k in _HIST_KEYS) + "}"
+#: An issue invoke's `order` is read as the parts check_order and spec_of look at (each
+#: value's JSON text); DuckDB refuses a file whose `order` has another shape (an order
+#: that is not an object, lines that are not a list of objects), which then goes to the
+#: Python reader, like any line DuckDB cannot read.
+_ORDER_TYPE = ("STRUCT(seller_tax_id JSON, buyer JSON, "
+               "lines STRUCT(quantity JSON, unit_price JSON, tax_rate JSON)[])")
+_HIST_COLS = "{" + ", ".join(f"'{k}': '{_ORDER_TYPE if k == 'order' else 'JSON'}'"
+                             for k in _HIST_KEYS) + "}"
 _LEDGER_KEYS = ("invoice_no", "kind", "request_id", "order_ref", "seller_tax_id",
                 "buyer_tax_id", "amount", "tax", "total", "issued_at", "original_invoice_no")
 
@@ -110,7 +119,22 @@ _MACROS = (
     """CREATE MACRO isint(x) AS
           NOT (contains(x, '.') OR contains(x, 'e') OR contains(x, 'E'))
           AND TRY_CAST(x AS BIGINT) IS NOT NULL""",
+    # the digits of a plain number's JSON text (a string's quotes cut off)
+    """CREATE MACRO dnum(x) AS CASE WHEN starts_with(x, '"') THEN x[2:-2] ELSE x END""",
+    # domain.md's line rule (amounts._line): amount = quantity x unit price and tax =
+    # amount x rate, each rounded half-up to the cent. DuckDB's round() on a DECIMAL
+    # rounds half away from zero, which is ROUND_HALF_UP; the inputs are `_PLAIN_*` texts,
+    # whose products are exact in DECIMAL(38) and in Python's 28-digit context alike.
+    """CREATE MACRO line_amount(q, p) AS
+          round(TRY_CAST(q AS DECIMAL(20, 6)) * TRY_CAST(p AS DECIMAL(20, 6)), 2)""",
+    """CREATE MACRO line_tax(a, r) AS round(a * TRY_CAST(r AS DECIMAL(20, 6)), 2)""",
 )
+#: Order-line numbers SQL prices itself (their JSON text): unsigned plain decimals. Quantity and price up to
+#: 7 + 6 digits (their product at most 26 significant digits), rate up to 2 + 6 (the
+#: amount, at most 16 digits, times the rate: 24), all within the 28 digits Python's
+#: Decimal context computes exactly; anything else is priced by spec_of.
+_PLAIN_QP = r'"[0-9]{1,7}(\.[0-9]{1,6})?"|[0-9]{1,7}'
+_PLAIN_RATE = r'"[0-9]{1,2}(\.[0-9]{1,6})?"|[0-9]{1,2}'
 #: history.HARNESS_PROCS as an SQL list: a proc is the harness's own when the part before its
 #: first dot is one of them (history.is_harness_proc); column `load` of table e is the negation.
 _HARNESS = ", ".join(f"'{p}'" for p in sorted(HARNESS_PROCS))
@@ -157,28 +181,25 @@ def _load_history(con: Any, path: Path) -> None:
 CREATE TABLE e AS
 SELECT
   (t IS NOT NULL AND ts IS NOT NULL AND isstr(proc_j) AND isstr(oid_j)
-   AND op IN ('"issue"', '"query"', '"refund"', '"verify"')
-   AND type IN ('"invoke"', '"ok"', '"fail"', '"info"')
+   AND op IN ({words_sql(OPS)})
+   AND type IN ({words_sql(TYPES)})
    AND (inv_j IS NULL OR isstr(inv_j))
-   AND (result IS NULL OR result IN ('"issued"', '"pending"', '"failed"', '"not_found"'))
+   AND (result IS NULL OR result IN ({words_sql(RESULTS)}))
    AND (status IS NULL OR isint(status))
    AND (lat_j IS NULL OR lat IS NOT NULL)
-   AND (op <> '"issue"' OR type <> '"invoke"' OR starts_with(ord_j, '{{'))) AS ok,
+   AND (op <> '"issue"' OR type <> '"invoke"' OR ord_s IS NOT NULL)) AS ok,
   t, ts, jstr(proc_j) AS proc, jstr(oid_j) AS oid, jstr(inv_j) AS inv,
-  CASE op WHEN '"issue"' THEN 0 WHEN '"query"' THEN 1 WHEN '"refund"' THEN 2
-    ELSE 3 END::UTINYINT AS opc,
-  CASE type WHEN '"invoke"' THEN 0 WHEN '"ok"' THEN 1 WHEN '"fail"' THEN 2
-    ELSE 3 END::UTINYINT AS typc,
-  CASE result WHEN '"issued"' THEN 1 WHEN '"pending"' THEN 2 WHEN '"failed"' THEN 3
-    WHEN '"not_found"' THEN 4 ELSE 0 END::UTINYINT AS resc,
+  {code_case("op", op)}::UTINYINT AS opc,
+  {code_case("type", typ)}::UTINYINT AS typc,
+  {code_case("result", res, NO_RESULT)}::UTINYINT AS resc,
   coalesce(status = '404', false) AS s404, lat,
-  CASE WHEN op = '"issue"' AND type = '"invoke"' THEN ord_j END AS ord,
+  CASE WHEN op = '"issue"' AND type = '"invoke"' THEN ord_s END AS ord,
   split_part(jstr(proc_j), '.', 1) NOT IN ({_HARNESS}) AS load
 FROM (
   SELECT jdbl(t::VARCHAR) AS t, jdbl(ts::VARCHAR) AS ts, proc::VARCHAR AS proc_j,
     op::VARCHAR AS op, type::VARCHAR AS type, order_id::VARCHAR AS oid_j,
     invoice_no::VARCHAR AS inv_j, result::VARCHAR AS result, status::VARCHAR AS status,
-    latency_ms::VARCHAR AS lat_j, jdbl(latency_ms::VARCHAR) AS lat, "order"::VARCHAR AS ord_j
+    latency_ms::VARCHAR AS lat_j, jdbl(latency_ms::VARCHAR) AS lat, "order" AS ord_s
   FROM read_json({_sql_str(path)}, format = 'newline_delimited', columns = {_HIST_COLS}))
 """)
     if con.execute("SELECT count(*) FROM e WHERE ok IS NOT TRUE").fetchone()[0]:
@@ -217,30 +238,86 @@ FROM l""").fetchone()
         raise _Unsure("a blue invoice number appears twice in the ledger")
 
 
-def _specs(con: Any) -> None:
-    """Validate and price every distinct issue `order` in Python (amounts.spec_of); orders
-    are joined to their spec by the 64-bit hash of the text (cheaper to carry through the
-    per-order aggregate than the text), after checking that no two texts share a hash."""
+def _specs(con: Any, history_path: Path) -> None:
+    """Table specs: the expected invoice (amounts.spec_of) of every issue invoke's `order`,
+    keyed by the invoke's row, priced in SQL (the `line_amount` / `line_tax` macros: DECIMAL
+    arithmetic, half-up to the cent), so that a million distinct orders cost what reading
+    them costs: no Python per order, no de-duplication of the texts.
+
+    SQL validates as history.check_order does; an order it finds invalid sends the run to
+    the Python reader (which names the line). A line whose numbers are not plain decimals
+    (`_PLAIN_*`: a JSON integer or a string of digits; not a sign, an exponent, an escape,
+    more digits than Python's 28-digit Decimal context multiplies exactly, a float or
+    another JSON type) has its order validated and priced in Python by check_order and
+    spec_of: the one rule."""
+    con.execute(f"""
+CREATE TEMP TABLE ol AS
+SELECT rn, plain, CASE WHEN plain THEN line_amount(dnum(q), dnum(p)) END AS amount, r
+FROM (
+  SELECT rn, q, p, r, coalesce(regexp_full_match(q, '{_PLAIN_QP}')
+    AND regexp_full_match(p, '{_PLAIN_QP}') AND regexp_full_match(r, '{_PLAIN_RATE}'),
+    false) AS plain
+  FROM (SELECT rn, l.quantity AS q, l.unit_price AS p, l.tax_rate AS r FROM (
+    SELECT rn, unnest(lines) AS l FROM od)))""")
+    con.execute("""
+CREATE TABLE specs AS
+SELECT od.rn, seller_j[2:-2] AS seller, coalesce(tid_j[2:-2], '') AS buyer,
+  x.amount::VARCHAR AS amount, x.tax::VARCHAR AS tax, (x.amount + x.tax)::VARCHAR AS total
+FROM od JOIN (
+  SELECT rn, sum(amount) AS amount, sum(line_tax(amount, dnum(r))) AS tax FROM ol
+  GROUP BY rn HAVING bool_and(plain)) x ON x.rn = od.rn""")
     rows = con.execute("""
-SELECT ord, hash(ord) FROM (SELECT DISTINCT ord FROM e WHERE ord IS NOT NULL)""").fetchall()
-    if len({h for _, h in rows}) != len(rows):
-        raise _Unsure("two order texts share a hash")
-    out = []
-    for text, h in rows:
-        try:
-            s = spec_of(_check_order(orjson.loads(text)))
-        except (ValueError, orjson.JSONDecodeError):
-            raise _Unsure("an issue invoke's order is invalid") from None
-        out.append((h, s.seller_tax_id, s.buyer_tax_id or "", s.amount, s.tax, s.total))
-    con.execute("CREATE TABLE specs (h UBIGINT, seller VARCHAR, buyer VARCHAR, "
-                "amount VARCHAR, tax VARCHAR, total VARCHAR)")
-    if out:
+SELECT DISTINCT rn FROM ol WHERE NOT plain ORDER BY rn""").fetchnumpy()["rn"]
+    if len(rows):
+        n_rows = con.execute("SELECT count(*) FROM e").fetchone()[0]
+        _, texts = _lines_of(history_path, np.asarray(rows, dtype=np.int64), n_rows)
+        out = []
+        for rn, text in zip(rows.tolist(), texts):
+            try:
+                sp = spec_of(check_order(orjson.loads(text).get("order")))
+            except (ValueError, orjson.JSONDecodeError, AttributeError):
+                raise _Unsure("an issue invoke's order is invalid") from None
+            out.append((rn, sp.seller_tax_id, sp.buyer_tax_id or "", sp.amount, sp.tax,
+                        sp.total))
         con.executemany("INSERT INTO specs VALUES (?, ?, ?, ?, ?, ?)", out)
+    con.execute("DROP TABLE od")
+    con.execute("DROP TABLE ol")
 
 
-#: resc codes of the merchant's answers (issue/query completions, not info)
-_ANS = """CASE WHEN typc IN (1, 2) AND opc <= 1 THEN
-  CASE WHEN resc > 0 THEN resc WHEN s404 THEN 4 END END"""
+def _orders(con: Any) -> None:
+    """Table od: the parts of every issue invoke's `order` (its row, the JSON texts of
+    seller, buyer and buyer's tax id, the lines), checked as history.check_order checks
+    them (the lines' numbers: `_specs`). Seller and tax id are taken as the text between
+    the quotes only when they hold no backslash (else the order is not proved valid)."""
+    con.execute("""
+CREATE TEMP TABLE od AS
+SELECT rn, seller_j, buyer_j, CASE WHEN starts_with(buyer_j, '{') THEN
+  json_extract(buyer_j, '$.tax_id')::VARCHAR END AS tid_j, lines
+FROM (SELECT rowid AS rn, ord.seller_tax_id::VARCHAR AS seller_j,
+        ord.buyer::VARCHAR AS buyer_j, ord.lines AS lines FROM e WHERE ord IS NOT NULL)""")
+    bad = con.execute(r"""
+SELECT count(*) FILTER (WHERE (
+  isstr(seller_j) AND NOT contains(seller_j, '\') AND starts_with(buyer_j, '{')
+  AND (tid_j IS NULL OR tid_j = 'null' OR (isstr(tid_j) AND NOT contains(tid_j, '\')))
+  AND len(lines) > 0) IS NOT TRUE)
+FROM od""").fetchone()[0]
+    if bad:
+        raise _Unsure("an issue invoke's order is invalid")
+    con.execute("UPDATE od SET tid_j = NULL WHERE tid_j = 'null'")
+    con.execute("ALTER TABLE e DROP COLUMN ord")
+
+
+#: resc codes of the merchant's answers (issue/query completions, not info; a bare 404 is
+#: not_found)
+_ANS = f"""CASE WHEN typc IN ({typ.ok}, {typ.fail}) AND opc IN ({op.issue}, {op.query}) THEN
+  CASE WHEN resc <> {NO_RESULT} THEN resc WHEN s404 THEN {res.not_found} END END"""
+#: a verify answered `issued`: the number was seen on the read path
+_SEEN = (f"opc = {op.verify} AND typc IN ({typ.ok}, {typ.fail}) AND resc = {res.issued}")
+#: answers that are not definite (pending, not found), and definite ones
+_NONDEF = f"({res.pending}, {res.not_found})"
+#: a verify answered not found
+_VMISS = (f"opc = {op.verify} AND typc IN ({typ.ok}, {typ.fail}) AND (resc = {res.not_found} "
+          f"OR (resc = {NO_RESULT} AND s404))")
 
 
 def _classify_clean(con: Any) -> None:
@@ -255,93 +332,89 @@ def _classify_clean(con: Any) -> None:
     line if that line's `t` is the largest; otherwise the order is not proved clean.
     Invoice numbers go through the aggregate as 64-bit hashes (string min/max cost it about
     half its time), after checking that no two of the texts compared share one."""
+    inv, ok, fail, info = typ.invoke, typ.ok, typ.fail, typ.info
     con.execute(f"""
 CREATE TEMP TABLE pw AS
-SELECT oid, opc, load, pt, last_in_key AND typc = 0 AS open_inv, ans,
-  (typc = 0 AND ptyp = 0)
-    OR (typc <> 0 AND (ptyp IS DISTINCT FROM 0 OR pop <> opc OR poid <> oid)) AS broken
+SELECT oid, opc, load, pt, last_in_key AND typc = {inv} AS open_inv, ans,
+  (typc = {inv} AND ptyp = {inv})
+    OR (typc <> {inv} AND (ptyp IS DISTINCT FROM {inv} OR pop <> opc OR poid <> oid)) AS broken
 FROM (
   SELECT oid, opc, typc, load, {_ANS} AS ans,
     lag(typc) OVER k AS ptyp, lag(opc) OVER k AS pop, lag(oid) OVER k AS poid,
     lag(t) OVER k AS pt, lead(typc) OVER k IS NULL AS last_in_key
   FROM (SELECT rowid AS rn, proc, oid, opc, typc, resc, s404, load, t FROM e)
   WINDOW k AS (PARTITION BY proc ORDER BY rn))
-WHERE (typc = 0 AND last_in_key) OR ans IN (2, 4)
-  OR (typc = 0 AND ptyp = 0)
-  OR (typc <> 0 AND (ptyp IS DISTINCT FROM 0 OR pop <> opc OR poid <> oid))""")
+WHERE (typc = {inv} AND last_in_key) OR ans IN {_NONDEF}
+  OR (typc = {inv} AND ptyp = {inv})
+  OR (typc <> {inv} AND (ptyp IS DISTINCT FROM {inv} OR pop <> opc OR poid <> oid))""")
     if con.execute("SELECT count(*) FILTER (WHERE broken) FROM pw").fetchone()[0]:
         raise _Unsure("an invoke and its completion do not pair")
+    opens = ",\n    ".join(
+        f"count(*) FILTER (WHERE load AND opc = {c} AND open_inv) AS open{c}"
+        for c in op.codes.values())
     con.execute(f"""
 CREATE TABLE o AS
 WITH a AS (
   SELECT oid,
-    count(*) FILTER (WHERE opc = 0 AND typc = 0) AS invokes,
-    count(*) FILTER (WHERE opc = 0 AND typc = 3) AS info_answers,
-    arg_min(oh, rn) FILTER (WHERE opc = 0 AND typc = 0) AS oh,
+    count(*) FILTER (WHERE opc = {op.issue} AND typc = {inv}) AS invokes,
+    count(*) FILTER (WHERE opc = {op.issue} AND typc = {info}) AS info_answers,
+    min(rn) FILTER (WHERE opc = {op.issue} AND typc = {inv}) AS orn,
     arg_max(ans, rn) FILTER (WHERE ans IS NOT NULL) AS last,
     arg_max(t, rn) FILTER (WHERE ans IS NOT NULL) AS last_t,
     max(t) FILTER (WHERE ans IS NOT NULL) AS ans_tmax,
-    min(ts) FILTER (WHERE ans IN (1, 2)) AS fat,
-    min(t) FILTER (WHERE ans = 1) AS imin,
-    max(t) FILTER (WHERE ans IN (2, 4)) AS ndmax,
-    min(t) FILTER (WHERE ans IN (1, 3)) AS min_def,
-    min(ih) FILTER (WHERE ans IN (1, 2)) AS g_min,
-    max(ih) FILTER (WHERE ans IN (1, 2)) AS g_max,
-    bool_or(opc = 2 AND typc = 1 AND resc = 1) AS refund_told,
-    bool_or(opc = 2 AND typc = 1 AND resc = 2) AS refund_pend,
-    bool_or(opc = 3 AND typc IN (1, 2) AND (resc = 4 OR (resc = 0 AND s404))) AS vmiss,
-    count(*) FILTER (WHERE opc = 1 AND ans IS NOT NULL) AS qans,
-    count(*) FILTER (WHERE opc = 2 AND typc IN (1, 2)) AS rans,
-    count(*) FILTER (WHERE opc = 3 AND typc IN (1, 2)) AS vans,
-    coalesce(bool_or(opc = 1 AND ans IS NOT NULL AND fin), false) AS fin
-  FROM (SELECT rowid AS rn, t, ts, oid, opc, typc, resc, s404, hash(ord) AS oh,
+    min(ts) FILTER (WHERE ans IN ({res.issued}, {res.pending})) AS fat,
+    min(t) FILTER (WHERE ans = {res.issued}) AS imin,
+    max(t) FILTER (WHERE ans IN {_NONDEF}) AS ndmax,
+    min(t) FILTER (WHERE ans IN ({res.issued}, {res.failed})) AS min_def,
+    min(ih) FILTER (WHERE ans IN ({res.issued}, {res.pending})) AS g_min,
+    max(ih) FILTER (WHERE ans IN ({res.issued}, {res.pending})) AS g_max,
+    bool_or(opc = {op.refund} AND typc = {ok} AND resc = {res.issued}) AS refund_told,
+    bool_or(opc = {op.refund} AND typc = {ok} AND resc = {res.pending}) AS refund_pend,
+    bool_or({_VMISS}) AS vmiss,
+    count(*) FILTER (WHERE opc = {op.query} AND ans IS NOT NULL) AS qans,
+    count(*) FILTER (WHERE opc = {op.refund} AND typc IN ({ok}, {fail})) AS rans,
+    count(*) FILTER (WHERE opc = {op.verify} AND typc IN ({ok}, {fail})) AS vans,
+    coalesce(bool_or(opc = {op.query} AND ans IS NOT NULL AND fin), false) AS fin
+  FROM (SELECT rowid AS rn, t, ts, oid, opc, typc, resc, s404,
           CASE WHEN inv IS NOT NULL THEN hash(inv) END AS ih,
           {_ANS} AS ans, proc = 'final' OR prefix(proc, 'final.') AS fin FROM e)
   GROUP BY oid),
 p AS (
   SELECT oid,
-    count(*) FILTER (WHERE opc = 0 AND open_inv) AS open_issues,
-    count(*) FILTER (WHERE load AND opc = 0 AND open_inv) AS open0,
-    count(*) FILTER (WHERE load AND opc = 1 AND open_inv) AS open1,
-    count(*) FILTER (WHERE load AND opc = 2 AND open_inv) AS open2,
-    count(*) FILTER (WHERE load AND opc = 3 AND open_inv) AS open3,
-    max(pt) FILTER (WHERE ans IN (2, 4)) AS neg_inv_max
+    count(*) FILTER (WHERE opc = {op.issue} AND open_inv) AS open_issues,
+    {opens},
+    max(pt) FILTER (WHERE ans IN {_NONDEF}) AS neg_inv_max
   FROM pw GROUP BY oid)
 SELECT a.*, a.info_answers + coalesce(p.open_issues, 0) AS infos,
-  coalesce(p.open0, 0) AS open0, coalesce(p.open1, 0) AS open1,
-  coalesce(p.open2, 0) AS open2, coalesce(p.open3, 0) AS open3, p.neg_inv_max
+  {", ".join(f"coalesce(p.open{c}, 0) AS open{c}" for c in op.codes.values())},
+  p.neg_inv_max
 FROM a LEFT JOIN p ON p.oid = a.oid""")
     con.execute("DROP TABLE pw")
     # g_min = g_max = hash(b.no) proves that every number the customer was told is the
     # ledger's only if no two of these texts share a hash (cheaper than carrying strings)
-    texts, hashes = con.execute("""
+    texts, hashes = con.execute(f"""
 SELECT count(DISTINCT x), count(DISTINCT hash(x)) FROM (
-  SELECT inv AS x FROM e WHERE inv IS NOT NULL AND typc IN (1, 2) AND opc <= 1
+  SELECT inv AS x FROM e WHERE inv IS NOT NULL AND typc IN ({ok}, {fail})
+    AND opc IN ({op.issue}, {op.query})
   UNION ALL SELECT no FROM l WHERE NOT is_red AND no IS NOT NULL)""").fetchone()
     if texts != hashes:
         raise _Unsure("two invoice numbers share a hash")
-    con.execute("""
+    con.execute(f"""
 CREATE TABLE touched AS
 SELECT orig AS no FROM l WHERE is_red AND orig IS NOT NULL
-UNION ALL SELECT inv FROM e
-  WHERE opc = 3 AND typc IN (1, 2) AND inv IS NOT NULL AND (resc = 4 OR (resc = 0 AND s404))""")
-    # settled (time to consistency) is min_def when no pending/not_found answer came later;
-    # an order with a definite answer before a later pending one is left to the fold
+UNION ALL SELECT inv FROM e WHERE inv IS NOT NULL AND {_VMISS}""")
     con.execute("""
+CREATE TABLE red_refs AS SELECT DISTINCT oref FROM l WHERE is_red AND oref IS NOT NULL""")
+    con.execute("""
+CREATE TABLE dup_refs AS SELECT oref FROM l WHERE NOT is_red AND oref IS NOT NULL
+GROUP BY oref HAVING count(*) > 1""")
+    # the proof of every class (sqlrules.CLEAN_PROOF); settled (time to consistency) is
+    # min_def when no pending/not_found answer came later
+    con.execute(f"""
 CREATE TABLE clean AS
 SELECT o.oid, b.no, o.fat, b.issued_at, o.min_def AS settled, o.fin, o.qans, o.rans, o.vans
-FROM o JOIN l b ON b.oref = o.oid AND NOT b.is_red JOIN specs s ON s.h = o.oh
-WHERE o.invokes >= 1 AND o.infos = 0 AND o.last = 1 AND o.last_t = o.ans_tmax
-  AND o.g_min IS NOT NULL AND o.g_min = o.g_max AND hash(b.no) = o.g_min
-  AND NOT o.refund_told AND NOT o.refund_pend AND NOT o.vmiss
-  AND (o.neg_inv_max IS NULL OR NOT (o.neg_inv_max > o.imin))
-  AND (o.ndmax IS NULL OR o.min_def >= o.ndmax)
-  AND b.seller = s.seller AND b.buyer = s.buyer
-  AND b.amount = s.amount AND b.tax = s.tax AND b.total = s.total
-  AND b.no NOT IN (SELECT no FROM touched WHERE no IS NOT NULL)
-  AND o.oid NOT IN (SELECT oref FROM l WHERE is_red AND oref IS NOT NULL)
-  AND o.oid NOT IN (SELECT oref FROM l WHERE NOT is_red AND oref IS NOT NULL
-                    GROUP BY oref HAVING count(*) > 1)""")
+FROM o JOIN l b ON b.oref = o.oid AND NOT b.is_red JOIN specs s ON s.rn = o.orn
+WHERE {clean_where()}""")
     con.execute("""
 CREATE TABLE dirty AS SELECT oid FROM o WHERE oid NOT IN (SELECT oid FROM clean)""")
 
@@ -514,7 +587,8 @@ def check_files_duck(history_path: Path, ledger_path: Path, opts: CheckOptions,
         with _Stage("ledger"):
             _load_ledger(con, ledger_path)
         with _Stage("specs"):
-            _specs(con)
+            _orders(con)
+            _specs(con, history_path)
         with _Stage("clean"):
             _classify_clean(con)
         with _Stage("finish"):
@@ -558,25 +632,23 @@ ORDER BY rn""").fetchnumpy()["rn"]
         raise _Unsure(f"the Python fold refused a line DuckDB read: {e}") from None
     # the read path is global: a verify may be filed under any order
     own = sorted({no for st in fold.orders.values() for no in own_numbers(st)})
-    fold.seen_on_read = dict(con.execute("""
+    fold.seen_on_read = dict(con.execute(f"""
 SELECT inv, min(t) FROM e
-WHERE opc = 3 AND typc IN (1, 2) AND resc = 1 AND inv IN (SELECT unnest(?::VARCHAR[]))
+WHERE {_SEEN} AND inv IN (SELECT unnest(?::VARCHAR[]))
 GROUP BY inv""", [own]).fetchall()) if own else {}
     res = compose(fold, opts, event_at, ledger_at)
     if res.errors:
         raise _Unsure("a sub-check crashed: the Python path reports it")
     # --- the clean orders' share ------------------------------------------------------------
-    n_clean, c_missing, c_latest = con.execute("""
+    n_clean, c_missing, c_latest = con.execute(f"""
 SELECT count(*), count(*) FILTER (WHERE settled IS NULL OR s.seen IS NULL),
   max(greatest(settled, s.seen))
 FROM clean LEFT JOIN (
   SELECT inv, min(t) AS seen FROM e
-  WHERE opc = 3 AND typc IN (1, 2) AND resc = 1 AND inv IS NOT NULL
+  WHERE {_SEEN} AND inv IS NOT NULL
     AND inv IN (SELECT no FROM clean) GROUP BY inv) s
 ON s.inv = clean.no""").fetchone()
-    counts = dict(res.counts)
-    counts["requested"] += n_clean
-    counts["acknowledged"] += n_clean
+    counts = {k: v + n_clean * CLEAN_COUNTS[k] for k, v in res.counts.items()}
     # time to consistency: the later of both parts; None if any order never settled
     d_latest = latest_settled(fold)
     if n_clean == 0:
@@ -591,20 +663,20 @@ SELECT min(t), max(t) FROM e WHERE load""").fetchone()
     load_end = opts.load_end_t if opts.load_end_t is not None else load_last_t
     # request statistics over every load proc's requests (open invokes count as info)
     by_op: dict[str, list[int]] = {}
-    names = ("issue", "query", "refund", "verify")
-    opens = con.execute("SELECT sum(open0), sum(open1), sum(open2), sum(open3) FROM o").fetchone()
-    for opc, total, ok, fail, info in con.execute("""
-SELECT opc, count(*), count(*) FILTER (WHERE typc = 1), count(*) FILTER (WHERE typc = 2),
-  count(*) FILTER (WHERE typc = 3)
-FROM e WHERE load AND typc <> 0 GROUP BY opc""").fetchall():
-        by_op[names[opc]] = [total, ok, fail, info]
+    opens = con.execute("SELECT " + ", ".join(f"sum(open{c})" for c in op.codes.values())
+                        + " FROM o").fetchone()
+    for opc, total, ok, fail, info in con.execute(f"""
+SELECT opc, count(*), count(*) FILTER (WHERE typc = {typ.ok}),
+  count(*) FILTER (WHERE typc = {typ.fail}), count(*) FILTER (WHERE typc = {typ.info})
+FROM e WHERE load AND typc <> {typ.invoke} GROUP BY opc""").fetchall():
+        by_op[OPS[opc]] = [total, ok, fail, info]
     for opc, n in enumerate(opens):
         if n:
-            c = by_op.setdefault(names[opc], [0, 0, 0, 0])
+            c = by_op.setdefault(OPS[opc], [0, 0, 0, 0])
             c[0] += int(n)
             c[3] += int(n)
-    lat = con.execute("""
-SELECT lat FROM e WHERE load AND typc <> 0 AND lat IS NOT NULL""").fetchnumpy()["lat"]
+    lat = con.execute(f"""
+SELECT lat FROM e WHERE load AND typc <> {typ.invoke} AND lat IS NOT NULL""").fetchnumpy()["lat"]
     lat = np.sort(np.asarray(lat, dtype=np.float64))
     # acceptance delays: the precise part's (rounded) plus the clean orders'
     raw = con.execute("SELECT issued_at - fat AS d FROM clean").fetchnumpy()["d"]
@@ -612,17 +684,12 @@ SELECT lat FROM e WHERE load AND typc <> 0 AND lat IS NOT NULL""").fetchnumpy()[
     dv = np.asarray(acceptance_delays(fold), dtype=np.float64)
     delays = np.sort(np.concatenate([np.repeat(cv, cc), dv]))
     # chances (classes.count_chances): the clean orders' share added to the fold's
-    c_fin, c_qans, c_ref, c_ver = con.execute("""
-SELECT count(*) FILTER (WHERE fin), coalesce(sum(qans), 0), coalesce(sum(rans), 0),
-  coalesce(sum(vans), 0)
-FROM clean""").fetchone()
+    names = list(CLEAN_CHANCES)
+    got = con.execute("SELECT " + ", ".join(CLEAN_CHANCES[k] for k in names)
+                      + " FROM clean").fetchone()
     chances = dict(res.chances)
-    for k in ("lost", "phantom", "unresolved"):
-        chances[k] += int(c_fin)
-    for k in ("duplicated", "mismatched", "orphaned"):
-        chances[k] += n_clean             # each clean order has exactly one blue invoice
-    chances["misreversed"] += int(c_ref)
-    chances["stale_reads"] += int(c_qans) + int(c_ver)
+    for k, n in zip(names, got):
+        chances[k] += int(n)
     return CheckResult(
         counts=counts,
         chances=chances,

@@ -7,11 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["OPS", "TYPES", "RESULTS", "HARNESS_PROCS", "is_harness_proc",
-           "event_fields", "Pairing"]
+           "check_order", "event_fields", "Pairing"]
 
-OPS = frozenset({"issue", "query", "refund", "verify"})
-TYPES = frozenset({"invoke", "ok", "fail", "info"})
-RESULTS = frozenset({"issued", "pending", "failed", "not_found"})
+#: The vocabulary of design.md s.7, in a fixed order: DuckDB's tables carry each word as its
+#: position here (harness/checker/sqlrules.py).
+OPS: tuple[str, ...] = ("issue", "query", "refund", "verify")
+TYPES: tuple[str, ...] = ("invoke", "ok", "fail", "info")
+RESULTS: tuple[str, ...] = ("issued", "pending", "failed", "not_found")
 #: The harness's own settle loop and final read (procs `drain`, `final`, `drain.<k>`,
 #: `final.<k>`): merchant answers like any other, but not customers' requests.
 HARNESS_PROCS = frozenset({"drain", "final"})
@@ -27,7 +29,7 @@ def is_final_read(proc: str) -> bool:
     """The harness's final read (`final`, `final.<k>`): the merchant's last word on an order."""
     return proc == "final" or proc.startswith("final.")
 
-def _check_order(order: Any) -> dict[str, Any]:
+def check_order(order: Any) -> dict[str, Any]:
     """An issue invoke's `order` as sent; money must be decimal strings (never floats)."""
     if type(order) is not dict:
         raise ValueError("an 'issue' invoke needs field 'order' (an object with "
@@ -83,9 +85,9 @@ def event_fields(d: Any) -> EventFields:
     if type(proc) is not str:
         raise ValueError(f"field 'proc' must be a string, got {proc!r}")
     if op not in OPS:
-        raise ValueError(f"unknown op {op!r}; known: issue, query, refund, verify")
+        raise ValueError(f"unknown op {op!r}; known: {', '.join(OPS)}")
     if typ not in TYPES:
-        raise ValueError(f"unknown event type {typ!r}; known: invoke, ok, fail, info")
+        raise ValueError(f"unknown event type {typ!r}; known: {', '.join(TYPES)}")
     if type(order_id) is not str:
         raise ValueError(f"field 'order_id' must be a string, got {order_id!r}")
     invoice_no = d.get("invoice_no")
@@ -93,8 +95,7 @@ def event_fields(d: Any) -> EventFields:
         raise ValueError(f"field 'invoice_no' must be a string or null, got {invoice_no!r}")
     result = d.get("result")
     if result is not None and result not in RESULTS:
-        raise ValueError(f"unknown result {result!r}; known: issued, pending, failed, "
-                         "not_found, null")
+        raise ValueError(f"unknown result {result!r}; known: {', '.join(RESULTS)}, null")
     status = d.get("status")
     if status is not None and type(status) is not int:
         raise ValueError(f"field 'status' must be an integer or null, got {status!r}")
@@ -103,7 +104,7 @@ def event_fields(d: Any) -> EventFields:
         raise ValueError(f"field 'latency_ms' must be a number or null, got {latency!r}")
     order = None
     if op == "issue" and typ == "invoke":
-        order = _check_order(d.get("order"))
+        order = check_order(d.get("order"))
     # numbers are floats whatever their JSON text (7 or 7.0), on this path and in duck.py
     try:
         t, ts = float(t), float(ts)

@@ -170,9 +170,10 @@ SELECT count(*) FROM h WHERE t IS NULL OR NOT isfinite(t)
   OR (op_j IS NOT NULL AND (NOT starts_with(op_j, '"') OR contains(op_j, '\\')))""").fetchone()[0]
         if odd:
             return None
-        con.execute("""
+        from harness.checker.sqlrules import code_case, typ
+        con.execute(f"""
 CREATE TABLE c AS SELECT rowid AS rn, t, lat,
-  CASE typ WHEN '"invoke"' THEN 0 WHEN '"ok"' THEN 1 WHEN '"fail"' THEN 2 ELSE 3 END AS typc,
+  {code_case("typ", typ, typ.info)} AS typc,
   CASE WHEN op_j IS NULL OR op_j = '""' THEN '?' ELSE op_j[2:-2] END AS op
 FROM h WHERE split_part(coalesce(proc_j[2:-2], ''), '.', 1) NOT IN ('drain', 'final')""")
         return _timeseries_of(con, "c", faults)
@@ -182,16 +183,17 @@ FROM h WHERE split_part(coalesce(proc_j[2:-2], ''), '.', 1) NOT IN ('drain', 'fi
         con.close()
 
 
-#: op codes of the checker's table `e` (harness/checker/duck.py ALSO_COLUMNS)
-_OPS_SQL = "CASE opc WHEN 0 THEN 'issue' WHEN 1 THEN 'query' WHEN 2 THEN 'refund' ELSE 'verify' END"
+
 
 
 def timeseries_from_checker(con: Any, faults: list[dict[str, Any]]) -> dict[str, Any] | None:
     """`compute_timeseries` of the history the checker's DuckDB pass has just read (its
     table `e`, every line valid: check_files' `also` callback), so that a large history is
     parsed once; None (the caller reads the file) if a time is not finite."""
+    from harness.checker.sqlrules import name_case, op
     con.execute(f"""
-CREATE OR REPLACE TEMP VIEW ts_c AS SELECT rowid AS rn, t, lat, typc, {_OPS_SQL} AS op FROM e WHERE load""")
+CREATE OR REPLACE TEMP VIEW ts_c AS
+SELECT rowid AS rn, t, lat, typc, {name_case("opc", op)} AS op FROM e WHERE load""")
     if con.execute("SELECT count(*) FROM ts_c WHERE NOT isfinite(t)").fetchone()[0]:
         return None
     return _timeseries_of(con, "ts_c", faults)
@@ -199,16 +201,18 @@ CREATE OR REPLACE TEMP VIEW ts_c AS SELECT rowid AS rn, t, lat, typc, {_OPS_SQL}
 
 def _timeseries_of(con: Any, rel: str, faults: list[dict[str, Any]]) -> dict[str, Any]:
     """The timeseries of relation `rel` (the customers' lines in file order: rn, t (finite),
-    lat (DOUBLE or NULL), typc (0 invoke, 1 ok, 2 fail, 3 info), op): SQL counts per second,
+    lat (DOUBLE or NULL), typc (harness/checker/sqlrules.py's typ codes), op): SQL counts per second,
     numpy sorts the latencies. Shared by both DuckDB readers."""
     import numpy as np
-    invokes = con.execute(f"SELECT count(*) FROM {rel} WHERE typc = 0").fetchone()[0]
+    from harness.checker.sqlrules import typ
+    invokes = con.execute(f"SELECT count(*) FROM {rel} WHERE typc = {typ.invoke}").fetchone()[0]
     per_second: dict[int, dict[str, int]] = {}
     per_second_op: dict[int, dict[str, dict[str, int]]] = {}
     rows = con.execute(f"""
-SELECT floor(t)::BIGINT AS sec, op, count(*) FILTER (WHERE typc = 1),
-  count(*) FILTER (WHERE typc = 2), count(*) FILTER (WHERE typc = 3), min(rn) AS first
-FROM {rel} WHERE typc <> 0 GROUP BY sec, op ORDER BY sec, first""").fetchall()
+SELECT floor(t)::BIGINT AS sec, op, count(*) FILTER (WHERE typc = {typ.ok}),
+  count(*) FILTER (WHERE typc = {typ.fail}), count(*) FILTER (WHERE typc = {typ.info}),
+  min(rn) AS first
+FROM {rel} WHERE typc <> {typ.invoke} GROUP BY sec, op ORDER BY sec, first""").fetchall()
     completions = 0
     for sec, op, ok, fail, info, _ in rows:
         counts = per_second.setdefault(sec, dict.fromkeys(OUTCOMES, 0))
@@ -217,7 +221,8 @@ FROM {rel} WHERE typc <> 0 GROUP BY sec, op ORDER BY sec, first""").fetchall()
         counts["info"] += info
         per_second_op.setdefault(sec, {})[op] = {"ok": ok, "fail": fail, "info": info}
         completions += ok + fail + info
-    got = con.execute(f"SELECT t, lat, typc - 1 AS k FROM {rel} WHERE typc <> 0 "
+    # k: 0 ok, 1 fail, 2 info (the bincount below)
+    got = con.execute(f"SELECT t, lat, typc - {typ.ok} AS k FROM {rel} WHERE typc <> {typ.invoke} "
                       "ORDER BY rn").fetchnumpy()
     t = np.asarray(got["t"], dtype=np.float64)
     k = np.asarray(got["k"], dtype=np.int64)

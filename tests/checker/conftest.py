@@ -93,3 +93,17 @@ def generated_run(tmp_path_factory) -> tuple[Path, dict]:
     with open(led, "ab") as f:
         f.write(b"".join(orjson.dumps(e) + b"\n" for e in extra_l))
     return d, expected
+
+
+@pytest.fixture(scope="session")
+def factory_run(tmp_path_factory) -> tuple[Path, dict]:
+    """2,000 orders from the load generator's order factory (benchmarks/gen_factory.py:
+    every order distinct, refunds, verifies, polls, final reads, one proc per order and
+    shared procs), one planted anomaly of each class in every 50 orders."""
+    import importlib.util
+    src = Path(__file__).resolve().parents[2] / "benchmarks" / "gen_factory.py"
+    spec = importlib.util.spec_from_file_location("gen_factory", src)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    d = tmp_path_factory.mktemp("factory")
+    return d, mod.generate(d, orders=2000, plant_every=50, jobs=1)

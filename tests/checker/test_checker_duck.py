@@ -47,7 +47,8 @@ def test_the_clean_set_is_most_orders(generated_run):
     con = duck.connect()
     duck._load_history(con, d / "history.jsonl")
     duck._load_ledger(con, d / "platform-ledger.jsonl")
-    duck._specs(con)
+    duck._orders(con)
+    duck._specs(con, d / "history.jsonl")
     duck._classify_clean(con)
     n_clean = con.execute("SELECT count(*) FROM clean").fetchone()[0]
     assert 2800 < n_clean < 3000

@@ -50,3 +50,16 @@ def test_escaped_and_spaced_json_gives_the_same_verdict(tmp_path, checker_path):
     assert res.path == checker_path
     assert res.to_dict() == check(hist, [blue("26117000000000000001", "O\u00e91")]).to_dict()
     assert res.counts["lost"] == 1 and res.counts["requested"] == 2
+
+
+def test_a_factory_run_gives_the_planted_counts_and_the_pure_verdict(factory_run, checker_path):
+    """Orders as the load generator makes them (every one distinct, both buyer kinds, every
+    rate, weights with three decimals) give exactly the planted counts, on each reader."""
+    d, expected = factory_run
+    h, led = d / "history.jsonl", d / "platform-ledger.jsonl"
+    opts = CheckOptions(max_evidence=5)
+    res = check_files(h, led, opts)
+    assert (res.path, res.fallback_reason) == (checker_path, None)
+    assert {k: res.counts[k] for k in expected} == expected
+    assert all(expected[k] > 0 for k in expected)
+    assert res.to_dict() == check(_records(h), _records(led), opts).to_dict()
