@@ -68,3 +68,12 @@ def test_an_adapter_that_fails_to_ask_never_passes_and_the_report_says_why(
     first_screen = page[:page.index('<section><h2>Gates')] if '<section><h2>Gates' in page else page[:6000]
     assert 'id="client-adapter-failed"' in first_screen and "The client adapter failed to ask" in first_screen
     assert "client adapter" in output and "unknown:" in output
+
+
+def test_an_adapter_and_a_system_that_do_not_understand_each_other_stop_at_start_up(tmp_path: Path):
+    """The adapter's query of an order the system never saw must be not_found (exit 3)."""
+    code, s, output = _run(tmp_path, "run", f"{sys.executable} -m fakes.merchant",
+                           "tests/client/adapters/broken.py:KnowsEveryOrder")
+    assert code == 3, output
+    assert "asked about an order it never saw" in output and "got: ok issued" in output, output
+    assert "expected not_found" in output and not s

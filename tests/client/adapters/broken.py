@@ -47,3 +47,14 @@ def _read(r: Any) -> Answer:
     if body.get("status") == "failed":
         return Answer.failed(body.get("error"))
     return Answer.unmapped("no status", r)
+
+
+class KnowsEveryOrder(Adapter):
+    """Reads a 404 as an issued invoice: the start-up probe stops it before the load."""
+
+    def issue(self, order: dict[str, Any]) -> Answer:
+        return _read(self.http.post("/v1/invoices", json=order))
+
+    def query(self, order_id: str) -> Answer:
+        self.http.get(f"/v1/invoices/{order_id}")
+        return Answer.issued("00000000000000000000")
