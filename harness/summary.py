@@ -23,16 +23,22 @@ __all__ = ["Summary", "CheckerInfo"]
 @dataclass(slots=True)
 class CheckerInfo:
     """summary.json's `checker`: the verdict's validity, the crashed sub-checks, which reader
-    decided (`duckdb`, `python`) and why DuckDB handed over, if it did."""
+    decided (`duckdb`, `python`) and why DuckDB handed over, if it did; and `stages`, how
+    each stage that reads the whole history got its input: `classification`, `recovery`
+    (the per-second counts of harness/recovery.py), `timeseries` (the report's per-second
+    series) -> {"path": "duckdb" (the checker's DuckDB tables) | "python" (the history read
+    again, in Python or by the report's own reader), "why": why not the checker's tables}."""
 
     valid: Any = None                  # True | False | "unknown"
     errors: list[str] = field(default_factory=list)
     path: str | None = None
     fallback_reason: str | None = None
+    stages: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"valid": self.valid, "errors": list(self.errors), "path": self.path,
-                "fallback_reason": self.fallback_reason}
+                "fallback_reason": self.fallback_reason,
+                "stages": {k: dict(v) for k, v in self.stages.items()}}
 
     @classmethod
     def from_dict(cls, d: Any) -> CheckerInfo:
@@ -42,7 +48,10 @@ class CheckerInfo:
                    errors=[str(e) for e in errors] if isinstance(errors, list) else [],
                    path=d.get("path") if isinstance(d.get("path"), str) else None,
                    fallback_reason=(d.get("fallback_reason")
-                                    if isinstance(d.get("fallback_reason"), str) else None))
+                                    if isinstance(d.get("fallback_reason"), str) else None),
+                   stages={str(k): {str(a): str(b) for a, b in v.items()}
+                           for k, v in (d.get("stages") or {}).items() if isinstance(v, dict)}
+                   if isinstance(d.get("stages"), dict) else {})
 
 
 

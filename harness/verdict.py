@@ -121,6 +121,47 @@ def allowed_lag_s(scenario: Scenario | None) -> float:
     return profile_of(scenario.platform.profile).allowed_lag_s(scenario.platform)
 
 
+def _from_checker_tables(con: Any, faults: list[dict[str, Any]], render: bool) -> dict[str, Any]:
+    """The recovery figures' per-second counts and the report's timeseries from the
+    checker's DuckDB table `e` (the history is parsed once); a part that cannot be computed
+    there is left out, with why under `<part>_why` (the caller reads the file for it)."""
+    from .report.timeseries import timeseries_from_checker
+    out: dict[str, Any] = {}
+    parts: list[tuple[str, Callable[[], Any]]] = [("recovery", lambda: seconds_from_checker(con))]
+    if render:
+        parts.append(("timeseries", lambda: timeseries_from_checker(con, faults)))
+    for name, compute in parts:
+        try:
+            value = compute()
+        except Exception as e:  # noqa: BLE001 - said in summary.json, the file is read instead
+            out[f"{name}_why"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            continue
+        if value is None:
+            out[f"{name}_why"] = "a time in the history is not a finite number"
+        else:
+            out[name] = value
+    return out
+
+
+def _stage(path: str | None, why: str | None) -> dict[str, str]:
+    d = {"path": path or "python"}
+    if why:
+        d["why"] = why
+    return d
+
+
+def _reused(result: Any, got: dict[str, Any], part: str) -> dict[str, str]:
+    """How a stage got its input: the checker's DuckDB tables, or the history read again."""
+    if part in got:
+        return _stage("duckdb", None)
+    if result.path != "duckdb":
+        why = (f"the checker read the history in Python ({result.fallback_reason})"
+               if result.fallback_reason else
+               "the checker read the history in Python (a small history, or the python path chosen)")
+        return _stage("python", why)
+    return _stage("python", got.get(f"{part}_why") or "the checker's tables were not available")
+
+
 def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
                  say: Callable[[str], None] = print, render: bool = True) -> tuple[Summary, int]:
     """Check, gate and report one run directory; returns (summary, exit code)."""
@@ -139,15 +180,20 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
     # per-second counts and the report's timeseries come from the same table (on the
     # Python path, from their own reads of the file: the same figures, tests compare)
 
-    def also(con: Any) -> tuple[Any, Any]:
-        from .report.timeseries import timeseries_from_checker
-        return seconds_from_checker(con), timeseries_from_checker(con, faults) if render else None
+    def also(con: Any) -> dict[str, Any]:
+        return _from_checker_tables(con, faults, render)
 
     result = check_files(history, ledger, opts, also=also)
     gates_spec = scenario.gates if scenario else default_gates()
-    seconds, timeseries = result.also if result.also is not None else (None, None)
+    got = result.also or {}
+    stages = {"classification": _stage(result.path, result.fallback_reason)}
+    seconds = got.get("recovery")
+    stages["recovery"] = _reused(result, got, "recovery")
     if seconds is None:
         seconds = scan_history(history)
+    timeseries = got.get("timeseries")
+    if render:
+        stages["timeseries"] = _reused(result, got, "timeseries")
     summary = Summary(
         scenario=scenario.name if scenario else (record.scenario or run_dir.name),
         description=scenario.description if scenario else "",
@@ -170,7 +216,7 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
         anomalies=result.anomalies,
         anomaly_totals=result.totals,
         checker=CheckerInfo(valid=result.valid, errors=list(result.errors), path=result.path,
-                            fallback_reason=result.fallback_reason),
+                            fallback_reason=result.fallback_reason, stages=stages),
         interrupted=record.interrupted,
         notes=list(record.notes),
         recovery=measure(seconds, faults, record.load_end_t).to_json(),
@@ -254,6 +300,9 @@ def print_verdict(summary: Summary, run_dir: Path, say: Callable[[str], None] = 
     checker = summary.checker
     if checker.fallback_reason:
         say(f"  checker: {checker.path} reader (DuckDB handed over: {checker.fallback_reason})")
+    for name, st in checker.stages.items():
+        if name != "classification" and checker.path == "duckdb" and st.get("path") != "duckdb":
+            say(f"  {name}: read the history again ({st.get('why')})")
     for err in checker.errors:
         say(f"  checker error: {err}")
     client = summary.client

@@ -201,6 +201,11 @@ def _notes(files: RunFiles, timeseries: dict[str, Any]) -> str:
             how = (f'<span class="warn">{how}: DuckDB handed over because '
                    f"{_e(checker.fallback_reason)}</span>")
         items.append(how + ("" if checker.fallback_reason else "."))
+        for name, st in checker.stages.items():
+            if name != "classification" and checker.path == "duckdb" \
+                    and st.get("path") != "duckdb":
+                items.append(f'<span class="warn">{_e(name)}: the history was read again '
+                             f"({_e(st.get('why'))})</span>")
     if timeseries.get("skipped_lines"):
         items.append(f'<span class="warn">{timeseries["skipped_lines"]} history line(s) could '
                      f'not be read and were left out of the plots; first: '

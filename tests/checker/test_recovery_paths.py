@@ -108,3 +108,36 @@ def test_the_python_path_leaves_it_to_the_scan(tmp_path, monkeypatch):
     res = check_files(h, led, also=seconds_from_checker)
     assert res.path == "python" and res.also is None
 
+
+
+def test_summary_says_which_path_each_stage_took(tmp_path, monkeypatch):
+    """summary.json `checker.stages`: the checker's tables when they served, and a stage
+    that read the history again says why (nothing falls back silently)."""
+    import orjson
+
+    import harness.recovery as recovery
+    import harness.verdict as verdict
+    n = "26117000000000000001"
+    write_files(tmp_path, call(1.0, "w0", "issue", "A", result="issued", no=n), [blue(n, "A")])
+    summary, _ = verdict.evaluate_run(tmp_path, say=lambda s: None, render=False)
+    stages = orjson.loads((tmp_path / "summary.json").read_bytes())["checker"]["stages"]
+    assert stages == {"classification": {"path": "duckdb"}, "recovery": {"path": "duckdb"}}
+
+    def broken(con):
+        raise RuntimeError("no table e")
+    monkeypatch.setattr(verdict, "seconds_from_checker", broken)
+    said: list[str] = []
+    summary, _ = verdict.evaluate_run(tmp_path, say=said.append, render=False)
+    assert summary.checker.stages["recovery"] == {"path": "python",
+                                                   "why": "RuntimeError: no table e"}
+    assert summary.recovery == recovery.measure(recovery.scan_history(tmp_path / "history.jsonl"),
+                                                [], None).to_json()
+    verdict.print_verdict(summary, tmp_path, say=said.append)
+    assert any("recovery: read the history again (RuntimeError: no table e)" in s for s in said)
+
+    from harness.checker import files
+    monkeypatch.setenv(files.PATH_ENV, "python")
+    summary, _ = verdict.evaluate_run(tmp_path, say=lambda s: None, render=False)
+    assert summary.checker.stages["classification"] == {"path": "python"}
+    assert summary.checker.stages["recovery"]["path"] == "python"
+    assert "in Python" in summary.checker.stages["recovery"]["why"]
