@@ -77,3 +77,37 @@ def test_an_adapter_and_a_system_that_do_not_understand_each_other_stop_at_start
     assert code == 3, output
     assert "asked about an order it never saw" in output and "got: ok issued" in output, output
     assert "expected not_found" in output and not s
+
+
+def test_the_adapter_travels_to_a_load_machine_with_the_runs_settings(tmp_path: Path):
+    """A worker started where the adapter's file does not exist (another directory, as on a
+    load machine, design.md s.10) builds the adapter from the text the master sends."""
+    import socket
+    import subprocess
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    elsewhere = tmp_path / "load-machine"
+    elsewhere.mkdir()
+    with open(tmp_path / "worker.log", "wb") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "harness", "worker", "--master",
+                                   f"127.0.0.1:{port}"], cwd=elsewhere, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        out = tmp_path / "run"
+        p = invoice_chaos("run", SHORT, "--sut-cmd", f"{sys.executable} {SHOP[0]}", "--client", SHOP[1],
+                          "--workers", "0", "--remote-workers", "1", "--master-port", str(port),
+                          "--workers-timeout", "60s", "--out", str(out), timeout=300)
+        worker.wait(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    output = p.stdout[-3000:] + p.stderr[-2000:] + (tmp_path / "worker.log").read_text()[-2000:]
+    assert p.returncode == 0, output
+    assert not (elsewhere / "examples").exists()
+    s = json.loads((out / "summary.json").read_text())
+    assert s["verdict"] == "pass" and s["client"]["adapter_errors"] == 0
+    assert s["invoices"]["acknowledged"] > 50, output
+    workers = json.loads((out / "load-stats.json").read_text())["per_worker"]
+    assert [(w["local"], w["arrivals"] > 50) for w in workers] == [(False, True)], workers
