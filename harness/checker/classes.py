@@ -31,22 +31,50 @@ CHANCES: dict[str, str] = {
 
 
 class Collector:
-    """Counts anomalies of each class and keeps the first `limit` as evidence stubs
-    `(order_id, reason, event_refs, ledger_refs)`; evidence is filled in later."""
+    """Counts anomalies of each class and keeps at most `limit` per class as evidence stubs
+    `(order_id, reason, event_refs, ledger_refs)`; evidence is filled in later.
+
+    What is kept is a sample a person can read however long the run: the first half of the
+    slots take the first anomalies as they come, the other half an evenly spread sample of
+    all later ones (every `stride`-th, the stride doubling whenever the slots fill), so a
+    run with ten million anomalies lists some from its end too. Deterministic: both readers
+    of check_files add the same anomalies in the same order and keep the same sample."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        self.head = (limit + 1) // 2
         self.totals: dict[str, int] = {}
         self.kept: dict[str, list[tuple[str | None, str, list[Any], list[Any]]]] = {}
+        self._tail: dict[str, list[tuple[int, tuple[str | None, str, list[Any], list[Any]]]]] = {}
+        self._stride: dict[str, int] = {}
 
     def add(self, cls: str, order_id: str | None, reason: Callable[[], str] | str,
             event_refs: list[Any], ledger_refs: Callable[[], list[Any]] | list[Any]) -> None:
         n = self.totals.get(cls, 0)
         self.totals[cls] = n + 1
-        if n < self.limit:
-            r = reason() if callable(reason) else reason
-            lr = ledger_refs() if callable(ledger_refs) else ledger_refs
-            self.kept.setdefault(cls, []).append((order_id, r, list(event_refs), list(lr)))
+        if n < self.head:
+            self.kept.setdefault(cls, []).append(self._stub(order_id, reason, event_refs,
+                                                            ledger_refs))
+            return
+        k = n - self.head                       # position among the later anomalies
+        stride = self._stride.get(cls, 1)
+        if k % stride or self.limit <= self.head:
+            return
+        tail = self._tail.setdefault(cls, [])
+        tail.append((k, self._stub(order_id, reason, event_refs, ledger_refs)))
+        if len(tail) > self.limit - self.head:
+            stride *= 2
+            self._stride[cls] = stride
+            tail[:] = [(j, stub) for j, stub in tail if j % stride == 0]
+        self.kept[cls] = self.kept[cls][:self.head] + [stub for _, stub in tail]
+
+    @staticmethod
+    def _stub(order_id: str | None, reason: Callable[[], str] | str, event_refs: list[Any],
+              ledger_refs: Callable[[], list[Any]] | list[Any]
+              ) -> tuple[str | None, str, list[Any], list[Any]]:
+        r = reason() if callable(reason) else reason
+        lr = ledger_refs() if callable(ledger_refs) else ledger_refs
+        return (order_id, r, list(event_refs), list(lr))
 
 
 def link_reds(fold: Fold) -> None:

@@ -452,13 +452,23 @@ def _utc(ts: Any, t0: Any = None) -> Any:
     return f"{text} (t {_fmt(ts - t0)})" if _is_num(t0) else text
 
 
+#: A timeline longer than twice this shows its first and last this many events.
+TIMELINE_ENDS = 50
+
+
 def _anomaly(anomaly: dict[str, Any], run_faults: list[dict[str, Any]], t0: Any = None) -> str:
     own = [f for f in anomaly.get("faults") or [] if isinstance(f, dict)]
     faults = own or run_faults
     events = sorted((e for e in anomaly.get("events") or [] if isinstance(e, dict)),
                     key=lambda e: e.get("t") if _is_num(e.get("t")) else math.inf)
     rows, classes = [], []
-    for ev in events:
+    hidden = len(events) - 2 * TIMELINE_ENDS
+    if hidden > 0:      # an order retried thousands of times: its start and its end
+        events = events[:TIMELINE_ENDS] + events[-TIMELINE_ENDS:]
+    for i, ev in enumerate(events):
+        if hidden > 0 and i == TIMELINE_ENDS:
+            rows.append([f"… {hidden} events not shown …"] + [""] * len(TIMELINE_COLUMNS))
+            classes.append("ev-gap")
         cells = [_e(_fmt(ev.get(c))) for c in TIMELINE_COLUMNS]
         tags = "".join(f'<span class="fault-tag">{_e(n)}</span>'
                        for n in _active(faults, ev.get("t")))
@@ -513,8 +523,9 @@ def _anomalies(files: RunFiles) -> str:
         t0 = files.run.t0
         out.extend(_anomaly(a, files.faults, t0) for a in items)
         if _is_num(total) and total > len(items):
-            out.append(f'<p class="more">{_e(_fmt(total - len(items)))} more not shown '
-                       "(see the checker output or summary.json).</p>")
+            out.append(f'<p class="more">{_e(_fmt(total - len(items)))} more not shown: the '
+                       "list is a sample (the first ones, then a few spread over the rest of "
+                       "the run); every one is counted.</p>")
     out.append("</section>")
     return "".join(out)
 

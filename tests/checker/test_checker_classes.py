@@ -315,3 +315,17 @@ def test_a_404_that_overtook_the_post_denies_nothing():
     h2 = [issue(10.0, "w0.1", "A"), done(21.5, "w0.1", "issue", "A", typ="info"),
           ev(22.0, "w0.2", "query", "invoke", "A"), done(22.1, "w0.2", "query", "A", result="not_found")]
     assert run(h2, [blue(N1, "A", t=25.0)]).counts["phantom"] == 1
+
+
+def test_evidence_is_the_first_anomalies_and_a_sample_spread_over_the_rest():
+    """A run with many anomalies of a class lists a page, not all of them: the first half of
+    the slots are the first anomalies, the rest spread to the end of the run."""
+    h = []
+    for i in range(600):
+        h += call(float(i), f"w{i}", "issue", f"O{i:04d}", result="issued",
+                  no=f"26117{i:015d}")
+    r = run(h, [], max_evidence=6)
+    assert r.totals["lost"] == 600
+    listed = [a["order_id"] for a in r.anomalies["lost"]]
+    assert len(listed) == 6 and listed[:3] == ["O0000", "O0001", "O0002"]
+    assert listed == sorted(listed) and int(listed[-1][1:]) >= 300

@@ -140,3 +140,14 @@ def test_nonzero_anomaly_counts_are_highlighted(page):
     assert '<tr class="failed"><th>lost</th><td class="num">3</td></tr>' in html
     assert '<tr><th>duplicated</th><td class="num">0</td></tr>' in html
     assert '<tr><th>recovered</th><td class="num">1</td></tr>' in html   # fine, not red
+
+
+def test_a_long_timeline_shows_its_start_and_its_end():
+    """An order retried thousands of times stays a page: its first and last events."""
+    from harness.report import page
+    events = [{"t": float(i), "proc": "w0", "op": "query", "type": "invoke" if i % 2 == 0
+               else "ok", "order_id": "A"} for i in range(500)]
+    html = page._anomaly({"order_id": "A", "reason": "r", "events": events}, [])
+    assert f"{500 - 2 * page.TIMELINE_ENDS} events not shown" in html
+    assert html.count("<tr") == 2 * page.TIMELINE_ENDS + 2       # header and the gap
+    assert ">499<" in html and ">0<" in html and ">250<" not in html
