@@ -34,6 +34,7 @@ from collections import Counter
 from pathlib import Path
 
 import psutil
+from harness.stack.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PYSPY = Path(sys.executable).with_name("py-spy")
@@ -162,13 +163,6 @@ def profile(rate: float, tmp: Path, out: Path) -> dict:
 
 
 # -- --pair: the two fakes alone ---------------------------------------------------------
-def _free_port() -> int:
-    import socket
-    with socket.socket() as so:
-        so.bind(("127.0.0.1", 0))
-        return so.getsockname()[1]
-
-
 def _pair_client(port: int, bodies: list[bytes], conc: int, out) -> None:
     """Client process: `conc` keep-alive connections POSTing the bodies back to back."""
     import asyncio
@@ -219,7 +213,7 @@ def pair(orders: int, conc: int, tmp: Path, spy: bool) -> dict:
     write_sellers(tmp / "sellers.json", sellers)
     fac = OrderFactory(31, sellers)
     bodies = [json.dumps(fac.order(i), ensure_ascii=False).encode() for i in range(orders)]
-    pp, mport = _free_port(), _free_port()
+    pp, mport = free_port(), free_port()
     env = {**os.environ, "PORT": str(mport), "TAX_PLATFORM_URL": f"http://127.0.0.1:{pp}",
            "SELLERS_FILE": str(tmp / "sellers.json"), "DATA_DIR": str(tmp / "merchant")}
     procs = {

@@ -32,16 +32,11 @@ sys.path.insert(0, str(ROOT))
 from fakes.common.sellers import generate_sellers  # noqa: E402
 from harness.load import LoadConfig, LoadShape, run_load  # noqa: E402
 from harness.load.schedule import arrivals  # noqa: E402
+from harness.stack.ports import free_port  # noqa: E402
 
 STANDIN = ROOT / "benchmarks" / "load_standin.py"
 CLOSED = ROOT / "benchmarks" / "load_closed_locustfile.py"
 MIX = {"checkout": 80, "query": 15, "refund": 5}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:

@@ -17,21 +17,15 @@ import json
 import multiprocessing as mp
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from harness.stack.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _call(reader, writer, req: bytes) -> tuple[int, bytes]:
@@ -105,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-platform-"))
     sellers = generate_sellers(args.sellers, seed=7)
     write_sellers(tmp / "sellers.json", sellers)
-    port = _free_port()
+    port = free_port()
     log = open(tmp / "platform.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "fakes.taxplatform", "--port", str(port),
                              "--data", str(tmp / "data"), "--sellers", str(tmp / "sellers.json")],

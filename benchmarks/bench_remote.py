@@ -38,18 +38,13 @@ from fakes.common.sellers import generate_sellers  # noqa: E402
 from harness.load import LoadConfig, LoadShape  # noqa: E402
 from harness.load.runner import Distribution, start_load  # noqa: E402
 from harness.load.schedule import arrivals  # noqa: E402
+from harness.stack.ports import free_port  # noqa: E402
 from netns import LoadHosts, clear_leftovers, unavailable  # noqa: E402
 
 from benchmarks.bench_load import check_pairs  # noqa: E402
 
 STANDIN = ROOT / "benchmarks" / "load_standin.py"
 MIX = {"checkout": 80, "query": 15, "refund": 5}
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def standin(tmp: Path, host: str, role: str) -> tuple[subprocess.Popen[bytes], str]:

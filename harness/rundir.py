@@ -52,7 +52,9 @@ def utc_stamp(ts: float | None = None) -> str:
 
 
 def new_run_dir(scenario_name: str, out: str | Path | None, base: Path = Path("reports")) -> tuple[str, Path]:
-    """`reports/<scenario>-<UTC stamp>/` (a suffix if that exists), or `--out DIR`."""
+    """`reports/<scenario>-<UTC stamp>/` (a suffix if that exists), or `--out DIR`. The
+    directory is made by this call and no other: two runs started in the same second get
+    two directories."""
     if out is not None:
         d = Path(out)
         d.mkdir(parents=True, exist_ok=True)
@@ -60,13 +62,15 @@ def new_run_dir(scenario_name: str, out: str | Path | None, base: Path = Path("r
             raise UsageError(f"--out {d}: the directory is not empty; give a new or empty directory")
         return d.name, d
     run_id = f"{scenario_name}-{utc_stamp()}"
-    d = base / run_id
-    n = 2
-    while d.exists():
-        d = base / f"{run_id}-{n}"
-        n += 1
-    d.mkdir(parents=True)
-    return d.name, d
+    base.mkdir(parents=True, exist_ok=True)
+    d, n = base / run_id, 2
+    while True:
+        try:
+            d.mkdir()                 # atomic: of two runs asking for one name, one gets it
+            return d.name, d
+        except FileExistsError:
+            d = base / f"{run_id}-{n}"
+            n += 1
 
 
 def _json_default(value: Any) -> Any:

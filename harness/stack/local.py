@@ -1,5 +1,7 @@
 """The embedded default stack: Toxiproxy, the platform and the merchant (or the user's SUT)
-as local processes on free 127.0.0.1 ports.
+as local processes on free 127.0.0.1 ports. The client-facing links listen on ports
+Toxiproxy picks; when another process takes a port picked for a service or an inner link
+before it is bound (harness/stack/ports.py), the stack starts again on new ports.
 
     client ──client->merchant──▶ merchant ──merchant->taxplatform──▶ taxplatform
     client ──client->taxplatform──────────────────────────────────▶ taxplatform
@@ -21,11 +23,14 @@ from ..links import LINKS, PLATFORM_MERCHANT, upstream_of
 from .base import StackBase
 from .config import CLIENT_LINKS, SERVICES, StackConfig, expand_placeholders
 from .leftovers import Registry, clear_leftovers
-from .ports import LOOPBACK, free_ports
+from .ports import LOOPBACK, PortTaken, free_ports
 from .process import Service, ServiceSpec, log_tail
 from .toxiproxy_api import ToxiproxyClient, find_toxiproxy_server, toxiproxy_version
 
-__all__ = ["StackConfig", "LocalStack", "LINKS", "SERVICES"]
+__all__ = ["StackConfig", "LocalStack", "LINKS", "SERVICES", "PORT_ATTEMPTS"]
+
+#: How many times `up` starts the services on new ports after one lost its port.
+PORT_ATTEMPTS = 3
 
 
 class LocalStack(StackBase):
@@ -58,10 +63,30 @@ class LocalStack(StackBase):
         cleared = clear_leftovers()
         if cleared:
             self.say(f"cleared leftovers of a crashed earlier run: {', '.join(cleared)}")
-        names = ["toxiproxy", "taxplatform", "merchant", *LINKS]
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                self._up(binary, version)
+                return
+            except PortTaken as e:
+                if attempt == PORT_ATTEMPTS:
+                    raise
+                self.say(f"another process took a port of this run ({str(e).splitlines()[0]}); "
+                         "starting again on new ports")
+                self._stop_services()
+
+    def _stop_services(self) -> None:
+        """What `_up` started, stopped (its data stays: nothing has been asked of it yet)."""
+        for name in ("merchant", "taxplatform", "toxiproxy"):
+            svc = self.services.pop(name, None)
+            if svc is not None:
+                svc.terminate(grace_s=2.0)
+        self.toxiproxy = None
+
+    def _up(self, binary: str, version: str) -> None:
+        # the client-facing links get their ports from Toxiproxy (below): nothing needs
+        # them before the load starts
+        names = ["toxiproxy", "taxplatform", "merchant", *(n for n in LINKS if n not in CLIENT_LINKS)]
         self.ports = dict(zip(names, free_ports(len(names))))
-        if self.cfg.client_host != LOOPBACK:
-            self.ports.update(zip(CLIENT_LINKS, free_ports(len(CLIENT_LINKS), self.cfg.client_host)))
         data = self.cfg.run_dir / "data"
         (data / "taxplatform").mkdir(parents=True, exist_ok=True)
         (data / "merchant").mkdir(parents=True, exist_ok=True)
@@ -105,8 +130,9 @@ class LocalStack(StackBase):
         self.toxiproxy = ToxiproxyClient(self.ports["toxiproxy"])
         self.stack_info = {"toxiproxy": {"binary": binary, "version": version}}
         for link in LINKS:
-            self.toxiproxy.create_proxy(link, self.ports[link], self.ports[upstream_of(link)],
-                                        self.cfg.client_host if link in CLIENT_LINKS else LOOPBACK)
+            host = self.cfg.client_host if link in CLIENT_LINKS else LOOPBACK
+            self.ports[link] = self.toxiproxy.create_proxy(
+                link, self.ports.get(link, 0), self.ports[upstream_of(link)], host)
         platform.wait_healthy()
         if merchant is None:
             merchant = self._spawn(spec)

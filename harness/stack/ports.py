@@ -1,12 +1,36 @@
-"""Free loopback ports. The harness binds and sends only to 127.0.0.1, except the client-facing
-proxies and the Locust master of a scale-out run, which listen on the `--bind` address."""
+"""Ports: the one place the harness, its tests and its benchmarks pick a free one, and what a
+stack does when another process takes a port it picked.
+
+A free port is free only until someone else binds it: between the pick and the service's own
+bind another run (or a test session) on the machine may take it. So the Toxiproxy links a
+service does not need to know in advance listen on port 0 (Toxiproxy reports the port it
+got), and when a service or a link still loses its port (`PortTaken`), the local stack starts
+again on new ports (harness/stack/local.py). The harness binds and sends only to 127.0.0.1,
+except the client-facing proxies and the Locust master of a scale-out run, which listen on
+the `--bind` address.
+"""
 from __future__ import annotations
 
 import socket
 
-__all__ = ["LOOPBACK", "free_port", "free_ports", "port_in_use"]
+from ..errors import HealthTimeout
+
+__all__ = ["LOOPBACK", "free_port", "free_ports", "port_in_use", "PortTaken", "says_port_taken"]
 
 LOOPBACK = "127.0.0.1"
+
+#: How a program says its bind failed: Python (errno 98 / EADDRINUSE), Go (Toxiproxy), uvicorn.
+_TAKEN_WORDS = ("address already in use", "errno 98", "eaddrinuse")
+
+
+class PortTaken(HealthTimeout):
+    """A service or a link could not have its port: another process bound it first."""
+
+
+def says_port_taken(text: str) -> bool:
+    """Does a log or an error message say that a bind failed on a taken port?"""
+    low = text.lower()
+    return any(w in low for w in _TAKEN_WORDS)
 
 
 def free_ports(n: int, host: str = LOOPBACK) -> list[int]:
@@ -24,8 +48,9 @@ def free_ports(n: int, host: str = LOOPBACK) -> list[int]:
             s.close()
 
 
-def free_port() -> int:
-    return free_ports(1)[0]
+def free_port(host: str = LOOPBACK) -> int:
+    """A port on `host` that was free a moment ago (see the module's docstring for the race)."""
+    return free_ports(1, host)[0]
 
 
 def port_in_use(port: int) -> bool:

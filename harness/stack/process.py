@@ -19,7 +19,7 @@ import httpx
 import psutil
 
 from ..errors import HealthTimeout, StackError
-from .ports import LOOPBACK
+from .ports import LOOPBACK, PortTaken, says_port_taken
 
 __all__ = ["Service", "ServiceSpec", "log_tail", "signals_deferred"]
 
@@ -114,7 +114,8 @@ class Service:
                 if self.proc is not None and self.proc.poll() is not None:
                     if self._port_answers(client, url):
                         self._stranger()
-                    raise HealthTimeout(
+                    lost_bind = says_port_taken(log_tail(self.log_path))
+                    raise (PortTaken if lost_bind else HealthTimeout)(
                         f"{self.spec.name} exited with code {self.proc.returncode} before it became healthy "
                         f"(command: {self.spec.argv}).\n  last lines of {self.log_path}:\n{log_tail(self.log_path)}")
                 try:
@@ -148,7 +149,7 @@ class Service:
 
     def _stranger(self) -> None:
         assert self.proc is not None
-        raise HealthTimeout(
+        raise PortTaken(
             f"{self.spec.name} exited with code {self.proc.returncode} although "
             f"port {self.spec.port} answered its health check: another process holds that "
             f"port (command: {self.spec.argv}).\n  last lines of {self.log_path}:\n"

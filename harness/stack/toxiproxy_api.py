@@ -21,7 +21,7 @@ from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 from toxiproxy.server import Toxiproxy
 
 from ..errors import MissingBinaryError, StackError
-from .ports import LOOPBACK
+from .ports import LOOPBACK, PortTaken, says_port_taken
 
 __all__ = ["ToxiproxyClient", "find_toxiproxy_server", "INSTALL_HELP"]
 
@@ -97,25 +97,29 @@ class ToxiproxyClient:
         return r.text.strip()
 
     def create_proxy(self, name: str, listen_port: int, upstream_port: int,
-                     listen_host: str = LOOPBACK) -> None:
-        with self._library() as server:
-            existing = server.get_proxy(name)
-            if existing is not None:
-                existing.destroy()
-            server.create(upstream=f"{LOOPBACK}:{upstream_port}", name=name,
-                          listen=f"{listen_host}:{listen_port}", enabled=True)
-        got = self.proxies().get(name)
-        if not got or not got.get("enabled"):
-            raise StackError(f"Toxiproxy did not create proxy {name!r} ({got})")
+                     listen_host: str = LOOPBACK) -> int:
+        """A proxy from `listen_host:listen_port` to a loopback port (one of that name is
+        replaced). `listen_port` 0 lets Toxiproxy bind a free port; returns the port it
+        listens on. PortTaken when another process holds `listen_port`."""
+        if name in self.proxies():
+            self._json("DELETE", f"/proxies/{name}")
+        return self.create_proxy_at(name, f"{listen_host}:{listen_port}", f"{LOOPBACK}:{upstream_port}")
 
-    def create_proxy_at(self, name: str, listen: str, upstream: str) -> None:
+    def create_proxy_at(self, name: str, listen: str, upstream: str) -> int:
         """A proxy with any listen and upstream address (the docker backend: `0.0.0.0:18080`
-        inside the Toxiproxy container, `merchant:8000` by network alias)."""
-        self._json("POST", "/proxies", json={"name": name, "listen": listen, "upstream": upstream,
-                                             "enabled": True})
+        inside the Toxiproxy container, `merchant:8000` by network alias); the port it got."""
+        try:
+            made = self._json("POST", "/proxies", json={"name": name, "listen": listen,
+                                                        "upstream": upstream, "enabled": True})
+        except StackError as e:
+            if says_port_taken(str(e)):
+                raise PortTaken(f"Toxiproxy proxy {name!r} cannot listen on {listen}: another "
+                                f"process holds that port ({e})") from None
+            raise
         got = self.proxies().get(name)
         if not got or not got.get("enabled"):
             raise StackError(f"Toxiproxy did not create proxy {name!r} ({got})")
+        return int(str((made or got).get("listen", listen)).rsplit(":", 1)[1])
 
     def proxies(self) -> dict[str, dict]:
         return self._json("GET", "/proxies") or {}

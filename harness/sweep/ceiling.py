@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from ..stack.ports import free_port
 
 __all__ = ["measure_ceiling", "ramp_outran", "start_null_endpoint", "OFFER_PER_WORKER"]
 
@@ -46,15 +47,9 @@ def ramp_outran(series: list[float], offered: float, seconds: float) -> bool:
     return best >= 0.9 * ramp_there
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_null_endpoint(log: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Start the do-nothing endpoint in its own process group; wait until it accepts."""
-    port = _free_port()
+    port = free_port()
     with open(log, "wb") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "harness.sweep.null_endpoint",
                                  "--port", str(port)], stdout=fh, stderr=subprocess.STDOUT,

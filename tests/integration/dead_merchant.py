@@ -15,20 +15,14 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from harness.stack.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Front:
@@ -95,7 +89,7 @@ class Front:
 
 async def main(how: str, after_s: float) -> None:
     port = int(os.environ["PORT"])
-    inner = _free_port()
+    inner = free_port()
     child = subprocess.Popen([sys.executable, "-m", "fakes.merchant"], cwd=ROOT,
                              env={**os.environ, "PORT": str(inner)})
     loop = asyncio.get_running_loop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 
 from netns import LoadHosts, clear_leftovers, unavailable
 from run_helpers import ROOT, invoice_chaos
+from harness.stack.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -38,12 +38,6 @@ def hosts():
         yield h.create()
     finally:
         h.close()
-
-
-def _free_port(addr: str) -> int:
-    with socket.socket() as s:
-        s.bind((addr, 0))
-        return s.getsockname()[1]
 
 
 def _worker(hosts: LoadHosts, i: int, port: int, tmp: Path) -> subprocess.Popen[bytes]:
@@ -69,7 +63,7 @@ def _by_host(run_dir: Path) -> dict[str, dict]:
 
 @needs_netns
 def test_two_namespace_workers_play_smoke(hosts: LoadHosts, tmp_path: Path) -> None:
-    port = _free_port(hosts.bind)
+    port = free_port(hosts.bind)
     workers = [_worker(hosts, i, port, tmp_path) for i in range(2)]
     out = tmp_path / "run"
     proc = invoice_chaos("run", "scenarios/smoke.yaml", "--remote-workers", "2", "--bind", hosts.bind,
@@ -103,7 +97,7 @@ def test_a_worker_killed_mid_run_is_named_and_causes_no_anomaly(hosts: LoadHosts
         "merchant:\n  sellers: 3\ndrain: {timeout: 20s}\n"
         "gates: {lost: 0, duplicated: 0, phantom: 0, mismatched: 0, orphaned: 0, unresolved: 0, "
         "misreversed: 0, stale_reads: 0}\n")
-    port = _free_port(hosts.bind)
+    port = free_port(hosts.bind)
     workers = [_worker(hosts, i, port, tmp_path) for i in range(2)]
     out = tmp_path / "run"
     run = subprocess.Popen([sys.executable, "-m", "harness", "run", str(scenario), "--remote-workers", "2",
@@ -161,7 +155,7 @@ def test_a_worker_killed_mid_run_is_named_and_causes_no_anomaly(hosts: LoadHosts
 
 def test_too_few_workers_exit_3_naming_who_came(tiny_scenario, tmp_path: Path) -> None:
     """On loopback (no namespace needed): one worker joins, two were asked for."""
-    port = _free_port("127.0.0.1")
+    port = free_port("127.0.0.1")
     log = open(tmp_path / "worker.log", "wb")
     worker = subprocess.Popen([sys.executable, "-m", "harness", "worker", "--master", f"127.0.0.1:{port}"],
                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

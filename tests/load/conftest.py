@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,10 @@ import httpx
 import pytest
 
 from fakes.common.sellers import generate_sellers, write_sellers
+from harness.stack.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = ROOT / "benchmarks" / "load_standin.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Procs:
