@@ -291,20 +291,27 @@ class Api(BaseHTTPRequestHandler):
         self.reply(*order_view(order_no))
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
 def main() -> int:
-    server = ThreadingHTTPServer((os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"])), Api)
-    server.daemon_threads = True
-    stop = threading.Event()
-    threading.Thread(target=settle_forever, args=(stop,), daemon=True).start()
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"envelope shop on port {os.environ['PORT']}{' DEFECT ' + DEFECT if DEFECT else ''}",
-          file=sys.stderr, flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    stop.set()
-    server.server_close()
+    """Serve until SIGTERM or Ctrl-C; the settler runs beside the requests."""
+    stopping = threading.Event()
+    settler = threading.Thread(target=settle_forever, args=(stopping,), daemon=True)
+    with Server((os.environ.get("HOST", "127.0.0.1"), int(os.environ["PORT"])), Api) as httpd:
+        def on_term(*_: object) -> None:
+            stopping.set()
+            threading.Thread(target=httpd.shutdown, daemon=True).start()
+        signal.signal(signal.SIGTERM, on_term)
+        settler.start()
+        sys.stderr.write(f"envelope shop on port {os.environ['PORT']}"
+                         f"{' DEFECT ' + DEFECT if DEFECT else ''}\n")
+        sys.stderr.flush()
+        try:
+            httpd.serve_forever(poll_interval=0.2)
+        except KeyboardInterrupt:
+            stopping.set()
     return 0
 
 

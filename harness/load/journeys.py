@@ -107,28 +107,48 @@ class Customers:
              url: str, *, body: Any = None, headers: dict[str, str] | None = None,
              order: dict[str, Any] | orjson.Fragment | None = None, invoice_no: str | None = None,
              intended_ts: float | None = None) -> tuple[Outcome, int | None]:
-        """Invoke, send, classify, complete: one history pair and one Locust event.
+        """Send one HTTP request and read its answer (classify.py) as one recorded call.
 
-        `body`: a value to encode as JSON, or bytes already encoded. `intended_ts`: the
-        arrival's scheduled start; the latency of an arrival's first
-        request counts from there (no coordinated omission: a late start is latency).
-        """
+        `body`: a value to encode as JSON, or bytes already encoded."""
+        payload = body if body is None or type(body) is bytes else _dumps(body)
+
+        def send() -> tuple[Outcome, int | None, int]:
+            status, content = client.request(method, url, payload, headers)
+            try:
+                parsed = _loads(content)
+            except JSONDecodeError:
+                parsed = None
+            return classify_response(op, status, parsed), status, len(content)  # type: ignore[arg-type]
+        return self._recorded(op, journey, order_id, method, send, order, invoice_no, intended_ts)
+
+    def ask(self, op: str, journey: str, order_id: str, *args: Any,
+            order: dict[str, Any] | orjson.Fragment | None = None, invoice_no: str | None = None,
+            intended_ts: float | None = None) -> Outcome:
+        """`call` for a client adapter: one adapter operation, read by harness/client/invoke.py,
+        is one recorded call."""
+        def send() -> tuple[Outcome, int | None, int]:
+            outcome, status = self.invoker.run(op, *args)
+            return outcome, status, 0
+        return self._recorded(op, journey, order_id, "adapter", send, order, invoice_no,
+                              intended_ts)[0]
+
+    def _recorded(self, op: str, journey: str, order_id: str, request_type: str,
+                  send: Callable[[], tuple[Outcome, int | None, int]],
+                  order: dict[str, Any] | orjson.Fragment | None, invoice_no: str | None,
+                  intended_ts: float | None) -> tuple[Outcome, int | None]:
+        """Invoke, `send`, complete: one history pair and one Locust event, the whole call
+        bounded by one request timeout. `intended_ts`: the arrival's scheduled start; the
+        latency of an arrival's first request counts from there (no coordinated omission: a
+        late start is latency). An exception out of `send` is read by classify.py."""
         history = self.history
         ts = history.invoke(op, order_id, journey=journey, order=order, invoice_no=invoice_no)
         start = ts if intended_ts is None or ts < intended_ts else intended_ts
         status: int | None = None
         exc: BaseException | None = None
         length = 0
-        payload = body if body is None or type(body) is bytes else _dumps(body)
         try:
             with Timeout(self._deadline_s, RequestDeadline()):
-                status, content = client.request(method, url, payload, headers)
-            length = len(content)
-            try:
-                parsed = _loads(content)
-            except JSONDecodeError:
-                parsed = None
-            outcome = classify_response(op, status, parsed)  # type: ignore[arg-type]
+                outcome, status, length = send()
         except GreenletExit:
             history.complete(op, "info", order_id, journey=journey,
                              latency_ms=(_time() - start) * 1000,
@@ -154,49 +174,9 @@ class Customers:
         if self.fire is not None:
             err = exc if exc is not None else (
                 None if kind == "ok" else RuntimeError(outcome.error or kind))
-            self.fire(request_type=method, name=op, response_time=latency_ms,
+            self.fire(request_type=request_type, name=op, response_time=latency_ms,
                       response_length=length, exception=err, context={})
         return outcome, status
-
-    def ask(self, op: str, journey: str, order_id: str, *args: Any,
-            order: dict[str, Any] | orjson.Fragment | None = None, invoice_no: str | None = None,
-            intended_ts: float | None = None) -> Outcome:
-        """`call`'s twin for a client adapter: one adapter operation is one history pair and
-        one Locust event, bounded like a request (harness/client/invoke.py reads it)."""
-        history = self.history
-        ts = history.invoke(op, order_id, journey=journey, order=order, invoice_no=invoice_no)
-        start = ts if intended_ts is None or ts < intended_ts else intended_ts
-        status: int | None = None
-        try:
-            with Timeout(self._deadline_s, RequestDeadline()):
-                outcome, status = self.invoker.run(op, *args)
-        except GreenletExit:
-            history.complete(op, "info", order_id, journey=journey,
-                             latency_ms=(_time() - start) * 1000,
-                             error="interrupted: load stopped")
-            self.counters.info += 1
-            raise
-        except RequestDeadline as e:                 # between the adapter's return and here
-            outcome = classify_exception(op, e)  # type: ignore[arg-type]
-        latency_ms = (_time() - start) * 1000
-        kind = outcome.type
-        history.complete(op, kind, order_id, journey=journey, invoice_no=outcome.invoice_no,
-                         result=outcome.result, status=status, latency_ms=latency_ms,
-                         error=outcome.error)
-        c = self.counters
-        c.requests += 1
-        if kind == "ok":
-            c.ok += 1
-        elif kind == "fail":
-            c.fail += 1
-        else:
-            c.info += 1
-        if self.fire is not None:
-            self.fire(request_type="adapter", name=op, response_time=latency_ms,
-                      response_length=0,
-                      exception=None if kind == "ok" else RuntimeError(outcome.error or kind),
-                      context={})
-        return outcome
 
     # -- the merchant's three operations: its s.6 API, or the adapter ------------------
     def _issue(self, journey: str, oid: str, data: dict[str, Any], body: bytes,
