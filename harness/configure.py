@@ -48,6 +48,9 @@ class PlatformProfile:
     #: why `keys` and `actions` mean nothing elsewhere, for the scenario's error messages.
     keys_reason = ""
     actions_reason = ""
+    #: whether the platform serves HTTPS unless the scenario says (`platform: {tls:}`, s.13);
+    #: false for the s.5/s.12 profiles, whose behaviour stays as it was
+    tls_default = False
 
     def read_keys(self, c: KeyReader, m: dict, path: tuple) -> dict[str, Any]:
         """Validate this profile's own `platform:` keys; the PlatformSpec fields they set."""
@@ -128,6 +131,7 @@ class Nuonuo(PlatformProfile):
     keys = ("processing_delay",)
     actions = ("slow_processing", "signing_failure")
     keys_reason = "orders are processed asynchronously only there"
+    tls_default = True                   # its real clients call https URLs
     actions_reason = "orders are processed asynchronously only in the nuonuo profile"
 
     def read_keys(self, c: KeyReader, m: dict, path: tuple) -> dict[str, Any]:
@@ -160,6 +164,10 @@ def stack_config(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Pat
     from .stack import StackConfig
     p, sut = scenario.platform, scenario.merchant.sut
     profile = profile_of(p.profile)
+    if p.tls and opts.backend == "docker":
+        from .errors import UsageError
+        raise UsageError(f"platform: {{tls: true}} ({p.profile} serves HTTPS by default) runs on the "
+                         "local backend only for now; use --backend local, or platform: {tls: false}")
     platform_cfg: dict[str, Any] = {
         "replica_lag_ms": round(p.replica_lag_s * 1000), "dedup": p.dedup,
         "token_ttl_s": p.token_ttl_s,
@@ -173,7 +181,7 @@ def stack_config(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Pat
         merchant_mode=scenario.merchant.mode, merchant_env=merchant_env,
         sut_command=(sut.command or None) if sut else None, sut_health=sut.health if sut else "/healthz",
         sut_startup_timeout_s=sut.startup_timeout_s if sut else 30.0,
-        client_host=opts.bind,
+        client_host=opts.bind, platform_tls=p.tls,
         sut_probe=_adapter_probe(opts.client_spec, run_id) if opts.client_spec is not None else None)
 
 

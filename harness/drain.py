@@ -35,6 +35,7 @@ from .client.http import transport_error
 from .load.classify import Outcome, classify_exception, classify_response
 from .load.history import HistoryWriter
 from .platform_client import PlatformClient
+from .stack.tls import verify
 
 __all__ = ["OrderState", "scan_history", "Drainer", "DRAIN_PROC", "FINAL_PROC", "LANES"]
 
@@ -153,6 +154,7 @@ class Drainer:
 
     def __post_init__(self) -> None:
         self.http = httpx.Client(timeout=self.request_timeout_s,
+                                 verify=verify(self.platform_url),   # the run's CA (s.13)
                                  limits=httpx.Limits(max_connections=self.lanes + 4,
                                                      max_keepalive_connections=self.lanes + 4,
                                                      # below a server's usual idle close (5 s)

@@ -355,8 +355,10 @@ class _Run:
     def start(self) -> float:
         """Every load worker ready, then the go: t0 is picked only now."""
         assert self.stack is not None and self.handle is not None
+        tls = self.stack.tls
         t0 = _wait_for_workers(self.handle, self.opts, self.record, self.say,
-                               merchant_url=self.stack.merchant_url, platform_url=self.stack.platform_url)
+                               merchant_url=self.stack.merchant_url, platform_url=self.stack.platform_url,
+                               platform_ca_pem=tls.ca_pem.read_text() if tls is not None else "")
         self.record.t0 = t0
         self.save()
         return t0
@@ -597,11 +599,12 @@ def _drain(stack: Stack, sellers: list[Seller], history_dir: Path, t0: float,
 def _collect_ledger(platform_url: str, out: Path) -> int:
     """Stream the platform's ledger (from the primary) into platform-ledger.jsonl."""
     from .platform_client import PlatformClient
+    from .stack.tls import verify
 
     n = 0
     tmp = out.with_name(out.name + ".tmp")
     try:
-        with httpx.Client(timeout=60) as http, open(tmp, "wb") as fh:
+        with httpx.Client(timeout=60, verify=verify(platform_url)) as http, open(tmp, "wb") as fh:
             for line in PlatformClient(http, platform_url, {}).ledger_lines(timeout=60):
                 fh.write(line.encode() + b"\n")
                 n += 1

@@ -10,6 +10,7 @@ is not a complete answer raises `TransportError` (the caller reads it as "unknow
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -84,13 +85,17 @@ class _Conn:
 
 
 class AsyncHttp:
-    """A keep-alive pool to one `http://host:port` base URL; at most `max_connections`."""
+    """A keep-alive pool to one `http(s)://host:port` base URL; at most `max_connections`.
+    https trusts the system's CAs, which a run's TLS (design.md s.13) sets to its own CA
+    through `SSL_CERT_FILE`."""
 
     def __init__(self, base_url: str, max_connections: int = 64):
         parts = urlsplit(base_url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"AsyncHttp needs an http://host:port URL, got {base_url!r}")
-        self.host, self.port = parts.hostname, parts.port or 80
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"AsyncHttp needs an http(s)://host:port URL, got {base_url!r}")
+        self.host = parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._ssl = ssl.create_default_context() if parts.scheme == "https" else None
         self.prefix = parts.path.rstrip("/")
         self._host_header = f"{self.host}:{self.port}"
         self._idle: list[_Conn] = []
@@ -154,7 +159,7 @@ class AsyncHttp:
 
     async def _connect(self) -> _Conn:
         try:
-            reader, writer = await asyncio.open_connection(self.host, self.port)
+            reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self._ssl)
         except OSError as e:
             raise TransportError(f"connect: {type(e).__name__}: {e}") from None
         return _Conn(reader, writer)

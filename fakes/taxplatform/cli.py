@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="the protocol front-end: clearance (default: the platform numbers "
                          "invoices, design.md s.5), direct (number ranges and batched uploads, "
                          "s.12), ... (s.13); overrides the config's profile")
+    ap.add_argument("--tls-cert", type=Path, default=None,
+                    help="serve HTTPS with this PEM certificate chain (design.md s.13; a run "
+                         "makes one in <run dir>/tls/)")
+    ap.add_argument("--tls-key", type=Path, default=None, help="the PEM key of --tls-cert")
     ap.add_argument("--log-level", default="warning")
     return ap
 
@@ -81,6 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.port < 65536:
         print(f"error: --port {args.port} is not a TCP port", file=sys.stderr)
         return 2
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("error: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    for f in (args.tls_cert, args.tls_key):
+        if f is not None and not f.is_file():
+            print(f"error: {f}: no such file", file=sys.stderr)
+            return 2
     data = args.data or Path(tempfile.mkdtemp(prefix="taxplatform-"))
     try:
         platform, sellers, sellers_file, generated = build_platform(
@@ -94,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     from .app import create_app
 
     app = create_app(platform)
-    url = f"http://{args.host}:{args.port}"
+    url = f"{'https' if args.tls_cert else 'http'}://{args.host}:{args.port}"
     print(f"taxplatform: {url}  data={data}  profile={platform.config.profile}  "
           f"dedup={platform.config.dedup}  "
           f"replica_lag_ms={platform.config.replica_lag_ms}  sellers={sellers_file}", flush=True)
@@ -107,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     config = uvicorn.Config(app, host=args.host, port=args.port, loop="uvloop",
                             http="httptools", log_level=args.log_level, access_log=False,
                             proxy_headers=False,
-                            lifespan="on", timeout_graceful_shutdown=5)
+                            lifespan="on", timeout_graceful_shutdown=5,
+                            ssl_certfile=str(args.tls_cert) if args.tls_cert else None,
+                            ssl_keyfile=str(args.tls_key) if args.tls_key else None)
     server = uvicorn.Server(config)
     stopped_by: list[int] = []
     # uvicorn shuts down gracefully, then re-raises the signal to the handler it found; a

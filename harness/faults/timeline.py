@@ -18,6 +18,7 @@ import httpx
 from ..errors import StackError
 from .plan import PlannedFault
 from ..stack.base import Stack
+from ..stack.tls import verify
 from .registry import KINDS
 
 __all__ = ["FaultContext", "Timeline", "PlatformAdmin"]
@@ -31,7 +32,8 @@ class PlatformAdmin:
 
     def set_faults(self, fields: dict[str, Any]) -> None:
         try:
-            r = httpx.post(f"{self.base_url}/_admin/faults", json=fields, timeout=5)
+            r = httpx.post(f"{self.base_url}/_admin/faults", json=fields, timeout=5,
+                           verify=verify(self.base_url))
         except httpx.HTTPError as e:
             raise StackError(f"platform admin: POST /_admin/faults failed: {e}") from None
         if r.status_code >= 300:
@@ -39,7 +41,7 @@ class PlatformAdmin:
 
     def clear(self) -> None:
         try:
-            httpx.delete(f"{self.base_url}/_admin/faults", timeout=5)
+            httpx.delete(f"{self.base_url}/_admin/faults", timeout=5, verify=verify(self.base_url))
         except httpx.HTTPError:
             pass
 

@@ -50,6 +50,7 @@ class LoadConfig:
     startup_s: float = 60.0               # when t0 == 0: run_load's longest wait for every
                                           # worker to be ready (t0 = ready + 0.5 s)
     record_history: bool = True           # False only to measure the history's cost (bench)
+    platform_ca_pem: str = ""             # the run's CA (PEM text) when the platform is https
     client: dict[str, str] | None = None  # a client adapter (design.md s.14): {path, cls,
                                           # source}, the file's text travels with the config
     extra: dict[str, Any] = field(default_factory=dict)

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import gevent.socket
 from geventhttpclient import __version__ as _GHC_VERSION
 from geventhttpclient import HTTPParseError
-from geventhttpclient.connectionpool import ConnectionPool
+from geventhttpclient.connectionpool import ConnectionPool, SSLConnectionPool
 from geventhttpclient.response import HTTPConnectionClosed, HTTPSocketPoolResponse
 
 __all__ = ["FastClient", "NotConnected"]
@@ -51,24 +51,32 @@ class NotConnected(ConnectionError):
     provably never left this machine."""
 
 
-class _Pool(ConnectionPool):
-    """geventhttpclient's pool, with connect failures marked as such, the address
-    resolved once (a lookup per new connection goes through gevent's thread pool, which
-    made every connection wait for a thread when many opened at once), and an idle socket
-    checked with one non-blocking peek."""
+class _Resolved:
+    """Connect failures marked as such, and the address resolved once (a lookup per new
+    connection goes through gevent's thread pool, which made every connection wait for a
+    thread when many opened at once)."""
 
     _addrinfo: Any = None
 
     def _resolve(self) -> Any:
         if self._addrinfo is None:
-            self._addrinfo = super()._resolve()
+            self._addrinfo = super()._resolve()  # type: ignore[misc]
         return self._addrinfo
 
     def _create_socket(self) -> Any:
         try:
-            return super()._create_socket()
+            return super()._create_socket()  # type: ignore[misc]
         except OSError as e:
             raise NotConnected(f"{type(e).__name__}: {e}") from e
+
+
+class _TlsPool(_Resolved, SSLConnectionPool):
+    """The same over TLS (an https platform, design.md s.13), trusting the given CA."""
+
+
+class _Pool(_Resolved, ConnectionPool):
+    """geventhttpclient's pool (see `_Resolved`), with an idle socket checked with one
+    non-blocking peek."""
 
     def _is_socket_alive(self, sock: Any) -> bool:
         """An idle keep-alive socket must not be readable: b"" is the peer's FIN, bytes
@@ -105,15 +113,25 @@ class _Response(HTTPSocketPoolResponse):
 class FastClient:
     """One keep-alive pool to one base URL (`http://host:port[/prefix]`)."""
 
-    def __init__(self, base_url: str, timeout_s: float, concurrency: int):
+    def __init__(self, base_url: str, timeout_s: float, concurrency: int, ca_pem: str = ""):
         parts = urlsplit(base_url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"FastClient needs an http://host:port URL, got {base_url!r}")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"FastClient needs an http(s)://host:port URL, got {base_url!r}")
         self.prefix = parts.path.rstrip("/")
         host = parts.hostname
-        port = parts.port or 80
-        self._pool = _Pool(host, port, host, port, size=concurrency, network_timeout=timeout_s,
-                           connection_timeout=timeout_s)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._pool: ConnectionPool
+        if parts.scheme == "https":
+            import gevent.ssl
+
+            def context(*_a: Any, **_kw: Any) -> Any:
+                return gevent.ssl.create_default_context(cadata=ca_pem or None)
+            self._pool = _TlsPool(host, port, host, port, size=concurrency,
+                                  network_timeout=timeout_s, connection_timeout=timeout_s,
+                                  ssl_context_factory=context)
+        else:
+            self._pool = _Pool(host, port, host, port, size=concurrency,
+                               network_timeout=timeout_s, connection_timeout=timeout_s)
         host_port = f"[{host}]" if ":" in host else host
         if port not in (80, 443):
             host_port += f":{port}"

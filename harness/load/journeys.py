@@ -81,7 +81,8 @@ class Customers:
         # makes an arrival wait for a socket: waiting would be the harness's latency.
         conns = cfg.max_in_flight + 64
         self.merchant = FastClient(cfg.merchant_url, cfg.request_timeout_s, conns)
-        self.platform = FastClient(cfg.platform_url, cfg.request_timeout_s, conns)
+        self.platform = FastClient(cfg.platform_url, cfg.request_timeout_s, conns,
+                                   ca_pem=cfg.platform_ca_pem)
         self.known: list[str] = []            # orders this worker sent (for query)
         self.issued: list[_Issued] = []       # issued, not refunded (refund / verify)
         self._tokens: dict[str, str] = {}

@@ -18,6 +18,7 @@ import httpx
 
 from ..errors import StackError
 from ..rundir import UPLOADS
+from ..stack.tls import verify
 
 __all__ = ["UPLOADS_FILE", "collect_uploads", "summarise_uploads", "verdict_lines",
            "render_section"]
@@ -30,7 +31,8 @@ def collect_uploads(platform_url: str, out: Path) -> int:
     n = 0
     tmp = out.with_name(out.name + ".tmp")
     try:
-        with httpx.stream("GET", f"{platform_url}/_admin/uploads", timeout=60) as r, \
+        with httpx.stream("GET", f"{platform_url}/_admin/uploads", timeout=60,
+                          verify=verify(platform_url)) as r, \
                 open(tmp, "wb") as fh:
             if r.status_code != 200:
                 raise StackError(f"platform uploads: GET /_admin/uploads answered {r.status_code}")

@@ -61,6 +61,7 @@ class PlatformSpec:
     upload_delay_s: float = 2.0             # direct: an upload stays `processing` this long
     upload_deadline_s: float = 172800.0     # direct: the oldest issued_at accepted (48 h)
     processing_delay_s: float = 1.0         # nuonuo: from "开票提交成功" to the decision
+    tls: bool = False                       # HTTPS with the run's CA (s.13; the profile's default)
 
 
 @dataclass(slots=True)

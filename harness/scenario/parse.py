@@ -43,7 +43,7 @@ _LOAD = {"curve", "points", "compress", "peak_rps", "mix", "max_in_flight", "tim
          "retry_unknown", "poll_interval", "poll_limit"}
 _MERCHANT = {"mode", "sellers", "sut", "platform_timeout", "client"}
 _SUT = {"command", "health", "startup_timeout"}
-_PLATFORM = {"replica_lag", "quota_per_seller", "dedup", "token_ttl", "profile",
+_PLATFORM = {"replica_lag", "quota_per_seller", "dedup", "token_ttl", "profile", "tls",
              *(k for p in PROFILES.values() for k in p.keys)}
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -339,9 +339,14 @@ def _platform(c: _Ctx, raw: Any) -> PlatformSpec:
         dedup = "request_id"
     lag = c.duration(m, "replica_lag", path, default=0.5, positive=False)
     profile, own = _profile_keys(c, m, path)
+    tls = m.get("tls", profile_of(profile).tls_default)
+    if not isinstance(tls, bool):
+        c.problem(path + ("tls",), "true or false: serve the platform over HTTPS with a CA made "
+                  "for the run (design.md s.13)")
+        tls = profile_of(profile).tls_default
     return PlatformSpec(replica_lag_s=0.5 if lag is None else lag, quota_per_seller=quota,
                         dedup=dedup, token_ttl_s=c.duration(m, "token_ttl", path, default=600.0) or 600.0,
-                        profile=profile, **own)
+                        profile=profile, tls=tls, **own)
 
 
 def _profile_keys(c: _Ctx, m: dict, path: tuple) -> tuple[str, dict[str, Any]]:

@@ -18,6 +18,7 @@ import httpx
 from ..errors import StackError
 from .config import SERVICES, StackConfig
 from .leftovers import Registry
+from .tls import RunTls
 from .toxiproxy_api import ToxiproxyClient
 
 __all__ = ["Stack", "StackBase", "PARTITION"]
@@ -37,6 +38,7 @@ class Stack(Protocol):
     toxiproxy: ToxiproxyClient | None       # set by up()
     ports: dict[str, int]                   # endpoint -> port on the host
     stack_info: dict[str, Any]              # what run.json records of the stack
+    tls: RunTls | None                      # the run's CA when the platform serves HTTPS
 
     def url(self, name: str) -> str: ...
     @property
@@ -72,6 +74,7 @@ class StackBase:
     cfg: StackConfig
     toxiproxy: ToxiproxyClient | None
     partitioned: set[str]
+    tls: RunTls | None = None
 
     def url(self, name: str) -> str:          # pragma: no cover - each backend defines it
         raise NotImplementedError

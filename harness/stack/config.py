@@ -32,6 +32,7 @@ class StackConfig:
     sut_startup_timeout_s: float = 30.0
     startup_timeout_s: float = 30.0
     client_host: str = LOOPBACK             # where client->* proxies listen (`run --bind`)
+    platform_tls: bool = False              # serve the platform over HTTPS (design.md s.13)
     #: The merchant's start-up check, given the stack (its `merchant_direct`, `platform_direct`);
     #: None: design.md s.6's 404 probe. A run through a client adapter asks through the
     #: adapter (harness/client/probe.py).

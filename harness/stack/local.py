@@ -25,6 +25,7 @@ from .config import CLIENT_LINKS, SERVICES, StackConfig, expand_placeholders
 from .leftovers import Registry, clear_leftovers
 from .ports import LOOPBACK, PortTaken, free_ports
 from .process import Service, ServiceSpec, log_tail
+from .tls import RunTls, forget, make_run_tls, sut_env, trust
 from .toxiproxy_api import ToxiproxyClient, find_toxiproxy_server, toxiproxy_version
 
 __all__ = ["StackConfig", "LocalStack", "LINKS", "SERVICES", "PORT_ATTEMPTS"]
@@ -49,12 +50,18 @@ class LocalStack(StackBase):
         self.registry = Registry(cfg.run_id)
         self.stack_info: dict[str, Any] = {}
         self.partitioned: set[str] = set()       # never filled: no partition capability
+        self.tls: RunTls | None = None
         self._lock = threading.RLock()
 
     # --- addresses ---------------------------------------------------------------------
     def url(self, name: str) -> str:
         host = self.cfg.client_host if name in CLIENT_LINKS else LOOPBACK
-        return f"http://{host}:{self.ports[name]}"
+        to_platform = name == "taxplatform" or ("->" in name and upstream_of(name) == "taxplatform")
+        scheme = "https" if self.tls is not None and to_platform else "http"
+        return f"{scheme}://{host}:{self.ports[name]}"
+
+    def _platform_urls(self) -> list[str]:
+        return [self.url(n) for n in ("taxplatform", *LINKS) if n in self.ports]
 
     # --- up ----------------------------------------------------------------------------
     def up(self) -> None:
@@ -88,6 +95,11 @@ class LocalStack(StackBase):
         names = ["toxiproxy", "taxplatform", "merchant", *(n for n in LINKS if n not in CLIENT_LINKS)]
         self.ports = dict(zip(names, free_ports(len(names))))
         data = self.cfg.run_dir / "data"
+        tls_args: list[str] = []
+        if self.cfg.platform_tls:
+            self.tls = make_run_tls(self.cfg.run_dir)
+            tls_args = ["--tls-cert", str(self.tls.cert_pem), "--tls-key", str(self.tls.key_pem)]
+            trust(self._platform_urls(), self.tls.ca_pem)
         (data / "taxplatform").mkdir(parents=True, exist_ok=True)
         (data / "merchant").mkdir(parents=True, exist_ok=True)
 
@@ -102,9 +114,10 @@ class LocalStack(StackBase):
             "taxplatform",
             [sys.executable, "-m", "fakes.taxplatform", "--port", str(self.ports["taxplatform"]),
              "--data", str(data / "taxplatform"), "--sellers", str(self.cfg.sellers_file),
-             "--config", json.dumps(self.cfg.platform_config)],
+             "--config", json.dumps(self.cfg.platform_config), *tls_args],
             self.ports["taxplatform"], env=dict(self.cfg.platform_env),
-            startup_timeout_s=self.cfg.startup_timeout_s))
+            startup_timeout_s=self.cfg.startup_timeout_s,
+            ca=str(self.tls.ca_pem) if self.tls else None))
 
         env = {"PORT": str(self.ports["merchant"]),
                "TAX_PLATFORM_URL": self.url("merchant->taxplatform"),
@@ -112,6 +125,7 @@ class LocalStack(StackBase):
                "DATA_DIR": str((data / "merchant").resolve()),
                # where the platform reaches the merchant (callbacks), through its own link
                "MERCHANT_CALLBACK_URL": self.url(PLATFORM_MERCHANT),
+               **(sut_env(self.tls) if self.tls else {}),
                **self.cfg.merchant_env}
         if self.cfg.sut_command:
             placeholders = {"port": env["PORT"], "tax_platform_url": env["TAX_PLATFORM_URL"],
@@ -196,3 +210,5 @@ class LocalStack(StackBase):
         # anything else the run recorded (the load generator's processes) goes too
         self.registry.kill_groups(skip=set(self.services))
         self.registry.remove()
+        if self.tls is not None:
+            forget(self._platform_urls())

@@ -13,13 +13,14 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import httpx
 import psutil
 
 from ..errors import HealthTimeout, StackError
 from .ports import LOOPBACK, PortTaken, says_port_taken
+from .tls import client_context
 
 __all__ = ["Service", "ServiceSpec", "log_tail", "signals_deferred"]
 
@@ -56,6 +57,7 @@ class ServiceSpec:
     health_path: str = "/healthz"
     startup_timeout_s: float = 30.0
     cwd: str | None = None
+    ca: str | None = None                    # serves HTTPS with a certificate of this CA
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
@@ -106,10 +108,12 @@ class Service:
     def wait_healthy(self, deadline_s: float | None = None) -> None:
         """Poll GET health until 200; raise HealthTimeout with the log tail otherwise."""
         timeout = deadline_s if deadline_s is not None else self.spec.startup_timeout_s
-        url = f"http://{LOOPBACK}:{self.spec.port}{self.spec.health_path}"
+        scheme = "https" if self.spec.ca else "http"
+        url = f"{scheme}://{LOOPBACK}:{self.spec.port}{self.spec.health_path}"
         end = time.monotonic() + timeout
         last = "no answer yet"
-        with httpx.Client(timeout=1.0) as client:
+        verify: Any = client_context(self.spec.ca) if self.spec.ca else True
+        with httpx.Client(timeout=1.0, verify=verify) as client:
             while time.monotonic() < end:
                 if self.proc is not None and self.proc.poll() is not None:
                     if self._port_answers(client, url):
@@ -129,7 +133,7 @@ class Service:
                 time.sleep(0.03)            # a refused connect costs next to nothing
         raise HealthTimeout(
             f"{self.spec.name} did not become healthy within {timeout:g}s: {last}.\n"
-            f"  It must answer 200 on http://{LOOPBACK}:{self.spec.port}{self.spec.health_path} "
+            f"  It must answer 200 on {url} "
             f"(it is given PORT={self.spec.port}).\n"
             f"  last lines of {self.log_path}:\n{log_tail(self.log_path)}")
 
