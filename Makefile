@@ -18,7 +18,7 @@ export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-setup: $(VENV)/.installed $(TOOLS)/toxiproxy-server $(TOOLS)/toxiproxy-server-static $(TOOLS)/.chromium faketime  ## create .venv, install the project, Toxiproxy (and a static one for the docker images), chromium and libfaketime (idempotent)
+setup: $(VENV)/.installed $(TOOLS)/toxiproxy-server $(TOOLS)/toxiproxy-server-static $(TOOLS)/.chromium faketime .tools/nuonuo-sdk/lib/open-sdk-1.0.5.2.jar  ## create .venv, install the project, Toxiproxy (and a static one for the docker images), chromium, libfaketime and the nuonuo Java SDK (idempotent)
 
 # The exact versions of constraints.txt; the test and lint extras of pyproject.toml too.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -42,6 +42,11 @@ $(TOOLS)/.chromium:
 # The docker backend's Toxiproxy image is FROM scratch: it needs a statically linked server.
 $(TOOLS)/toxiproxy-server-static: $(TOOLS)/toxiproxy-server
 	@./scripts/install-toxiproxy.sh $(TOXIPROXY_VERSION) $(TOOLS) static
+
+# The official nuonuo Java SDK and its dependencies, resolved by Maven into .tools/ (for
+# examples/nuonuo_java and its test); without a JDK and Maven a note, never a failure.
+.tools/nuonuo-sdk/lib/open-sdk-1.0.5.2.jar: examples/nuonuo_java/pom.xml
+	@./scripts/install-nuonuo-sdk.sh
 
 # libfaketime (Debian's faketime package) for the clock_skew fault: apt-get when root,
 # else a note; never fails the setup.

@@ -234,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--platform-url", metavar="URL",
                    help="merchant only: the tax platform's base URL (else $TAX_PLATFORM_URL)")
     s.add_argument("--mode", metavar="MODE", help="merchant only: robust or a defect mode (else $MERCHANT_MODE)")
+    s.add_argument("--tls-dir", metavar="DIR",
+                   help="taxplatform only: serve HTTPS with a CA and certificate made into DIR "
+                        "(DIR/ca.pem, DIR/truststore.p12; made when absent, design.md s.13)")
     from .configure import PROFILES
     s.add_argument("--profile", choices=tuple(PROFILES), default=None,
                    help="the platform's profile (both services): " + " or ".join(
@@ -405,6 +408,17 @@ def _serve(args: argparse.Namespace) -> int:
         argv += ["--sellers", args.sellers]
     if args.profile:
         argv += ["--profile", args.profile]
+    if args.tls_dir:
+        if args.service != "taxplatform":
+            from .errors import UsageError
+            raise UsageError("--tls-dir: only the taxplatform serves HTTPS")
+        from .stack.tls import make_run_tls
+        tls_dir = Path(args.tls_dir)
+        if not (tls_dir / "server.pem").is_file():
+            make_run_tls(tls_dir.parent, dirname=tls_dir.name)
+        argv += ["--tls-cert", str(tls_dir / "server.pem"), "--tls-key", str(tls_dir / "server.key")]
+        print(f"taxplatform: HTTPS; trust {tls_dir / 'ca.pem'} (Java: {tls_dir / 'truststore.p12'}, "
+              f"password invoice-chaos)", flush=True)
     if args.service == "merchant":
         if args.platform_url:
             argv += ["--platform-url", args.platform_url]

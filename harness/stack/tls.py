@@ -40,7 +40,7 @@ class RunTls:
     truststore: Path
 
 
-def make_run_tls(run_dir: Path, hosts: tuple[str, ...] = HOSTS) -> RunTls:
+def make_run_tls(run_dir: Path, hosts: tuple[str, ...] = HOSTS, dirname: str = TLS_DIR) -> RunTls:
     """Make the run's CA, server certificate and Java trust store (EC P-256, valid for a day
     either side of now, so a clock-skewed service still accepts them)."""
     from cryptography import x509
@@ -49,7 +49,7 @@ def make_run_tls(run_dir: Path, hosts: tuple[str, ...] = HOSTS) -> RunTls:
     from cryptography.hazmat.primitives.serialization import pkcs12
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    d = run_dir / TLS_DIR
+    d = run_dir / dirname
     d.mkdir(parents=True, exist_ok=True)
     now = _dt.datetime.now(_dt.timezone.utc)
     start, end = now - _dt.timedelta(days=1), now + _dt.timedelta(days=2)
