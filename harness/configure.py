@@ -149,6 +149,10 @@ class Nuonuo(PlatformProfile):
         return {"profile": self.name,
                 "processing_delay_ms": round(p.processing_delay_s * 1000)}
 
+    def collect(self, platform_url: str, run_dir: Path) -> None:
+        from .report.processing import PIPELINE, collect_pipeline
+        collect_pipeline(platform_url, self.name, run_dir / PIPELINE)
+
 
 PROFILES: dict[str, PlatformProfile] = {p.name: p for p in (Clearance(), Direct(), Nuonuo())}
 

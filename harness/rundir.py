@@ -21,7 +21,7 @@ import orjson
 
 from .errors import InputError, UsageError
 
-__all__ = ["SUMMARY", "HISTORY", "HISTORY_PARTS", "LEDGER", "UPLOADS", "FAULTS", "FAULTS_PLAN", "RUN",
+__all__ = ["SUMMARY", "HISTORY", "HISTORY_PARTS", "LEDGER", "UPLOADS", "PIPELINE", "FAULTS", "FAULTS_PLAN", "RUN",
            "LOAD_STATS", "SCENARIO", "SELLERS", "LOAD_CONFIG", "REPORT", "JUNIT", "TIMESERIES",
            "LATENCY_CSV", "PLOTS", "LOGS",
            "new_run_dir", "utc_stamp", "write_json", "read_json", "read_jsonl", "iter_jsonl",
@@ -33,6 +33,7 @@ HISTORY = "history.jsonl"
 HISTORY_PARTS = "history"              # history/<proc>.jsonl before the merge
 LEDGER = "platform-ledger.jsonl"
 UPLOADS = "platform-uploads.jsonl"     # direct profile only (design.md s.12)
+PIPELINE = "platform-pipeline.json"    # a profile that decides orders later (nuonuo, s.13)
 FAULTS = "faults.jsonl"
 FAULTS_PLAN = "faults-plan.json"
 RUN = "run.json"

@@ -84,6 +84,7 @@ class Summary:
     final_read: dict[str, Any] = field(default_factory=dict)     # verdict.final_read_figures
     unknown_reasons: list[str] = field(default_factory=list)     # why the verdict is unknown
     upload_pipeline: dict[str, Any] = field(default_factory=dict)  # direct profile: report/uploads.py
+    processing_pipeline: dict[str, Any] = field(default_factory=dict)  # nuonuo: report/processing.py
     chances: dict[str, int] = field(default_factory=dict)        # checker classes.CHANCES
     client: dict[str, Any] = field(default_factory=dict)  # client adapter: harness/client/problems.py
     extra: dict[str, Any] = field(default_factory=dict)   # keys this version does not know
@@ -100,7 +101,7 @@ class Summary:
             "gates": (list,), "faults": (list,), "anomalies": (dict,),
             "anomaly_totals": (dict,), "interrupted": (bool,), "notes": (list,),
             "recovery": (dict,), "final_read": (dict,), "unknown_reasons": (list,),
-            "upload_pipeline": (dict,),
+            "upload_pipeline": (dict,), "processing_pipeline": (dict,),
             "chances": (dict,), "client": (dict,),
         }
         kw = lenient_kwargs(d, kinds)

@@ -14,6 +14,8 @@ from .checker.classes import CHANCES
 from .errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, EXIT_PASS, InputError, ScenarioError
 from .gates import EVIDENCE_GATES, GateResult, apply_gates, verdict
 from .recovery import measure, scan_history, seconds_from_checker
+from .report.processing import summarise_pipeline
+from .report.processing import verdict_lines as pipeline_lines
 from .report.uploads import summarise_uploads, verdict_lines
 from .configure import profile_of
 from .run_record import RunRecord
@@ -223,6 +225,7 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
         final_read=final_read_figures(record.final_read, result.counts,
                                       result.chances.get("lost", 0)),
         upload_pipeline=summarise_uploads(run_dir) or {},
+        processing_pipeline=summarise_pipeline(run_dir) or {},
         chances=dict(result.chances),
     )
     adapter = (record.merchant or {}).get("client")
@@ -278,7 +281,7 @@ def print_verdict(summary: Summary, run_dir: Path, say: Callable[[str], None] = 
     cpu_line = cpu_words(load.get("cpu"))
     if cpu_line:
         say(f"  cpu: {cpu_line}")
-    for line in verdict_lines(summary):
+    for line in verdict_lines(summary) + pipeline_lines(summary):
         say(line)
     ttc = summary.time_to_consistency_s
     say(f"  time to consistency: {'never (within the drain)' if ttc is None else f'{ttc:.1f} s'}")

@@ -361,3 +361,17 @@ def test_kill_9_loses_no_answered_order(tmp_path: Path) -> None:
         assert all(refs.count(no) == 1 for no in nos)
     finally:
         stop(run.proc)
+
+
+def test_the_processing_pipeline_reaches_the_report(nn: NN, plat: Running, tmp_path: Path) -> None:
+    from harness.report.processing import (PIPELINE, collect_pipeline, render_section,
+                                           summarise_pipeline, verdict_lines)
+    nn.wait_status(nn.issue(uid("P")).json()["result"]["invoiceSerialNum"])
+    collect_pipeline(plat.url, "nuonuo", tmp_path / PIPELINE)
+    p = summarise_pipeline(tmp_path)
+    assert p is not None and p["profile"] == "nuonuo"
+    assert p["submitted"] == p["decided"] + p["stuck"] and p["by_status"]["2"] >= 1
+    [line] = verdict_lines({"processing_pipeline": p})
+    assert f"submitted {p['submitted']}" in line and "2 (issued)" in line
+    assert "Processing pipeline (nuonuo profile)" in render_section({"processing_pipeline": p})
+    assert summarise_pipeline(tmp_path / "none") is None and verdict_lines({}) == []
