@@ -68,3 +68,50 @@ def test_smoke_over_tls_passes_and_every_client_trusts_the_run_ca(tmp_path: Path
     ledger = (out_dir / "platform-ledger.jsonl").read_text().splitlines()
     assert len(ledger) > 100                                     # downloaded over https
     assert lingering(str(out_dir)) == []
+
+
+def test_serve_nuonuo_over_https_by_hand_and_list_names_the_profiles(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import httpx
+
+    from harness.stack.ports import free_port
+    from harness.stack.tls import client_context
+
+    listed = invoice_chaos("list", timeout=60)
+    assert listed.returncode == 0 and "platform profiles" in listed.stdout
+    assert all(f"  {name} " in listed.stdout for name in ("clearance", "direct", "nuonuo"))
+    assert "taxplatform->merchant" in listed.stdout
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "serve", "taxplatform", "--profile",
+                             "nuonuo", "--port", str(port), "--data", str(tmp_path / "data"),
+                             "--tls-dir", str(tmp_path / "tls")], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        url = f"https://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None
+            try:
+                ok = httpx.get(f"{url}/healthz", timeout=0.5,
+                               verify=client_context(tmp_path / "tls" / "ca.pem")).status_code == 200
+            except (httpx.HTTPError, OSError):
+                ok = False
+            if ok:
+                break
+            assert time.monotonic() < deadline, "serve never answered over https"
+            time.sleep(0.1)
+        seller = json.loads((tmp_path / "data" / "sellers.json").read_text())[0]
+        token = httpx.post(f"{url}/accessToken", verify=client_context(tmp_path / "tls" / "ca.pem"),
+                           data={"client_id": seller["app_key"], "client_secret": seller["app_secret"],
+                                 "grant_type": "client_credentials"}).json()
+        assert token["access_token"]
+        with pytest.raises(httpx.ConnectError):            # nobody else's CA vouches for it
+            httpx.get(f"{url}/healthz", timeout=2)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
