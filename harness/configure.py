@@ -20,7 +20,7 @@ if TYPE_CHECKING:                     # the scenario package imports this module
     from .scenario.model import PlatformSpec, Scenario
     from .stack import StackConfig
 
-__all__ = ["PlatformProfile", "Clearance", "Direct", "Nuonuo", "PROFILES", "profile_of",
+__all__ = ["PlatformProfile", "Clearance", "Direct", "Nuonuo", "Ksef", "PROFILES", "profile_of",
            "stack_config", "load_config"]
 
 #: What the fake platform uses when the scenario sets no quota: none to speak of.
@@ -154,7 +154,53 @@ class Nuonuo(PlatformProfile):
         collect_pipeline(platform_url, self.name, run_dir / PIPELINE)
 
 
-PROFILES: dict[str, PlatformProfile] = {p.name: p for p in (Clearance(), Direct(), Nuonuo())}
+class Ksef(PlatformProfile):
+    """Poland's KSeF API 2.0 (design.md s.13): token authentication, encrypted online
+    sessions, FA(3) invoices decided after the processing delay, the documented per-endpoint
+    rate limits; the sellers are Polish (NIPs, KSeF tokens; fakes/common/sellers.py)."""
+
+    name = "ksef"
+    summary = "Poland's KSeF 2.0 (online sessions, FA(3), rate limits), s.13"
+    keys = ("processing_delay", "rate_limits", "rate_limit_time_scale")
+    actions = ("slow_processing",)
+    keys_reason = "they are KSeF's"
+    actions_reason = "invoices are decided asynchronously only in the nuonuo and ksef profiles"
+
+    def read_keys(self, c: KeyReader, m: dict, path: tuple) -> dict[str, Any]:
+        if m.get("dedup", "request_id") != "request_id":
+            c.problem(path + ("dedup",), "the ksef profile has its own rule (seller NIP + "
+                      "RodzajFaktury + P_2 is unique: status 440): leave dedup out")
+        delay = c.duration(m, "processing_delay", path, default=1.0, positive=False)
+        delay = 1.0 if delay is None else delay
+        if "processing_delay" in m and delay > 600:
+            c.problem(path + ("processing_delay",), "at most 10m: a run would end before any "
+                      "invoice is decided")
+        out: dict[str, Any] = {"processing_delay_s": delay}
+        for key, field in (("rate_limits", "ksef_rate_limits"),
+                           ("rate_limit_time_scale", "ksef_time_scale")):
+            v = m.get(key, 1.0)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (
+                    key == "rate_limit_time_scale" and v == 0):
+                c.problem(path + (key,), "a number: x the documented limits (10 = KSeF's TEST "
+                          "environment, 0 = none)" if key == "rate_limits" else
+                          "a number > 0: how much faster than the documented minute and hour "
+                          "the limits' windows pass (60: a minute lasts 1 s)")
+                v = 1.0
+            out[field] = float(v)
+        return out
+
+    def platform_config(self, p: PlatformSpec) -> dict[str, Any]:
+        return {"profile": self.name,
+                "processing_delay_ms": round(p.processing_delay_s * 1000),
+                "ksef_rate_limits": p.ksef_rate_limits, "ksef_time_scale": p.ksef_time_scale}
+
+    def allowed_lag_s(self, p: PlatformSpec) -> float:
+        # an invoice is dated when it is decided, after the processing delay
+        return p.replica_lag_s + p.processing_delay_s
+
+
+PROFILES: dict[str, PlatformProfile] = {p.name: p for p in (Clearance(), Direct(), Nuonuo(),
+                                                            Ksef())}
 
 
 def profile_of(name: str | None) -> PlatformProfile:

@@ -247,9 +247,10 @@ class _Run:
     # -- before anything starts ---------------------------------------------------------------
     def write_inputs(self) -> None:
         """The scenario, the sellers, run.json and the fault plan, into the run directory."""
-        from fakes.common.sellers import generate_sellers, write_sellers
+        from fakes.common.sellers import sellers_for, write_sellers
         _copy_scenario(self.scenario, Path(self.opts.scenario_path), self.run_dir)
-        self.sellers = generate_sellers(self.scenario.merchant.sellers, self.scenario.seed)
+        self.sellers = sellers_for(self.scenario.platform.profile, self.scenario.merchant.sellers,
+                                   self.scenario.seed)
         write_sellers(self.run_dir / SELLERS, self.sellers)
         self.save()
         write_json(self.run_dir / FAULTS_PLAN, [f.to_json() for f in self.planned])

@@ -87,7 +87,10 @@ def build_fa3(*, seller: Fa3Party, buyer: Fa3Party, number: str, issue_date: str
         f"</Naglowek><Podmiot1><DaneIdentyfikacyjne><NIP>{seller.nip}</NIP>"
         f"<Nazwa>{_e(seller.name)}</Nazwa></DaneIdentyfikacyjne><Adres><KodKraju>PL</KodKraju>"
         f"<AdresL1>{_e(seller.address)}</AdresL1></Adres></Podmiot1>"
-        f"<Podmiot2><DaneIdentyfikacyjne><NIP>{buyer.nip}</NIP><Nazwa>{_e(buyer.name)}</Nazwa>"
+        "<Podmiot2><DaneIdentyfikacyjne>"
+        # a consumer has no NIP: BrakID (FA(3) TPodmiot2)
+        + (f"<NIP>{buyer.nip}</NIP>" if buyer.nip else "<BrakID>1</BrakID>")
+        + f"<Nazwa>{_e(buyer.name)}</Nazwa>"
         "</DaneIdentyfikacyjne><JST>2</JST><GV>2</GV></Podmiot2>"
         f"<Fa><KodWaluty>{currency}</KodWaluty><P_1>{issue_date}</P_1><P_2>{_e(number)}</P_2>"
         + "".join(sums) + f"<P_15>{money_str(gross)}</P_15>"

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from fakes.common import uscc
+from fakes.common.regime import CN, regime_of
 from fakes.common.money import money_str, parse_decimal, quantize
 
 __all__ = ["RATES", "MAX_LINES", "Line", "Order", "OrderError", "parse_order", "line_amounts",
            "platform_lines"]
 
-# VAT rates of domain.md (0 covers exports and exempt lines).
-RATES = frozenset(Decimal(r) for r in ("0", "0.01", "0.03", "0.05", "0.06", "0.09", "0.13"))
+# VAT rates of domain.md (0 covers exports and exempt lines); a Polish seller's are PL.rates
+RATES = CN.rates
 MAX_LINES = 2000
 KINDS = ("normal", "special")
 
@@ -102,8 +102,9 @@ def parse_order(body: Any, sellers: set[str] | None = None) -> Order:
         raise OrderError("invalid_field", "order_id must not contain '/'")
     seller = _str_field(body, "seller_tax_id", "", max_len=18)
     assert seller is not None
-    if not uscc.is_valid(seller):
-        raise OrderError("invalid_seller", f"seller_tax_id {uscc.invalid_reason(seller)}", 422)
+    regime = regime_of(seller)         # a NIP: a Polish seller (KSeF), else 数电票
+    if (why := regime.tax_id_reason(seller)) is not None:
+        raise OrderError("invalid_seller", f"seller_tax_id {why}", 422)
     if sellers is not None and seller not in sellers:
         raise OrderError("unknown_seller", f"seller_tax_id {seller} is not in SELLERS_FILE", 422)
     kind = body.get("kind", "normal")
@@ -115,8 +116,8 @@ def parse_order(body: Any, sellers: set[str] | None = None) -> Order:
     buyer: dict[str, str] = {"name": _str_field(buyer_in, "name", "buyer.") or ""}
     tax_id = _str_field(buyer_in, "tax_id", "buyer.", max_len=18, required=False)
     if tax_id is not None:
-        if not uscc.is_valid(tax_id):
-            raise OrderError("invalid_buyer_tax_id", f"buyer.tax_id {uscc.invalid_reason(tax_id)}", 422)
+        if (why := regime.tax_id_reason(tax_id)) is not None:
+            raise OrderError("invalid_buyer_tax_id", f"buyer.tax_id {why}", 422)
         buyer["tax_id"] = tax_id
     elif kind == "special":
         raise OrderError("buyer_tax_id_required", "a special (专票) invoice needs buyer.tax_id", 422)
@@ -140,8 +141,8 @@ def parse_order(body: Any, sellers: set[str] | None = None) -> Order:
             raise OrderError("invalid_field", f"{where}unit_price must not be negative", 422)
         if price.as_tuple().exponent < -8 or qty.as_tuple().exponent < -8:  # type: ignore[operator]
             raise OrderError("invalid_field", f"{where}quantity/unit_price have at most 8 decimals", 422)
-        if rate not in RATES:
-            raise OrderError("invalid_tax_rate",
-                             f"{where}tax_rate {rate} is not one of {', '.join(sorted(map(str, RATES)))}", 422)
+        if rate not in regime.rates:
+            raise OrderError("invalid_tax_rate", f"{where}tax_rate {rate} is not one of "
+                             f"{', '.join(sorted(map(str, regime.rates)))}", 422)
         lines.append(Line(name=name, quantity=qty, unit_price=price, tax_rate=rate))
     return Order(order_id=order_id, seller_tax_id=seller, buyer=buyer, lines=tuple(lines), kind=kind)

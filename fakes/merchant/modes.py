@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MODES", "ANOMALY", "DIRECT_MODES", "Behaviour", "behaviour_for"]
+__all__ = ["MODES", "ANOMALY", "DIRECT_MODES", "KSEF_MODES", "Behaviour", "behaviour_for"]
 
 MODES: dict[str, str] = {
     "robust": "reference merchant: durable outbox, one serial per order, query before re-issue, settler",
@@ -30,10 +30,17 @@ MODES: dict[str, str] = {
                           "and caches 'unknown order' from the first query -> final answer 404 for an issued invoice (phantom)",
     "wallclock-deadline": "gives up an upload in flight once the wall clock says its 60 s deadline passed: a forward clock jump -> 'failed' for invoices that exist (phantom)",
     "ignore-write-errors": "answers 'issued' although its outbox write failed (disk full): the order lives in memory only -> lost after a restart",
+    # ksef profile (design.md s.13): the merchant as a Polish ERP on KSeF 2.0
+    "renumber-on-timeout": "ksef profile: a timed-out send re-sent under a new invoice number (P_2) -> two invoices when both land (duplicated)",
+    "trust-202": "ksef profile: tells the customer 'issued' on the 202 of the send, never polls -> lost when the invoice ends 450 or never gets a KSeF number",
+    "duplicate-means-failed": "ksef profile: status 440 (duplicate) after a re-send read as a refusal -> 'failed' for an invoice that exists (phantom)",
+    "drop-on-429": "ksef profile: an invoice that met a 429 is marked sent and dropped -> lost",
 }
 
 # Modes that act only when the platform runs the direct profile (the others only in clearance).
 DIRECT_MODES = ("trust-upload-ack", "reuse-range-after-restart", "renumber-on-retry", "late-upload")
+# Modes that act only when the platform runs the ksef profile.
+KSEF_MODES = ("renumber-on-timeout", "trust-202", "duplicate-means-failed", "drop-on-429")
 
 # The checker class each mode is built to trip (robust: none).
 ANOMALY: dict[str, str | None] = {
@@ -54,6 +61,10 @@ ANOMALY: dict[str, str | None] = {
     "stale-final-answer": "phantom",
     "wallclock-deadline": "phantom",
     "ignore-write-errors": "lost",
+    "renumber-on-timeout": "duplicated",
+    "trust-202": "lost",
+    "duplicate-means-failed": "phantom",
+    "drop-on-429": "lost",
 }
 
 
@@ -77,6 +88,10 @@ class Behaviour:
     late_store_cached_404: bool = False    # stale-final-answer
     wallclock_deadline: bool = False       # wallclock-deadline
     ignore_write_errors: bool = False      # ignore-write-errors
+    renumber_on_timeout: bool = False      # renumber-on-timeout (ksef)
+    trust_202: bool = False                # trust-202 (ksef)
+    duplicate_means_failed: bool = False   # duplicate-means-failed (ksef)
+    drop_on_429: bool = False              # drop-on-429 (ksef)
 
 
 _FLAGS = {
@@ -97,6 +112,10 @@ _FLAGS = {
     "stale-final-answer": {"late_store_cached_404": True},
     "wallclock-deadline": {"wallclock_deadline": True},
     "ignore-write-errors": {"ignore_write_errors": True},
+    "renumber-on-timeout": {"renumber_on_timeout": True},
+    "trust-202": {"trust_202": True},
+    "duplicate-means-failed": {"duplicate_means_failed": True},
+    "drop-on-429": {"drop_on_429": True},
 }
 
 

@@ -150,8 +150,9 @@ class UploadStall(PlatformKind):
 @register
 class SlowProcessing(PlatformKind):
     kind = "slow_processing"
-    doc = ("nuonuo profile: orders submitted in the window are decided `delay` after their "
-           "submission instead of the configured processing delay (status 20 meanwhile)")
+    doc = ("nuonuo and ksef profiles: orders submitted in the window are decided `delay` after "
+           "their submission instead of the configured processing delay (status 20 / 150 "
+           "meanwhile)")
     attrs = {"delay": Attr("duration", 10.0, "from 开票提交成功 to the decision", lo=0.0)}
     neutral = {"processing_delay_ms": None}
 

@@ -17,6 +17,11 @@ rate of their category (domain.md): 13 % goods, 9 % agricultural food and
 transport, 6 % services, 3 % / 1 % small-taxpayer simplified levy, 0 for exempt
 fresh vegetables. Quantities and prices are decimal strings, never floats.
 Sellers are skewed like a mall: Zipf-like, a few stores take most orders.
+
+Polish sellers (a KSeF run: their tax ids are NIPs, fakes/common/regime.py) get Polish
+orders from the same draws: a catalogue at the Polish VAT rates (23 % goods and services,
+8 % some food, restaurants and transport, 5 % basic food and books, 0 % exports), buyers
+from the word lists of Faker's pl_PL locale, and for the company share a valid NIP.
 """
 from __future__ import annotations
 
@@ -25,10 +30,13 @@ import random
 from decimal import Decimal
 from typing import Any, Sequence
 
+from faker.providers.company.pl_PL import Provider as _PlCompanies
 from faker.providers.company.zh_CN import Provider as _Companies
+from faker.providers.person.pl_PL import Provider as _PlPersons
 from faker.providers.person.zh_CN import Provider as _Persons
 
-from fakes.common import uscc
+from fakes.common import nip, uscc
+from fakes.common.regime import regime_of
 from fakes.common.money import quantize
 
 __all__ = ["CATALOGUE", "OrderFactory", "order_id", "order_total"]
@@ -65,6 +73,35 @@ CATALOGUE: tuple[tuple[str, str, str, str, bool], ...] = (
 
 # How often each catalogue line is picked (goods most, exempt and 1 % rare).
 _ITEM_WEIGHTS = (8, 4, 6, 8, 5, 2, 6, 3, 4, 3, 6, 3, 6, 4, 4, 8, 2, 2, 1, 1, 2)
+
+# The Polish catalogue (a KSeF run): the same shape, Polish VAT rates, the same weights.
+CATALOGUE_PL: tuple[tuple[str, str, str, str, bool], ...] = (
+    ("Mysz bezprzewodowa", "0.23", "49.00", "399.00", False),
+    ("Smartfon", "0.23", "999.00", "8999.00", False),
+    ("Sweter wełniany", "0.23", "199.00", "1299.00", False),
+    ("Kubek termiczny", "0.23", "39.90", "299.00", False),
+    ("Krem nawilżający", "0.23", "89.00", "1580.00", False),
+    ("Oczyszczacz powietrza", "0.23", "699.00", "4999.00", False),
+    ("Kawa ziarnista", "0.23", "39.90", "89.90", False),
+    ("Wino białe", "0.23", "68.00", "888.00", False),
+    ("Buty sportowe", "0.23", "299.00", "1499.00", False),
+    ("Klocki konstrukcyjne", "0.23", "59.00", "999.00", False),
+    ("Ryż", "0.05", "4.50", "12.80", True),
+    ("Olej rzepakowy", "0.05", "9.90", "39.00", False),
+    ("Jabłka", "0.05", "3.80", "9.80", True),
+    ("Wieprzowina", "0.05", "18.00", "42.00", True),
+    ("Usługa kurierska", "0.23", "8.00", "30.00", False),
+    ("Usługa gastronomiczna", "0.08", "35.00", "680.00", False),
+    ("Abonament członkowski", "0.23", "88.00", "388.00", False),
+    ("Przejazd autobusem", "0.08", "4.00", "60.00", False),
+    ("Książka", "0.05", "25.00", "168.00", False),
+    ("Pieczywo", "0.05", "3.00", "16.00", False),
+    ("Dostawa eksportowa", "0", "20.00", "900.00", False),
+)
+_PL_FIRST: tuple[str, ...] = tuple(_PlPersons.first_names_male) + tuple(
+    _PlPersons.first_names_female)
+_PL_LAST: tuple[str, ...] = tuple(_PlPersons.unisex_last_names)
+_PL_SUFFIXES: tuple[str, ...] = tuple(_PlCompanies.company_suffixes)
 
 
 def order_id(seed: int, index: int) -> str:
@@ -116,8 +153,11 @@ class OrderFactory:
         self._item_total = self._item_cum[-1]
         self._surname_cum = _cumulative(list(_Persons.last_names.values()))
         self._surname_total = self._surname_cum[-1]
+        # a run's sellers are of one regime (the sellers file of its platform profile)
+        self.polish = regime_of(self.sellers[0].get("seller_tax_id")).name == "pl"
         self._catalogue = tuple((name, rate, _cents(lo), _cents(hi), by_weight)
-                                for name, rate, lo, hi, by_weight in CATALOGUE)
+                                for name, rate, lo, hi, by_weight in
+                                (CATALOGUE_PL if self.polish else CATALOGUE))
 
     def seller_for(self, index: int) -> dict[str, str]:
         rng = random.Random(f"seller:{self.seed}:{index}")
@@ -131,7 +171,8 @@ class OrderFactory:
         rand, randint = rng.random, rng.randint
         seller = self.seller_for(index)
         special = rand() < self.special_share
-        tax_id = uscc.generate(rng) if special else None
+        tax_id = ((nip.generate(rng) if self.polish else uscc.generate(rng)) if special
+                  else None)
         lines = []
         cat, item_cum, item_total, last = self._catalogue, self._item_cum, self._item_total, \
             len(self._catalogue) - 1
@@ -146,7 +187,14 @@ class OrderFactory:
             else:
                 qty = _PACKS[bisect.bisect_right(_PACK_CUM, rand() * 100.0, 0, 5)]
             lines.append({"name": name, "quantity": qty, "unit_price": price, "tax_rate": rate})
-        if special:
+        if self.polish:
+            last = _PL_LAST[int(rand() * len(_PL_LAST))]
+            if special:
+                buyer = {"name": f"{last} {_PL_SUFFIXES[int(rand() * len(_PL_SUFFIXES))]}",
+                         "tax_id": tax_id or ""}
+            else:
+                buyer = {"name": f"{_PL_FIRST[int(rand() * len(_PL_FIRST))]} {last}"}
+        elif special:
             buyer: dict[str, str] = {"name": _PREFIXES[int(rand() * len(_PREFIXES))]
                                      + _SUFFIXES[int(rand() * len(_SUFFIXES))], "tax_id": tax_id}
         else:

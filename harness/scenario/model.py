@@ -60,8 +60,10 @@ class PlatformSpec:
     profile: str = "clearance"              # or direct (design.md s.12)
     upload_delay_s: float = 2.0             # direct: an upload stays `processing` this long
     upload_deadline_s: float = 172800.0     # direct: the oldest issued_at accepted (48 h)
-    processing_delay_s: float = 1.0         # nuonuo: from "开票提交成功" to the decision
+    processing_delay_s: float = 1.0         # nuonuo, ksef: from the acknowledgement to the decision
     tls: bool = False                       # HTTPS with the run's CA (s.13; the profile's default)
+    ksef_rate_limits: float = 1.0           # ksef: x the documented rate limits (0: none)
+    ksef_time_scale: float = 1.0            # ksef: the limits' minute lasts 60/scale s
 
 
 @dataclass(slots=True)

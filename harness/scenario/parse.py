@@ -356,10 +356,14 @@ def _profile_keys(c: _Ctx, m: dict, path: tuple) -> tuple[str, dict[str, Any]]:
     if name not in PROFILES:
         c.problem(path + ("profile",), f"unknown profile {name!r}; one of {', '.join(PROFILES)}")
         name = "clearance"
+    mine = set(profile_of(name).keys)
     for other in PROFILES.values():
         for key in other.keys:
-            if key in m and other.name != name:
-                c.problem(path + (key,), f"only with 'profile: {other.name}' ({other.keys_reason})")
+            if key in m and other.name != name and key not in mine:
+                mine.add(key)                  # one problem per key
+                owners = [p.name for p in PROFILES.values() if key in p.keys]
+                c.problem(path + (key,), f"only with 'profile: {' or '.join(owners)}' "
+                          f"({other.keys_reason})")
     return name, profile_of(name).read_keys(c, m, path)
 
 
@@ -385,12 +389,16 @@ def _faults(c: _Ctx, raw: Any, duration: float) -> list[FaultSpec]:
 def _profile_faults(c: _Ctx, faults: list[FaultSpec], profile: str) -> None:
     """A platform action only one profile has (upload_loss acts on the direct profile's
     uploads) is an error under any other."""
-    owner = {a: p for p in PROFILES.values() for a in p.actions}
+    owners: dict[str, list[Any]] = {}
+    for p in PROFILES.values():
+        for a in p.actions:
+            owners.setdefault(a, []).append(p)
     for f in faults:
-        p = owner.get(f.raw.get("action"))          # type: ignore[arg-type]
-        if p is not None and p.name != profile:
+        ps = owners.get(f.raw.get("action"), [])   # type: ignore[arg-type]
+        if ps and profile not in [p.name for p in ps]:
             c.problem(("faults", f.index, "action"), f"{f.raw['action']} needs "
-                      f"'platform: {{profile: {p.name}}}' ({p.actions_reason})")
+                      f"'platform: {{profile: {' or '.join(p.name for p in ps)}}}' "
+                      f"({ps[0].actions_reason})")
 
 
 def _overlapping_faults(c: _Ctx, faults: list[FaultSpec], seed: int, duration: float) -> None:

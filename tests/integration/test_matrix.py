@@ -48,6 +48,11 @@ DETECTION = {
     "stale-final-answer": ("tax_platform_outage",  "phantom"),
     "wallclock-deadline": ("clock_jump",           "phantom"),
     "ignore-write-errors": ("disk_full",           "lost"),
+    # the ksef profile (design.md s.13): the merchant as a Polish ERP on KSeF 2.0
+    "renumber-on-timeout":    ("ksef_smoke", "duplicated"),
+    "trust-202":              ("ksef_smoke", "lost"),
+    "duplicate-means-failed": ("ksef_smoke", "phantom"),
+    "drop-on-429":            ("ksef_smoke", "lost"),
 }
 
 # Detection from day one: the smoke scenario's faults provoke both of the
@@ -72,6 +77,8 @@ ROBUST = {
     "mall_upload_gap": (),                   # 3 min of load in the direct profile (slow)
     "clock_jump": (),
     "disk_full": (),
+    "ksef_smoke": (),
+    "ksef_launch_day": (),                   # 75 s of load and a long drain (slow)
 }
 # Merchant systems written from the contract alone (examples/zoo/), plugged in with --sut-cmd
 # like a user's own: system -> (scenario, the class it must trip, or None: it must pass).
@@ -81,7 +88,7 @@ ZOO = {
     "direct_outbox":    ("direct_smoke", None),
     "direct_trust_ack": ("direct_smoke", "lost"),
 }
-SLOW = {"holiday_peak", "mall_upload_gap"}
+SLOW = {"holiday_peak", "mall_upload_gap", "ksef_launch_day"}
 # Too long for CI's budget (about 6 min of a lane): run with INVOICE_CHAOS_LONG=1.
 LONG = set() if os.environ.get("INVOICE_CHAOS_LONG") else {"mall_upload_gap"}                      # longer than a minute
 LANES = max(1, int(os.environ.get("INVOICE_CHAOS_MATRIX_LANES", "2")))
