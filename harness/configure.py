@@ -163,6 +163,7 @@ class Ksef(PlatformProfile):
     summary = "Poland's KSeF 2.0 (online sessions, FA(3), rate limits), s.13"
     keys = ("processing_delay", "rate_limits", "rate_limit_time_scale")
     actions = ("slow_processing",)
+    tls_default = True                   # KSeF is https only; its clients call https URLs
     keys_reason = "they are KSeF's"
     actions_reason = "invoices are decided asynchronously only in the nuonuo and ksef profiles"
 

@@ -28,8 +28,11 @@ def _poll(session, ref: str, token: str):  # type: ignore[no-untyped-def]
     raise AssertionError("the invoice stayed 100/150")
 
 
-def test_ksef_client_full_flow(ksef_platform):
-    run = ksef_platform(processing_delay_ms=50)
+def test_ksef_client_full_flow(ksef_https, monkeypatch):
+    run, tls = ksef_https
+    # the run's CA reaches the client as it reaches a system under test: SSL_CERT_FILE
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_pem))
+    assert run.url.startswith("https://")
     seller_nip, token = run.sellers[0]["seller_tax_id"], run.sellers[0]["secret"]
     client = KsefClient(KsefClientOptions(base_url=run.url))
     certs = client.security.get_public_key_certificates()
