@@ -42,11 +42,11 @@ def test_nuonuo_keys_and_faults_reach_the_platform_config(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("platform,faults,line,words", [
-    ("  processing_delay: 2s", "  []", 7, "only with 'profile: nuonuo'"),
+    ("  processing_delay: 2s", "  []", 7, "only with 'profile: nuonuo or ksef'"),
     ("  profile: nuonuo\n  dedup: none", "  []", 8, "leave dedup out"),
     ("  profile: nuonuo\n  processing_delay: 11m", "  []", 8, "at most 10m"),
     ("  replica_lag: 1s", "  - {at: 2s, for: 5s, target: taxplatform, action: slow_processing}", 9,
-     "needs 'platform: {profile: nuonuo}'"),
+     "needs 'platform: {profile: nuonuo or ksef}'"),
 ])
 def test_bad_nuonuo_keys_name_file_and_line(platform: str, faults: str, line: int,
                                             words: str) -> None:
