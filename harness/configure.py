@@ -122,6 +122,16 @@ class Direct(PlatformProfile):
         collect_uploads(platform_url, run_dir / UPLOADS_FILE)
 
 
+def _processing_delay(c: KeyReader, m: dict, path: tuple) -> float:
+    """`processing_delay` of the profiles that decide later (nuonuo, ksef): default 1 s."""
+    delay = c.duration(m, "processing_delay", path, default=1.0, positive=False)
+    delay = 1.0 if delay is None else delay
+    if "processing_delay" in m and delay > 600:
+        c.problem(path + ("processing_delay",), "at most 10m: a run would end before anything "
+                  "is decided")
+    return delay
+
+
 class Nuonuo(PlatformProfile):
     """诺诺开放平台 (design.md s.13): the signed open API; an order is accepted ("开票提交成功")
     and decided after the processing delay; results are polled or pushed to a callback."""
@@ -138,12 +148,7 @@ class Nuonuo(PlatformProfile):
         if m.get("dedup", "request_id") != "request_id":
             c.problem(path + ("dedup",), "the nuonuo profile has its own rules (orderNo is unique "
                       "per seller: E9106): leave dedup out")
-        delay = c.duration(m, "processing_delay", path, default=1.0, positive=False)
-        delay = 1.0 if delay is None else delay
-        if "processing_delay" in m and delay > 600:
-            c.problem(path + ("processing_delay",), "at most 10m: a run would end before any "
-                      "order is decided")
-        return {"processing_delay_s": delay}
+        return {"processing_delay_s": _processing_delay(c, m, path)}
 
     def platform_config(self, p: PlatformSpec) -> dict[str, Any]:
         return {"profile": self.name,
@@ -171,12 +176,7 @@ class Ksef(PlatformProfile):
         if m.get("dedup", "request_id") != "request_id":
             c.problem(path + ("dedup",), "the ksef profile has its own rule (seller NIP + "
                       "RodzajFaktury + P_2 is unique: status 440): leave dedup out")
-        delay = c.duration(m, "processing_delay", path, default=1.0, positive=False)
-        delay = 1.0 if delay is None else delay
-        if "processing_delay" in m and delay > 600:
-            c.problem(path + ("processing_delay",), "at most 10m: a run would end before any "
-                      "invoice is decided")
-        out: dict[str, Any] = {"processing_delay_s": delay}
+        out: dict[str, Any] = {"processing_delay_s": _processing_delay(c, m, path)}
         for key, field in (("rate_limits", "ksef_rate_limits"),
                            ("rate_limit_time_scale", "ksef_time_scale")):
             v = m.get(key, 1.0)
