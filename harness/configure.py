@@ -215,10 +215,6 @@ def stack_config(scenario: Scenario, opts: RunOptions, run_id: str, run_dir: Pat
     from .stack import StackConfig
     p, sut = scenario.platform, scenario.merchant.sut
     profile = profile_of(p.profile)
-    if p.tls and opts.backend == "docker":
-        from .errors import UsageError
-        raise UsageError(f"platform: {{tls: true}} ({p.profile} serves HTTPS by default) runs on the "
-                         "local backend only for now; use --backend local, or platform: {tls: false}")
     platform_cfg: dict[str, Any] = {
         "replica_lag_ms": round(p.replica_lag_s * 1000), "dedup": p.dedup,
         "token_ttl_s": p.token_ttl_s,

@@ -29,6 +29,7 @@ from ...errors import HealthTimeout, StackError
 from .engine import OWNER_LABEL, RUN_LABEL, owner_alive, owner_label
 from .images import APP_IMAGE, TOXIPROXY_IMAGE, TOXIPROXY_VERSION
 from ...links import LINKS, PLATFORM_MERCHANT, upstream_of
+from ..tls import forget, make_run_tls, sut_env, trust, verify
 from ..base import PARTITION, StackBase
 from ..config import SERVICES, StackConfig, expand_placeholders
 from ..leftovers import Registry, clear_leftovers
@@ -41,6 +42,7 @@ SERVICE_PORT = 8000                        # the bundled fakes' port inside thei
 LISTEN = {"client->merchant": 18080, "client->taxplatform": 18081, "merchant->taxplatform": 18082,
           "taxplatform->merchant": 18083}
 SELLERS_IN = "/run-config/sellers.json"
+TLS_IN = "/run-tls"                      # the run's tls/ directory, read-only
 DATA_IN = "/data"
 PROJECT_IN = "/project"
 
@@ -123,7 +125,12 @@ class DockerStack(StackBase):
 
     # --- addresses ---------------------------------------------------------------------
     def url(self, name: str) -> str:
-        return f"http://{LOOPBACK}:{self.ports[name]}"
+        to_platform = name == "taxplatform" or ("->" in name and upstream_of(name) == "taxplatform")
+        scheme = "https" if self.tls is not None and to_platform else "http"
+        return f"{scheme}://{LOOPBACK}:{self.ports[name]}"
+
+    def _platform_urls(self) -> list[str]:
+        return [self.url(n) for n in ("taxplatform", *LINKS) if n in self.ports]
 
     # --- up ----------------------------------------------------------------------------
     def up(self) -> None:
@@ -139,6 +146,9 @@ class DockerStack(StackBase):
             pass
         names = ["toxiproxy", "taxplatform", "merchant", "client->merchant", "client->taxplatform"]
         self.ports = dict(zip(names, free_ports(len(names))))
+        if self.cfg.platform_tls:            # design.md s.13: the files go in read-only
+            self.tls = make_run_tls(self.cfg.run_dir)
+            trust(self._platform_urls(), self.tls.ca_pem)
         try:
             self.network = self.client.networks.create(self.prefix, driver="bridge", labels=self.labels)
             self._up_toxiproxy()
@@ -183,13 +193,18 @@ class DockerStack(StackBase):
             self.toxiproxy.create_proxy_at(link, f"0.0.0.0:{LISTEN[link]}", f"{to}:{port[to]}")
 
     def _run_config(self) -> dict[str, dict]:
-        return {str(self.cfg.sellers_file.resolve()): {"bind": SELLERS_IN, "mode": "ro"}}
+        mounts = {str(self.cfg.sellers_file.resolve()): {"bind": SELLERS_IN, "mode": "ro"}}
+        if self.tls is not None:
+            mounts[str(self.tls.dir.resolve())] = {"bind": TLS_IN, "mode": "ro"}
+        return mounts
 
     def _up_platform(self) -> None:
         vol = self._volume("taxplatform")
         self._run("taxplatform", APP_IMAGE,
                   ["python", "-m", "fakes.taxplatform", "--host", "0.0.0.0", "--port", str(SERVICE_PORT),
-                   "--data", DATA_IN, "--sellers", SELLERS_IN, "--config", json.dumps(self.cfg.platform_config)],
+                   "--data", DATA_IN, "--sellers", SELLERS_IN, "--config", json.dumps(self.cfg.platform_config),
+                   *(["--tls-cert", f"{TLS_IN}/server.pem", "--tls-key", f"{TLS_IN}/server.key"]
+                     if self.tls is not None else [])],
                   ports={SERVICE_PORT: self.ports["taxplatform"]},
                   volumes={**self._run_config(), vol: {"bind": DATA_IN, "mode": "rw"}})
         self._wait_healthy("taxplatform", self.ports["taxplatform"], "/healthz", self.cfg.startup_timeout_s)
@@ -198,8 +213,10 @@ class DockerStack(StackBase):
         vol = self._volume("merchant")
         port = self._merchant_port
         env = {"PORT": str(port), "HOST": "0.0.0.0",
-               "TAX_PLATFORM_URL": f"http://toxiproxy:{LISTEN['merchant->taxplatform']}",
+               "TAX_PLATFORM_URL": f"{'https' if self.tls else 'http'}://toxiproxy:"
+                                   f"{LISTEN['merchant->taxplatform']}",
                "MERCHANT_CALLBACK_URL": f"http://toxiproxy:{LISTEN[PLATFORM_MERCHANT]}",
+               **(self._tls_env() if self.tls is not None else {}),
                "SELLERS_FILE": SELLERS_IN, "DATA_DIR": DATA_IN, **self.cfg.merchant_env}
         volumes = {**self._run_config(), vol: {"bind": DATA_IN, "mode": "rw"}}
         health, timeout = "/healthz", self.cfg.startup_timeout_s
@@ -243,8 +260,9 @@ class DockerStack(StackBase):
         """Poll the published port until 200; a container that exits stops the wait at once."""
         end = time.monotonic() + timeout_s
         last = "no answer yet"
-        url = f"http://{LOOPBACK}:{port}{path}"
-        with httpx.Client(timeout=1.0) as http:
+        scheme = "https" if self.tls is not None and service == "taxplatform" else "http"
+        url = f"{scheme}://{LOOPBACK}:{port}{path}"
+        with httpx.Client(timeout=1.0, verify=verify(url)) as http:
             while time.monotonic() < end:
                 status, code = self._status(service)
                 if status in ("exited", "dead"):
@@ -357,6 +375,19 @@ class DockerStack(StackBase):
                      "removes them as leftovers")
         self.registry.kill_groups()
         self.registry.remove()
+        if self.tls is not None:
+            forget(self._platform_urls())
+
+    def _tls_env(self) -> dict[str, str]:
+        """`tls.sut_env` with the paths as the merchant's container sees them."""
+        assert self.tls is not None
+        inside = {str(self.tls.dir.resolve()): TLS_IN}
+        out = {}
+        for k, v in sut_env(self.tls).items():
+            for host, cont in inside.items():
+                v = v.replace(host, cont)
+            out[k] = v
+        return out
 
     def _remove_own(self) -> None:
         mine = self.labels[OWNER_LABEL]
