@@ -62,6 +62,9 @@ def main() -> None:
                     help="time the history writer's methods in this run (see above)")
     ap.add_argument("--alternate", type=float, metavar="S",
                     help="switch the history on and off every S seconds (see above)")
+    ap.add_argument("--client", metavar="FILE.py:Class",
+                    help="the checkouts go through this client adapter (design.md s.14); with "
+                         "--alternate it is switched on and off instead of the history")
     ap.add_argument("--url", help="an endpoint already running (else a null endpoint is started)")
     a = ap.parse_args()
 
@@ -104,7 +107,8 @@ def main() -> None:
                              seed=1, duration_s=a.seconds, curve=[[0, 1]], compress_s=None,
                              peak_rps=a.rate, mix={"checkout": 100},
                              record_history=not a.no_history, request_timeout_s=3.0,
-                             t0=time.time() + 1.5, history_dir=a.history_dir or str(tmp / "history"))
+                             t0=time.time() + 1.5, history_dir=a.history_dir or str(tmp / "history"),
+                             client=_client(a.client))
             drv = Driver(cfg, 0, 1, tmp / "load", fire)
             (tmp / "load").mkdir(exist_ok=True)
             prof = None
@@ -121,6 +125,13 @@ def main() -> None:
 
                 from harness.load.history import NullHistory
                 real, null = drv.customers.history, NullHistory("w0", cfg.t0)
+                invoker = drv.customers.invoker
+
+                def switch(on: bool) -> None:
+                    if a.client:
+                        drv.customers.invoker = invoker if on else None
+                    else:
+                        drv.customers.history = real if on else null
 
                 def alternate() -> None:
                     on, n = True, 0
@@ -130,7 +141,7 @@ def main() -> None:
                         done = drv.customers.counters.requests
                         periods.append((on, done - n))
                         on, n = not on, done
-                        drv.customers.history = real if on else null
+                        switch(on)
                 gevent.spawn(alternate)
             if prof:
                 prof.enable()
@@ -160,6 +171,7 @@ def main() -> None:
                                 if use[i][0] and use[i - 1][1] + use[i + 1][1] > 0)
                 scheduled = drv.arrivals + drv.unsent
                 out["alternate"] = {
+                    "switched": "client" if a.client else "history",
                     "period_s": a.alternate, "periods": len(use),
                     # on/off compares throughput only while the driver is behind the offer:
                     # a driver that keeps up finishes what is offered either way
@@ -181,6 +193,13 @@ def main() -> None:
             if proc is not None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def _client(spec: str | None) -> dict | None:
+    if not spec:
+        return None
+    from harness.client.loader import read_client
+    return read_client(spec, ROOT).to_json()
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import threading
 from typing import Any
 
 from .answer import Answer
-from .http import AdapterHttp, CallState
+from .http import AdapterHttp
 
 __all__ = ["Adapter", "Unavailable", "REQUIRED", "OPTIONAL", "defines"]
 
@@ -79,17 +79,13 @@ class Adapter:
 
     # -- the harness's side ---------------------------------------------------------------
     def _bind(self, http: AdapterHttp, platform: AdapterHttp, sellers: dict[str, dict[str, str]],
-              settings: dict[str, Any], local: threading.local) -> None:
+              settings: dict[str, Any]) -> None:
         self.http = http
         self.platform = platform
         self.sellers = sellers
         self.settings = settings
-        self._ic_local = local
         self._ic_started = False
         self._ic_start_lock = threading.Lock()
-
-    def _call_state(self) -> CallState:
-        return self.http.state
 
     def _ensure_started(self) -> None:
         if self._ic_started:

@@ -10,14 +10,13 @@ outcomes (design.md s.14 over s.6/s.7).
 """
 from __future__ import annotations
 
-import threading
 import traceback
 from typing import Any
 
 from ..load.classify import NOT_SENT_EXCEPTIONS, Outcome, RequestDeadline, classify_exception
 from .adapter import Adapter, Unavailable, defines
 from .answer import ADAPTER_ERROR, UNAVAILABLE, to_outcome
-from .http import AdapterHttp, Backend
+from .http import AdapterHttp, Backend, CallStates
 from .loader import ClientSpec, load_class
 
 __all__ = ["Invoker"]
@@ -32,13 +31,13 @@ class Invoker:
         seller_tax_id), handed to the adapter as `self.sellers`."""
         cls = load_class(spec)
         self.spec = spec
-        self.local = threading.local()
+        self.states = CallStates()
         self.timeout_s = request_timeout_s
         if not isinstance(sellers, dict):
             sellers = {s["seller_tax_id"]: dict(s) for s in sellers}
         self.adapter: Adapter = cls()
-        self.adapter._bind(AdapterHttp(merchant, self.local), AdapterHttp(platform, self.local),
-                           sellers, {"request_timeout_s": request_timeout_s}, self.local)
+        self.adapter._bind(AdapterHttp(merchant, self.states), AdapterHttp(platform, self.states),
+                           sellers, {"request_timeout_s": request_timeout_s})
         self.has_refund = defines(cls, "refund")
         self.has_verify = defines(cls, "verify")
 
@@ -49,8 +48,7 @@ class Invoker:
     def run(self, op: str, *args: Any, timeout_s: float | None = None) -> tuple[Outcome, int | None]:
         """Call the adapter's `op(*args)`: (the outcome, the last HTTP status it saw)."""
         adapter = self.adapter
-        st = adapter.http.state
-        st.reset(timeout_s or self.timeout_s)
+        st = self.states.begin(timeout_s or self.timeout_s)
         try:
             adapter._ensure_started()
             answer = getattr(adapter, op)(*args)
@@ -58,6 +56,8 @@ class Invoker:
             return Outcome("info", None, None, f"{UNAVAILABLE}{e}"[:200]), st.status
         except Exception as e:  # noqa: BLE001 - every exception is read, none escapes
             return self._exception(op, e, st.transport, st.sent), st.status
+        finally:
+            self.states.end()
         return to_outcome(op, answer), st.status
 
     def _exception(self, op: str, exc: BaseException, transport: BaseException | None,
