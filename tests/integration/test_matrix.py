@@ -78,7 +78,7 @@ ROBUST = {
     "clock_jump": (),
     "disk_full": (),
     "ksef_smoke": (),
-    "ksef_launch_day": (),                   # 75 s of load and a long drain (slow)
+    "ksef_launch_day": (),                   # 75 s of load and a long drain (slow, long)
 }
 # Merchant systems written from the contract alone (examples/zoo/), plugged in with --sut-cmd
 # like a user's own: system -> (scenario, the class it must trip, or None: it must pass).
@@ -90,7 +90,7 @@ ZOO = {
 }
 SLOW = {"holiday_peak", "mall_upload_gap", "ksef_launch_day"}
 # Too long for CI's budget (about 6 min of a lane): run with INVOICE_CHAOS_LONG=1.
-LONG = set() if os.environ.get("INVOICE_CHAOS_LONG") else {"mall_upload_gap"}                      # longer than a minute
+LONG = set() if os.environ.get("INVOICE_CHAOS_LONG") else {"mall_upload_gap", "ksef_launch_day"}                      # longer than a minute
 LANES = max(1, int(os.environ.get("INVOICE_CHAOS_MATRIX_LANES", "2")))
 
 

@@ -53,7 +53,7 @@ def test_official_spec_fuzz_finds_no_5xx_and_no_nonconforming_answer(ksef_platfo
            # not the coverage phase: schemathesis 4.32 itself crashes in it now and then on
            # this spec (an error inside hypothesis's lambda reflection), not on an answer
            "--phases", "examples,fuzzing", "--workers", "2",
-           "--request-timeout", "5", "--max-time", "60",
+           "--request-timeout", "5", "--max-time", "45",
            "-H", f"Authorization: Bearer {token}", "--report-dir", str(tmp_path / "st")]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     out = res.stdout + res.stderr
