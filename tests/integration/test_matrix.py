@@ -90,7 +90,7 @@ ZOO = {
 }
 SLOW = {"holiday_peak", "mall_upload_gap", "ksef_launch_day"}
 # Too long for CI's budget (about 6 min of a lane): run with INVOICE_CHAOS_LONG=1.
-LONG = set() if os.environ.get("INVOICE_CHAOS_LONG") else {"mall_upload_gap", "ksef_launch_day"}                      # longer than a minute
+LONG = set() if os.environ.get("INVOICE_CHAOS_LONG") else {"mall_upload_gap", "ksef_launch_day"}
 LANES = max(1, int(os.environ.get("INVOICE_CHAOS_MATRIX_LANES", "2")))
 
 
