@@ -1,7 +1,7 @@
 """Benchmark of the scale-out (design.md s.10): arrivals/s that two load machines
 sustain against one local process, measured in one run.
 
-The load machines are two network namespaces (tests/integration/netns.py: veth pairs on a
+The load machines are two network namespaces (tests/support/netns.py: veth pairs on a
 private /24 made here and removed at the end); each runs `invoice-chaos worker`, gets its
 share over Locust's messages and streams its history back to the master. The target is the
 stdlib stand-in merchant/platform (benchmarks/load_standin.py) on the root side's veth
@@ -32,14 +32,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path.insert(0, str(ROOT / "tests"))                 # support/netns.py: the namespaces as machines
 
 from fakes.common.sellers import generate_sellers  # noqa: E402
 from harness.load import LoadConfig, LoadShape  # noqa: E402
 from harness.load.runner import Distribution, start_load  # noqa: E402
 from harness.load.schedule import arrivals  # noqa: E402
 from harness.stack.ports import free_port  # noqa: E402
-from netns import LoadHosts, clear_leftovers, unavailable  # noqa: E402
+from support.netns import LoadHosts, clear_leftovers, unavailable  # noqa: E402
 
 from benchmarks.bench_load import check_pairs  # noqa: E402
 

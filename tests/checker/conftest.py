@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
-from checker_build import blue, call, red, write_files
+from support.history import blue, call, red, write_files
 
 from harness.checker import CheckOptions, CheckResult, check, check_files
 from harness.checker import files

@@ -1,7 +1,7 @@
 """One literal history per class, with the exact expected counts (as checker_test.clj)."""
 from __future__ import annotations
 
-from checker_build import blue, call, done, ev, issue, nonzero, red
+from support.history import blue, call, done, ev, issue, nonzero, red
 
 from harness.checker import COUNT_KEYS, CheckOptions, check
 

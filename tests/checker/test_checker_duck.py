@@ -10,8 +10,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from checker_build import blue, call
-from checker_build import write_files as _write
+from support.history import blue, call
+from support.history import write_files as _write
 
 import harness.checker.files as files
 from harness.checker import CheckOptions, check, check_files

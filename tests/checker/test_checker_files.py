@@ -5,7 +5,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from checker_build import blue, call, done, issue, red
+from support.history import blue, call, done, issue, red
 
 from harness.checker import CheckOptions, check, check_files
 from harness.errors import InputError

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from checker_build import blue, call
+from support.history import blue, call
 
 from harness.checker import CheckOptions, check, check_files
 

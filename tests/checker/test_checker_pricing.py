@@ -10,7 +10,7 @@ import itertools
 from decimal import Decimal
 
 import pytest
-from checker_build import SELLER, call, nonzero
+from support.history import SELLER, call, nonzero
 
 from harness.checker import CheckOptions, check, duck
 from harness.checker.amounts import _line, spec_of

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Callable
 
-from checker_build import blue, call, red
+from support.history import blue, call, red
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

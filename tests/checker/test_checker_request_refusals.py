@@ -4,6 +4,7 @@ A correct merchant answering a retried POST with 409 "in progress" must not be j
 from __future__ import annotations
 
 from harness.checker import CheckOptions, check
+from support.history import ev as event
 
 SELLER = "911101017967003199"
 ORDER = {"seller_tax_id": SELLER, "buyer": {"name": "张三"}, "kind": "normal",
@@ -15,12 +16,10 @@ INVOICE = {"invoice_no": NO, "kind": "blue", "request_id": "r1", "order_ref": "O
 
 
 def ev(t: float, proc: str, op: str, typ: str, **kw):
-    e = {"t": t, "ts": 1000 + t, "proc": proc, "op": op, "type": typ, "order_id": "O1", "invoice_no": None,
-         "result": None, "status": None, "latency_ms": None, "error": None}
+    """A line of order O1 (an issue invoke carries its ORDER), t = 0 at epoch 1000."""
     if op == "issue" and typ == "invoke":
-        e["order"] = ORDER
-    e.update(kw)
-    return e
+        kw.setdefault("order", ORDER)
+    return event(t, proc, op, typ, "O1", t0=1000, **kw)
 
 
 def anomalies(history, ledger) -> dict[str, int]:

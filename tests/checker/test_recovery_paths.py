@@ -8,7 +8,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from checker_build import blue, call, done, issue, write_files
+from support.history import blue, call, done, issue, write_files
 
 from harness.checker import check_files
 from harness.recovery import measure, scan_history, seconds_from_checker

@@ -9,7 +9,7 @@ import pytest
 from fakes.common.sellers import Seller
 from harness.stack.local import LINKS, LocalStack
 
-from .helpers import local_stack
+from .kit import local_stack
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 
 from harness.faults.partition import links_of
 
-from .helpers import applied, plan_one, probe
+from .kit import applied, plan_one, probe
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from .helpers import (admin_faults, applied, issue, issue_body, ledger, login, merchant_issue,
+from .kit import (admin_faults, applied, issue, issue_body, ledger, login, merchant_issue,
                       merchant_order, plan_one, read_invoice, wait_until)
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from .helpers import (applied, group_states, kind_of, ctx_of, ledger, merchant_issue, merchant_order,
+from .kit import (applied, group_states, kind_of, ctx_of, ledger, merchant_issue, merchant_order,
                       plan_one, probe)
 
 pytestmark = pytest.mark.integration

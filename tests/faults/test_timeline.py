@@ -13,7 +13,7 @@ import pytest
 from harness.faults import Timeline, expand
 from harness.stack.local import LINKS, SERVICES
 
-from .helpers import (admin_faults, ctx_of, group_states, kind_of, login, merchant_issue,
+from .kit import (admin_faults, ctx_of, group_states, kind_of, login, merchant_issue,
                       merchant_order, plan_one, probe, wait_until)
 
 pytestmark = pytest.mark.integration

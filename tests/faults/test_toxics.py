@@ -20,7 +20,7 @@ from harness.stack.process import Service, ServiceSpec
 from harness.stack.ports import free_ports
 from harness.stack.toxiproxy_api import ToxiproxyClient, find_toxiproxy_server
 
-from .helpers import (applied, ledger, median_elapsed, merchant_issue, merchant_order, plan_one,
+from .kit import (applied, ledger, median_elapsed, merchant_issue, merchant_order, plan_one,
                       probe, wait_until)
 
 pytestmark = pytest.mark.integration

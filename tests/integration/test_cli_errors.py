@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from run_helpers import ROOT, invoice_chaos
+from support.processes import ROOT, invoice_chaos
 
 
 def test_help_explains_exit_codes():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from run_helpers import invoice_chaos
+from support.processes import invoice_chaos
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ from harness.run import RunOptions
 from harness.scenario import load_scenario
 from harness.stack import local as local_mod
 from harness.stack.local import LocalStack
-from run_helpers import ROOT, lingering
+from support.processes import ROOT, lingering
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from run_helpers import ROOT, invoice_chaos, lingering
+from support.processes import ROOT, invoice_chaos, lingering
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 
 from harness.scenario import load_scenario
 
-from run_helpers import invoice_chaos
+from support.processes import invoice_chaos
 
 pytestmark = pytest.mark.integration
 

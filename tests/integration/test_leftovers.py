@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.stack.leftovers import Registry
-from run_helpers import ROOT, invoice_chaos, lingering, processes_mentioning
+from support.processes import ROOT, invoice_chaos, lingering, processes_mentioning
 
 pytestmark = pytest.mark.integration
 

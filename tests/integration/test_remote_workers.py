@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from netns import LoadHosts, clear_leftovers, unavailable
-from run_helpers import ROOT, invoice_chaos
+from support.netns import LoadHosts, clear_leftovers, unavailable
+from support.processes import ROOT, invoice_chaos
 from harness.stack.ports import free_port
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from harness.stack.ports import free_ports
-from run_helpers import ROOT
+from support.processes import ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from run_helpers import ROOT, lingering
+from support.processes import ROOT, lingering
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from run_helpers import invoice_chaos, lingering
+from support.processes import invoice_chaos, lingering
 
 pytestmark = pytest.mark.integration
 

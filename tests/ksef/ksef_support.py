@@ -1,4 +1,4 @@
-"""Helpers of the KSeF tests: a core for unit tests, an in-thread server, FA(3) invoices."""
+"""What the KSeF tests share: a core for unit tests, an in-thread server, FA(3) invoices."""
 from __future__ import annotations
 
 import contextlib

@@ -15,7 +15,7 @@ from harness.load.runner import start_load
 from harness.run_record import RunRecord
 
 from .conftest import start_standins
-from .helpers import check_pairs, read_history
+from .histories import check_pairs, read_history
 
 
 class _Clock:
@@ -64,8 +64,8 @@ def test_the_runner_picks_t0_after_every_local_worker_is_ready(monkeypatch) -> N
 
 
 @pytest.mark.integration
-def test_local_workers_wait_for_the_go_and_its_config(procs, tmp_path, sellers_file) -> None:
-    merchant, platform = start_standins(procs)
+def test_local_workers_wait_for_the_go_and_its_config(started, tmp_path, sellers_file) -> None:
+    merchant, platform = start_standins(started)
     cfg = LoadConfig(merchant_url="", platform_url="", sellers=read_sellers(sellers_file), seed=9,
                      duration_s=3, curve=[[0, 1]], compress_s=None, peak_rps=20,
                      mix={"checkout": 80, "query": 20}, request_timeout_s=3.0)

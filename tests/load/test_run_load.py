@@ -16,8 +16,10 @@ from harness.load import LoadConfig, LoadShape, run_load
 from harness.load.orders import OrderFactory
 from harness.load.schedule import arrivals
 
-from .conftest import free_port, start_standins
-from .helpers import check_pairs, read_history
+from support.processes import free_port, platform_cmd
+
+from .conftest import start_standins
+from .histories import check_pairs, read_history
 
 pytestmark = pytest.mark.integration
 
@@ -32,15 +34,12 @@ def config(merchant: str, platform: str, sellers: list, **kw) -> LoadConfig:
     return LoadConfig(**base)
 
 
-def test_against_the_bundled_fakes(procs, tmp_path, sellers_file):
+def test_against_the_bundled_fakes(started, tmp_path, sellers_file):
     pp, pm = free_port(), free_port()
-    procs.start("taxplatform", [sys.executable, "-m", "fakes.taxplatform", "--port", str(pp),
-                                "--data", str(tmp_path / "p"), "--sellers", str(sellers_file)],
-                health=f"http://127.0.0.1:{pp}/healthz")
-    procs.start("merchant", [sys.executable, "-m", "fakes.merchant"],
-                env={"PORT": str(pm), "TAX_PLATFORM_URL": f"http://127.0.0.1:{pp}",
-                     "SELLERS_FILE": str(sellers_file), "DATA_DIR": str(tmp_path / "m")},
-                health=f"http://127.0.0.1:{pm}/healthz")
+    started("taxplatform", platform_cmd(pp, tmp_path / "p", sellers_file), pp, startup_s=20)
+    started("merchant", [sys.executable, "-m", "fakes.merchant"], pm, startup_s=20,
+            env={"PORT": str(pm), "TAX_PLATFORM_URL": f"http://127.0.0.1:{pp}",
+                 "SELLERS_FILE": str(sellers_file), "DATA_DIR": str(tmp_path / "m")})
     sellers = read_sellers(sellers_file)
     cfg = config(f"http://127.0.0.1:{pm}", f"http://127.0.0.1:{pp}", sellers)
     run_dir = tmp_path / "run"
@@ -90,8 +89,8 @@ def test_against_the_bundled_fakes(procs, tmp_path, sellers_file):
     assert told and told <= by_ref
 
 
-def test_two_workers_share_the_schedule(procs, tmp_path, sellers_file):
-    merchant, platform = start_standins(procs)
+def test_two_workers_share_the_schedule(started, tmp_path, sellers_file):
+    merchant, platform = start_standins(started)
     cfg = config(merchant, platform, read_sellers(sellers_file), duration_s=6,
                  curve=[[0, 1]], peak_rps=40, workers=2)
     res = run_load(cfg, tmp_path / "run")
@@ -114,8 +113,8 @@ def test_two_workers_share_the_schedule(procs, tmp_path, sellers_file):
         assert int(journey) % 2 == int(k[1:])
 
 
-def test_stop_event_ends_promptly_and_keeps_history(procs, tmp_path, sellers_file):
-    merchant, platform = start_standins(procs, delay_ms=50)
+def test_stop_event_ends_promptly_and_keeps_history(started, tmp_path, sellers_file):
+    merchant, platform = start_standins(started, delay_ms=50)
     cfg = config(merchant, platform, read_sellers(sellers_file), duration_s=60,
                  curve=[[0, 1]], peak_rps=20)
     stop = threading.Event()

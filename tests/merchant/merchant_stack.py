@@ -1,12 +1,10 @@
-"""Real processes for the merchant tests (helpers; the fixture is in conftest.py): a fake tax platform and a merchant, each on a free
-127.0.0.1 port in its own process group, killed (the whole group) when the test ends."""
+"""The merchant tests' stack (the fixture is in conftest.py): a fake tax platform and a
+merchant as `support.processes.Proc`s, each on a free 127.0.0.1 port in its own process
+group, killed (the whole group) when the test ends; and what a test asks of them."""
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -14,74 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from harness.stack.ports import free_port
+from support.processes import PY, ROOT, Proc, free_port, platform_cmd
 
-
-ROOT = Path(__file__).resolve().parents[2]
-PY = sys.executable
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url + "/healthz", timeout=0.5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} not healthy after {timeout}s:\n{log.read_text()[-3000:]}")
-
-
-@dataclass
-class Proc:
-    """A service process that can be killed, paused and started again with the same command."""
-
-    name: str
-    cmd: list[str]
-    env: dict[str, str]
-    port: int
-    log: Path
-    popen: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> "Proc":
-        out = self.log.open("ab")
-        self.popen = subprocess.Popen(self.cmd, env=self.env, cwd=ROOT, stdout=out,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
-        out.close()
-        wait_healthy(self.url, self.popen, self.log)
-        return self
-
-    def signal(self, sig: int) -> None:
-        if self.popen and self.popen.poll() is None:
-            os.killpg(self.popen.pid, sig)
-
-    def kill(self) -> None:
-        """SIGKILL the group and reap it."""
-        if self.popen is None:
-            return
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.popen.wait(timeout=10)
-
-    def stop(self) -> int | None:
-        """SIGTERM, then SIGKILL after 5 s; the exit code."""
-        if self.popen is None or self.popen.poll() is not None:
-            return self.popen.returncode if self.popen else None
-        self.signal(signal.SIGTERM)
-        try:
-            return self.popen.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None
+__all__ = ["ROOT", "Proc", "Stack", "free_port"]
 
 
 @dataclass
@@ -95,8 +28,7 @@ class Stack:
 
     def start_platform(self, **config: Any) -> Proc:
         port = free_port()
-        cmd = [PY, "-m", "fakes.taxplatform", "--port", str(port), "--data", str(self.tmp / "platform"),
-               "--sellers", str(self.sellers_file), "--config", json.dumps(config)]
+        cmd = platform_cmd(port, self.tmp / "platform", self.sellers_file, config)
         p = Proc("platform", cmd, dict(os.environ), port, self.tmp / "platform.log")
         self.procs.append(p)
         self.platform = p.start()
@@ -114,7 +46,7 @@ class Stack:
         self.merchant = p.start()
         return p
 
-    # -- platform helpers --------------------------------------------------------------
+    # -- the platform ------------------------------------------------------------------
     def faults(self, **fields: Any) -> None:
         assert self.platform is not None
         r = httpx.post(self.platform.url + "/_admin/faults", json=fields, timeout=5)
@@ -133,7 +65,7 @@ class Stack:
     def blue_for(self, order_id: str) -> list[dict[str, Any]]:
         return [i for i in self.ledger() if i["order_ref"] == order_id and i["kind"] == "blue"]
 
-    # -- customer helpers --------------------------------------------------------------
+    # -- the customer ------------------------------------------------------------------
     def order(self, order_id: str | None = None, seller: int = 0, **over: Any) -> dict[str, Any]:
         body = {"order_id": order_id or f"O-{uuid.uuid4().hex[:12]}",
                 "seller_tax_id": self.sellers[seller]["seller_tax_id"],

@@ -1,12 +1,10 @@
 """A real platform process on 127.0.0.1 for tests: start, wait healthy, stop by process group."""
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from fakes.common.sellers import Seller
-from harness.stack.ports import free_port
+from support.processes import Proc, free_port, platform_cmd, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,40 +40,24 @@ class Running:
 
 def start_platform(data: Path, sellers_file: Path | None, sellers: list[Seller],
                    config: dict | None = None, port: int | None = None) -> Running:
+    """The platform as a `support.processes.Proc`, healthy; a new log file per start."""
     port = port or free_port()
-    cmd = [sys.executable, "-m", "fakes.taxplatform", "--port", str(port), "--data", str(data)]
-    if sellers_file is not None:
-        cmd += ["--sellers", str(sellers_file)]
-    if config:
-        cmd += ["--config", json.dumps(config)]
     data.mkdir(parents=True, exist_ok=True)
     log = data.parent / f"platform-{port}-{time.monotonic_ns()}.log"
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"platform exited {proc.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
-                return Running(url, proc, data, sellers, log)
-        except httpx.TransportError:
-            time.sleep(0.05)
-    stop(proc, signal.SIGKILL)
-    raise RuntimeError(f"platform never became healthy: {log.read_text()}")
+    p = Proc("taxplatform", platform_cmd(port, data, sellers_file, config or None),
+             dict(os.environ), port, log)
+    try:
+        p.start()
+    except RuntimeError:
+        p.kill()
+        raise
+    assert p.popen is not None
+    return Running(p.url, p.popen, data, sellers, log)
 
 
 def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> int | None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, sig)
-    try:
-        return proc.wait(10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        return proc.wait(5)
+    """Signal the platform's process group (SIGKILL after 10 s); its exit code."""
+    return stop_group(proc, sig)
 
 
 def order(seller: str, rid: str, *, lines: list[dict] | None = None, kind: str = "normal",

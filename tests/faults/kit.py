@@ -1,11 +1,10 @@
-"""Helpers of the fault integration tests: a real LocalStack, raw HTTP probes that tell a
-refused connection from a reset, a hang or a truncated answer, and small platform/merchant
+"""What the fault tests share: a real LocalStack (support.stacks), raw HTTP probes that tell
+a refused connection from a reset, a hang or a truncated answer, and small platform/merchant
 clients. Everything binds and sends to 127.0.0.1 only; every loop is bounded."""
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import time
 import uuid
@@ -15,34 +14,13 @@ from typing import Any, Iterator
 
 import httpx
 
-from fakes.common.sellers import Seller, generate_sellers, write_sellers
+from fakes.common.sellers import Seller
 from harness.faults import FaultContext, PlannedFault, PlatformAdmin, check_fault, expand
 from harness.faults.registry import KINDS
-from harness.stack.local import LocalStack, StackConfig
+from harness.stack.local import LocalStack
+from support.stacks import PLATFORM_CONFIG, local_stack  # noqa: F401 - the fault tests use both
 
 HOST = "127.0.0.1"
-PLATFORM_CONFIG = {"replica_lag_ms": 200, "dedup": "request_id", "token_ttl_s": 600,
-                   "quota_per_seller": "10000000.00"}
-
-
-# --- the stack ---------------------------------------------------------------------------
-@contextlib.contextmanager
-def local_stack(base: Path, label: str, *, n_sellers: int = 2,
-                merchant_env: dict[str, str] | None = None) -> Iterator[tuple[LocalStack, list[Seller]]]:
-    """A real LocalStack (Toxiproxy, platform, merchant); always taken down."""
-    sellers = generate_sellers(n_sellers, seed=11)
-    sellers_file = base / "sellers.json"
-    write_sellers(sellers_file, sellers)
-    run_id = f"faulttest-{label}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    stack = LocalStack(StackConfig(run_id=run_id, run_dir=base, sellers_file=sellers_file,
-                                   platform_config=dict(PLATFORM_CONFIG),
-                                   merchant_env={"PLATFORM_TIMEOUT_S": "1.0", **(merchant_env or {})}),
-                       say=lambda s: None)
-    try:
-        stack.up()
-        yield stack, sellers
-    finally:
-        stack.down()
 
 
 def ctx_of(stack: LocalStack) -> FaultContext:
