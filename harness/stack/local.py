@@ -174,21 +174,21 @@ class LocalStack(StackBase):
             raise StackError(f"no service named {target!r}; services: {', '.join(SERVICES)}")
         return self.services[target]
 
-    def kill(self, target: str) -> None:
+    def _on(self, target: str, act: Callable[[Service], None]) -> None:
         with self._lock:
-            self._svc(target).kill()
+            act(self._svc(target))
+
+    def kill(self, target: str) -> None:
+        self._on(target, Service.kill)
 
     def terminate(self, target: str) -> None:
-        with self._lock:
-            self._svc(target).terminate()
+        self._on(target, Service.terminate)
 
     def pause(self, target: str) -> None:
-        with self._lock:
-            self._svc(target).pause()
+        self._on(target, Service.pause)
 
     def resume(self, target: str) -> None:
-        with self._lock:
-            self._svc(target).resume()
+        self._on(target, Service.resume)
 
     def ensure_running(self, target: str) -> None:
         """Start the service again (same command, same data, same port) if it is not running."""

@@ -202,10 +202,7 @@ class Service:
         if self.proc is None:
             return
         self.signal(signal.SIGKILL)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        self._reap(5)
         self.paused = False
 
     def terminate(self, grace_s: float = 5.0) -> None:
@@ -216,14 +213,16 @@ class Service:
             self.resume()
         if self.proc.poll() is None:
             self.signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                pass
+            self._reap(grace_s)
         # the group's first process may be gone while children linger: finish the group
         self.signal(signal.SIGKILL)
+        self._reap(5)
+
+    def _reap(self, timeout_s: float) -> None:
+        """Wait (bounded) for the process to end; what is left is the caller's next step."""
+        assert self.proc is not None
         try:
-            self.proc.wait(timeout=5)
+            self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             pass
 
