@@ -8,7 +8,7 @@
 
     .venv/bin/python benchmarks/bench_load.py [--rate 100] [--duration 20] [--fast-rate 900]
 
-Prints a Markdown table for docs/performance.md ("## Load generation"). Loopback only;
+Prints a Markdown table for docs/performance.md ("Load generation and load machines"). Loopback only;
 every process it starts is killed at the end.
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@ reused from a pool, responses parsed by httptools (uvicorn's parser).
 
 Why not httpx here: under load httpx (with httpcore and anyio) was over half of the
 merchant's CPU, a good part of it asking which async library runs on every request
-(docs/performance.md, "Pipeline"). The merchant needs little: one base URL, JSON bodies,
+(docs/performance.md, "Capacity"). The merchant needs little: one base URL, JSON bodies,
 `Content-Length` answers (the platform never streams), a per-call timeout. Anything that
 is not a complete answer raises `TransportError` (the caller reads it as "unknown").
 """

@@ -73,7 +73,7 @@ class OrderRow:
     def to_json(self) -> str:
         # orjson over the fields as they are: every value is JSON already (dicts of strings),
         # so the deep copy of dataclasses.asdict bought nothing and cost a tenth of the
-        # merchant's CPU under load (docs/performance.md, "Pipeline").
+        # merchant's CPU under load (docs/performance.md, "Capacity").
         return orjson.dumps({f: getattr(self, f) for f in _ROW_FIELDS}).decode()
 
     @classmethod

@@ -9,7 +9,7 @@ event loops and timeouts run on that one. The platform's clock is the checker's 
 
 Known limit of libfaketime 0.9.10 (Debian's): with the monotonic clock left alone,
 `clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)`, which Python >= 3.11's `time.sleep`
-uses, fails with EINVAL (libfaketime issue 426). asyncio, thread waits and relative sleeps
+uses, fails with EINVAL (libfaketime's issue #426). asyncio, thread waits and relative sleeps
 work; a SUT that calls `time.sleep` needs a newer libfaketime.
 """
 from __future__ import annotations
