@@ -14,7 +14,7 @@ from cryptography import x509
 
 from harness.stack.tls import make_run_tls, sut_env
 
-from run_helpers import ROOT, invoice_chaos, lingering
+from support.processes import ROOT, invoice_chaos, lingering
 
 pytestmark = pytest.mark.integration
 
