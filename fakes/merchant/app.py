@@ -128,6 +128,8 @@ def create_app(cfg: MerchantConfig, secrets: dict[str, str],
     async def get_invoice(request: Request) -> JSONResponse:
         order_id = request.path_params["order_id"]
         await m().store.settled(order_id)      # group commit: a row of this turn first
+        if m().platform.decides_later:
+            await m()._await_inflight(order_id)
         ans = m().query(order_id)
         if ans is None:
             return _error(404, "order_not_found", f"no order {order_id!r} was ever received")

@@ -6,10 +6,14 @@ merchant's CPU, a good part of it asking which async library runs on every reque
 (docs/performance.md, "Capacity"). The merchant needs little: one base URL, JSON bodies,
 `Content-Length` answers (the platform never streams), a per-call timeout. Anything that
 is not a complete answer raises `TransportError` (the caller reads it as "unknown").
+
+An `https://` base URL is served over TLS, trusting the system's CAs plus the run's CA
+(design.md s.13: `TAX_PLATFORM_CA`, or `SSL_CERT_FILE`, which OpenSSL reads itself).
 """
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -71,6 +75,15 @@ class _Parsed:
         self.done = True
 
 
+def _tls_context() -> ssl.SSLContext:
+    """The system's trust (SSL_CERT_FILE honoured) plus the run's CA, if it names one."""
+    ctx = ssl.create_default_context()
+    ca = os.environ.get("TAX_PLATFORM_CA")
+    if ca:
+        ctx.load_verify_locations(cafile=ca)
+    return ctx
+
+
 class _Conn:
     __slots__ = ("reader", "writer")
 
@@ -85,17 +98,14 @@ class _Conn:
 
 
 class AsyncHttp:
-    """A keep-alive pool to one `http(s)://host:port` base URL; at most `max_connections`.
-    https trusts the system's CAs, which a run's TLS (design.md s.13) sets to its own CA
-    through `SSL_CERT_FILE`."""
+    """A keep-alive pool to one `http(s)://host:port` base URL; at most `max_connections`."""
 
     def __init__(self, base_url: str, max_connections: int = 64):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"AsyncHttp needs an http(s)://host:port URL, got {base_url!r}")
-        self.host = parts.hostname
-        self.port = parts.port or (443 if parts.scheme == "https" else 80)
-        self._ssl = ssl.create_default_context() if parts.scheme == "https" else None
+        self.tls = _tls_context() if parts.scheme == "https" else None
+        self.host, self.port = parts.hostname, parts.port or (443 if self.tls else 80)
         self.prefix = parts.path.rstrip("/")
         self._host_header = f"{self.host}:{self.port}"
         self._idle: list[_Conn] = []
@@ -109,14 +119,18 @@ class AsyncHttp:
 
     async def request(self, method: str, path: str, *, json: Any = None,
                       params: dict[str, str] | None = None, headers: dict[str, str] | None = None,
-                      timeout: float = 5.0) -> Response:
-        """One request, answered in full within `timeout` seconds, or TransportError."""
+                      timeout: float = 5.0, content: bytes | None = None,
+                      content_type: str | None = None) -> Response:
+        """One request, answered in full within `timeout` seconds, or TransportError.
+        `json` is sent as application/json; `content` as the bytes given, of `content_type`."""
         target = self.prefix + path + (f"?{urlencode(params)}" if params else "")
-        body = orjson.dumps(json) if json is not None else b""
+        body = orjson.dumps(json) if json is not None else (content or b"")
         head = [f"{method} {target} HTTP/1.1", f"Host: {self._host_header}",
                 f"Content-Length: {len(body)}"]
         if json is not None:
             head.append("Content-Type: application/json")
+        elif content_type:
+            head.append(f"Content-Type: {content_type}")
         for k, v in (headers or {}).items():
             head.append(f"{k}: {v}")
         data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
@@ -159,8 +173,12 @@ class AsyncHttp:
 
     async def _connect(self) -> _Conn:
         try:
-            reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self._ssl)
-        except OSError as e:
+            if self.tls is not None:
+                reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.tls,
+                                                               server_hostname=self.host)
+            else:
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+        except (OSError, ssl.SSLError) as e:
             raise TransportError(f"connect: {type(e).__name__}: {e}") from None
         return _Conn(reader, writer)
 
@@ -175,6 +193,6 @@ class AsyncHttp:
                 if not chunk:
                     raise TransportError("connection closed before a complete answer")
                 parser.feed_data(chunk)
-        except (OSError, httptools.HttpParserError) as e:
+        except (OSError, ssl.SSLError, httptools.HttpParserError) as e:
             raise TransportError(f"{type(e).__name__}: {e}") from None
         return (Response(parser.get_status_code(), p.headers, b"".join(p.body)), p.keep_alive)

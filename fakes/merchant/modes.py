@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MODES", "ANOMALY", "DIRECT_MODES", "KSEF_MODES", "Behaviour", "behaviour_for"]
+__all__ = ["MODES", "ANOMALY", "DIRECT_MODES", "KSEF_MODES", "NUONUO_MODES", "Behaviour", "behaviour_for"]
 
 MODES: dict[str, str] = {
     "robust": "reference merchant: durable outbox, one serial per order, query before re-issue, settler",
@@ -33,14 +33,22 @@ MODES: dict[str, str] = {
     # ksef profile (design.md s.13): the merchant as a Polish ERP on KSeF 2.0
     "renumber-on-timeout": "ksef profile: a timed-out send re-sent under a new invoice number (P_2) -> two invoices when both land (duplicated)",
     "trust-202": "ksef profile: tells the customer 'issued' on the 202 of the send, never polls -> lost when the invoice ends 450 or never gets a KSeF number",
-    "duplicate-means-failed": "ksef profile: status 440 (duplicate) after a re-send read as a refusal -> 'failed' for an invoice that exists (phantom)",
+    "duplicate-means-failed": "ksef and nuonuo profiles: 'duplicate' after a re-send (KSeF status 440, nuonuo E9106: orderNo already used) read as a refusal -> 'failed' for an invoice that exists (phantom)",
     "drop-on-429": "ksef profile: an invoice that met a 429 is marked sent and dropped -> lost",
+    # nuonuo profile (design.md s.13): asynchronous issuing through a service provider's API
+    "trust-submit-ack": "nuonuo profile: '开票提交成功' taken as issued, never queried -> lost when the invoice fails or never arrives",
+    "new-orderno-on-retry": "nuonuo profile: a timed-out submission retried under a new orderNo -> a second invoice, under an orderNo no customer sent (orphaned)",
+    "stop-polling": "nuonuo profile: gives up after a fixed number of result queries and tells the customer 'failed' -> phantom under slow processing",
+    "wait-for-callback": "nuonuo profile: never queries, waits for the callBackUrl POST -> unresolved when the callback link fails",
 }
 
 # Modes that act only when the platform runs the direct profile (the others only in clearance).
 DIRECT_MODES = ("trust-upload-ack", "reuse-range-after-restart", "renumber-on-retry", "late-upload")
 # Modes that act only when the platform runs the ksef profile.
 KSEF_MODES = ("renumber-on-timeout", "trust-202", "duplicate-means-failed", "drop-on-429")
+# Modes that act only when the platform runs the nuonuo profile (duplicate-means-failed: also).
+NUONUO_MODES = ("duplicate-means-failed", "trust-submit-ack", "new-orderno-on-retry",
+                "stop-polling", "wait-for-callback")
 
 # The checker class each mode is built to trip (robust: none).
 ANOMALY: dict[str, str | None] = {
@@ -65,6 +73,12 @@ ANOMALY: dict[str, str | None] = {
     "trust-202": "lost",
     "duplicate-means-failed": "phantom",
     "drop-on-429": "lost",
+    "trust-submit-ack": "lost",
+    # the platform's ledger names an invoice's order by its orderNo (design.md s.13), so the
+    # second invoice belongs to no customer order: orphaned (the money is charged twice)
+    "new-orderno-on-retry": "orphaned",
+    "stop-polling": "phantom",
+    "wait-for-callback": "unresolved",
 }
 
 
@@ -90,8 +104,12 @@ class Behaviour:
     ignore_write_errors: bool = False      # ignore-write-errors
     renumber_on_timeout: bool = False      # renumber-on-timeout (ksef)
     trust_202: bool = False                # trust-202 (ksef)
-    duplicate_means_failed: bool = False   # duplicate-means-failed (ksef)
+    duplicate_means_failed: bool = False   # duplicate-means-failed (ksef, nuonuo)
     drop_on_429: bool = False              # drop-on-429 (ksef)
+    trust_submit_ack: bool = False         # trust-submit-ack (nuonuo)
+    new_orderno_on_retry: bool = False     # new-orderno-on-retry (nuonuo)
+    stop_polling: bool = False             # stop-polling (nuonuo)
+    wait_for_callback: bool = False        # wait-for-callback (nuonuo)
 
 
 _FLAGS = {
@@ -116,6 +134,10 @@ _FLAGS = {
     "trust-202": {"trust_202": True},
     "duplicate-means-failed": {"duplicate_means_failed": True},
     "drop-on-429": {"drop_on_429": True},
+    "trust-submit-ack": {"trust_submit_ack": True},
+    "new-orderno-on-retry": {"new_orderno_on_retry": True},
+    "stop-polling": {"stop_polling": True},
+    "wait-for-callback": {"wait_for_callback": True},
 }
 
 

@@ -53,6 +53,15 @@ DETECTION = {
     "trust-202":              ("ksef_smoke", "lost"),
     "duplicate-means-failed": ("ksef_smoke", "phantom"),
     "drop-on-429":            ("ksef_smoke", "lost"),
+    # the nuonuo profile (design.md s.13): asynchronous issuing through a provider's API
+    "trust-submit-ack":       ("nuonuo_smoke", "lost"),
+    "new-orderno-on-retry":   ("nuonuo_smoke", "orphaned"),
+    "stop-polling":           ("nuonuo_smoke", "phantom"),
+    "wait-for-callback":      ("nuonuo_smoke", "unresolved"),
+}
+# A defect mode that acts in more than one profile, caught again in the other one.
+ALSO_DETECTED = {
+    "duplicate-means-failed": ("nuonuo_smoke", "phantom"),      # E9106 read as a refusal
 }
 
 # Detection from day one: the smoke scenario's faults provoke both of the
@@ -79,6 +88,8 @@ ROBUST = {
     "disk_full": (),
     "ksef_smoke": (),
     "ksef_launch_day": (),                   # 75 s of load and a long drain (slow, long)
+    "nuonuo_smoke": (),
+    "nuonuo_peak": (),                       # 2 min of load in the nuonuo profile (slow, long)
 }
 # Merchant systems written from the contract alone (examples/zoo/), plugged in with --sut-cmd
 # like a user's own: system -> (scenario, the class it must trip, or None: it must pass).
@@ -88,9 +99,10 @@ ZOO = {
     "direct_outbox":    ("direct_smoke", None),
     "direct_trust_ack": ("direct_smoke", "lost"),
 }
-SLOW = {"holiday_peak", "mall_upload_gap", "ksef_launch_day"}
+SLOW = {"holiday_peak", "mall_upload_gap", "ksef_launch_day", "nuonuo_peak"}
 # Too long for CI's budget (about 6 min of a lane): run with INVOICE_CHAOS_LONG=1.
-LONG = set() if os.environ.get("INVOICE_CHAOS_LONG") else {"mall_upload_gap", "ksef_launch_day"}
+LONG = set() if os.environ.get("INVOICE_CHAOS_LONG") else {"mall_upload_gap", "ksef_launch_day",
+                                                           "nuonuo_peak"}
 LANES = max(1, int(os.environ.get("INVOICE_CHAOS_MATRIX_LANES", "2")))
 
 
@@ -119,6 +131,9 @@ def _case(item: pytest.Item) -> tuple[str, str] | None:
     if item.originalname == "test_defect_mode_is_detected":
         mode = params.params["mode"]
         return DETECTION[mode][0], mode
+    if item.originalname == "test_defect_mode_is_detected_in_another_profile":
+        mode = params.params["mode"]
+        return ALSO_DETECTED[mode][0], mode
     if item.originalname == "test_smoke_catches_the_day_one_defects":
         mode = params.params["mode"]
         return DAY_ONE[mode][0], mode
@@ -155,7 +170,7 @@ def _anomalies(summary: dict) -> dict[str, int]:
 def test_the_table_covers_every_mode_and_scenario() -> None:
     defects = {m for m in MODES if m != "robust"}
     assert set(DETECTION) == defects
-    for mode, (scenario, cls) in DETECTION.items():
+    for mode, (scenario, cls) in [*DETECTION.items(), *ALSO_DETECTED.items()]:
         assert ANOMALY[mode] == cls, f"{mode}: table says {cls}, modes.py says {ANOMALY[mode]}"
         assert scenario in ROBUST, f"{mode}: {scenario} is not run with the robust merchant"
     # capacity.yaml is no chaos scenario: it is what `invoice-chaos sweep` climbs (README)
@@ -165,7 +180,18 @@ def test_the_table_covers_every_mode_and_scenario() -> None:
 @pytest.mark.integration
 @pytest.mark.parametrize("mode", sorted(DETECTION), ids=lambda m: f"{m}@{DETECTION[m][0]}")
 def test_defect_mode_is_detected(mode: str, matrix: dict[tuple[str, str], Future]) -> None:
-    scenario, cls = DETECTION[mode]
+    _assert_detected(mode, *DETECTION[mode], matrix)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("mode", sorted(ALSO_DETECTED), ids=lambda m: f"{m}@{ALSO_DETECTED[m][0]}")
+def test_defect_mode_is_detected_in_another_profile(mode: str,
+                                                    matrix: dict[tuple[str, str], Future]) -> None:
+    _assert_detected(mode, *ALSO_DETECTED[mode], matrix)
+
+
+def _assert_detected(mode: str, scenario: str, cls: str,
+                     matrix: dict[tuple[str, str], Future]) -> None:
     code, summary, tail = matrix[(scenario, mode)].result()
     counts = _anomalies(summary)
     assert code == 1, f"{mode} on {scenario}: exit {code}, anomalies {counts}\n{tail}"

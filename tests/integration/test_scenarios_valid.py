@@ -22,7 +22,7 @@ SCENARIOS = ROOT / "scenarios"
 REQUIRED = ("smoke", "holiday_peak", "tax_platform_outage", "flaky_network", "merchant_crash",
             "slow_platform_commit", "sync_delay", "quota_exhaustion", "login_storm")
 # Long by design; every other bundled scenario is kept short for the detection matrix.
-LONG = {"holiday_peak", "mall_upload_gap", "ksef_launch_day"}
+LONG = {"holiday_peak", "mall_upload_gap", "ksef_launch_day", "nuonuo_peak"}
 # Not a chaos scenario: the flat, fault-free load a capacity sweep climbs (design.md s.9).
 CAPACITY = "capacity"
 # The fault families each incident scenario must exercise (`invoice-chaos list`).
@@ -37,6 +37,9 @@ FAMILY_FAULTS = {
     # the direct-connect profile (design.md s.12): uploads received and never finished
     "direct_smoke": {"upload_loss", "upload_stall", "kill"},
     "mall_upload_gap": {"upload_loss", "upload_stall", "kill", "down"},
+    # the nuonuo profile (design.md s.13): acknowledged first, decided later
+    "nuonuo_smoke": {"errors", "slow_processing", "ack_without_commit", "kill", "down"},
+    "nuonuo_peak": {"slow_processing", "throttle", "revoke_tokens", "down", "ack_without_commit"},
 }
 
 BUNDLED = sorted(SCENARIOS.glob("*.yaml"))

@@ -85,6 +85,12 @@ class Platform:
 
     #: the robust merchant group-commits its outbox rows on this platform (store.put_async)
     group_commit = False
+    #: the platform acknowledges an order first and decides it later (nuonuo). `pending` is a
+    #: promise to the customer (design.md s.7), and such a platform may still fail the
+    #: order: so a query while the order's own POST still waits for the decision waits with
+    #: it (within that POST's budget) and hears the decision rather than a `pending` that a
+    #: failure could follow.
+    decides_later = False
 
     def __init__(self, core: Core, sellers: list[dict[str, Any]]) -> None:
         self.m = core
@@ -118,6 +124,19 @@ class Platform:
 
     async def attempt_refund(self, row: OrderRow, timeout: float) -> float | None:
         raise NotImplementedError
+
+    # -- the answers every protocol reads the same way ---------------------------------------
+    def refused(self, row: OrderRow, code: str, message: str, was_uncertain: bool) -> None:
+        """A definite refusal of this attempt: nothing was issued by it, the customer hears
+        `failed` (an earlier attempt's "may exist" stays on the row)."""
+        row.status, row.uncertain = "failed", was_uncertain
+        row.error, row.message = code, message
+        self.m.store.put(row)
+
+    def throttled(self, row: OrderRow, reply: Reply, was_uncertain: bool) -> float:
+        """Nothing was done; come back when the platform said (or in a second)."""
+        row.uncertain = was_uncertain
+        return self.m._later(row, reply.retry_after or 1.0)
 
     async def on_callback(self, raw: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
         """POST /callback: a platform that pushes results (nuonuo's callBackUrl)."""

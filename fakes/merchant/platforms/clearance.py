@@ -100,13 +100,10 @@ class ClearancePlatform(Platform):
             if cfg.dedup == "invoice_number" and row.assigned_no and _is_exists(reply):
                 self.m._issued(row, row.assigned_no)   # our number is on the platform: issued
                 return None
-            row.status, row.uncertain = "failed", was_uncertain
-            row.error, row.message = reply.error_code or "refused", reply.message or ""
-            self.m.store.put(row)
+            self.refused(row, reply.error_code or "refused", reply.message or "", was_uncertain)
             return None
         if reply.kind == "throttled":
-            row.uncertain = was_uncertain
-            return self.m._later(row, reply.retry_after or 1.0)
+            return self.throttled(row, reply, was_uncertain)
         # unknown: the platform may or may not hold the invoice
         log.info("order %s: unknown outcome (%s)", row.order_id, reply.error)
         if self.b.unknown_is_failure:                        # DEFECT swallow-errors
