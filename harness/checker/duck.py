@@ -34,8 +34,11 @@ lines, which both readers skip, are mapped out of the row numbers (`_nonblank_li
 Located lines are read from a memory map whose pages are released chunk by chunk, so the
 files do not count as resident memory; DuckDB's own budget is MEMORY_LIMIT.
 
-Limits: issue invokes' `order` objects are validated and priced in Python once per distinct
-text (a shop's baskets repeat; a million distinct baskets would cost seconds). A JSON line
+Orders are read as the parts that price them (`_ORDER_TYPE`), de-duplicated, validated and
+priced in SQL by the rule of amounts.py (`_specs`; tests/checker/test_checker_pricing.py
+proves both equal); only orders whose line numbers are not plain decimals are priced in
+Python. Limits: an `order` key of another shape on any line, even one the checker ignores,
+makes DuckDB refuse the file (the Python reader decides then). A JSON line
 with a duplicated top-level key is read by DuckDB and orjson alike only if both keep the
 same value (not checked).
 """
@@ -239,10 +242,10 @@ FROM l""").fetchone()
 
 
 def _specs(con: Any, history_path: Path) -> None:
-    """Table specs: the expected invoice (amounts.spec_of) of every issue invoke's `order`,
-    keyed by the invoke's row, priced in SQL (the `line_amount` / `line_tax` macros: DECIMAL
+    """Table specs: the expected invoice (amounts.spec_of) of every distinct issue `order`,
+    keyed by its hash, priced in SQL (the `line_amount` / `line_tax` macros: DECIMAL
     arithmetic, half-up to the cent), so that a million distinct orders cost what reading
-    them costs: no Python per order, no de-duplication of the texts.
+    them costs (no Python per order), and a shop's repeated baskets are priced once.
 
     SQL validates as history.check_order does; an order it finds invalid sends the run to
     the Python reader (which names the line). A line whose numbers are not plain decimals
@@ -261,23 +264,24 @@ FROM (
     SELECT rn, unnest(lines) AS l FROM od)))""")
     con.execute("""
 CREATE TABLE specs AS
-SELECT od.rn, seller_j[2:-2] AS seller, coalesce(tid_j[2:-2], '') AS buyer,
+SELECT od.h, seller_j[2:-2] AS seller, coalesce(tid_j[2:-2], '') AS buyer,
   x.amount::VARCHAR AS amount, x.tax::VARCHAR AS tax, (x.amount + x.tax)::VARCHAR AS total
 FROM od JOIN (
   SELECT rn, sum(amount) AS amount, sum(line_tax(amount, dnum(r))) AS tax FROM ol
   GROUP BY rn HAVING bool_and(plain)) x ON x.rn = od.rn""")
-    rows = con.execute("""
-SELECT DISTINCT rn FROM ol WHERE NOT plain ORDER BY rn""").fetchnumpy()["rn"]
+    got = con.execute("""
+SELECT rn, h FROM od WHERE rn IN (SELECT rn FROM ol WHERE NOT plain) ORDER BY rn""").fetchnumpy()
+    rows, hs = got["rn"], got["h"]
     if len(rows):
         n_rows = con.execute("SELECT count(*) FROM e").fetchone()[0]
         _, texts = _lines_of(history_path, np.asarray(rows, dtype=np.int64), n_rows)
         out = []
-        for rn, text in zip(rows.tolist(), texts):
+        for h, text in zip(hs.tolist(), texts):
             try:
                 sp = spec_of(check_order(orjson.loads(text).get("order")))
             except (ValueError, orjson.JSONDecodeError, AttributeError):
                 raise _Unsure("an issue invoke's order is invalid") from None
-            out.append((rn, sp.seller_tax_id, sp.buyer_tax_id or "", sp.amount, sp.tax,
+            out.append((h, sp.seller_tax_id, sp.buyer_tax_id or "", sp.amount, sp.tax,
                         sp.total))
         con.executemany("INSERT INTO specs VALUES (?, ?, ?, ?, ?, ?)", out)
     con.execute("DROP TABLE od")
@@ -285,16 +289,24 @@ SELECT DISTINCT rn FROM ol WHERE NOT plain ORDER BY rn""").fetchnumpy()["rn"]
 
 
 def _orders(con: Any) -> None:
-    """Table od: the parts of every issue invoke's `order` (its row, the JSON texts of
+    """Table oinv: every issue invoke's row and the hash of its `order`; table od: the
+    parts of every distinct order (its hash, the first row holding it, the JSON texts of
     seller, buyer and buyer's tax id, the lines), checked as history.check_order checks
-    them (the lines' numbers: `_specs`). Seller and tax id are taken as the text between
-    the quotes only when they hold no backslash (else the order is not proved valid)."""
+    them (the lines' numbers: `_specs`), after checking that no two distinct orders share
+    a hash. Seller and tax id are taken as the text between the quotes only when they hold
+    no backslash (else the order is not proved valid)."""
+    con.execute("""
+CREATE TEMP TABLE oinv AS SELECT rowid AS rn, hash(ord) AS h FROM e WHERE ord IS NOT NULL""")
     con.execute("""
 CREATE TEMP TABLE od AS
-SELECT rn, seller_j, buyer_j, CASE WHEN starts_with(buyer_j, '{') THEN
+SELECT hash(ord) AS h, rn, seller_j, buyer_j, CASE WHEN starts_with(buyer_j, '{') THEN
   json_extract(buyer_j, '$.tax_id')::VARCHAR END AS tid_j, lines
-FROM (SELECT rowid AS rn, ord.seller_tax_id::VARCHAR AS seller_j,
-        ord.buyer::VARCHAR AS buyer_j, ord.lines AS lines FROM e WHERE ord IS NOT NULL)""")
+FROM (SELECT ord, rn, ord.seller_tax_id::VARCHAR AS seller_j, ord.buyer::VARCHAR AS buyer_j,
+        ord.lines AS lines
+      FROM (SELECT ord, min(rowid) AS rn FROM e WHERE ord IS NOT NULL GROUP BY ord))""")
+    n, hashes = con.execute("SELECT count(*), count(DISTINCT h) FROM od").fetchone()
+    if n != hashes:
+        raise _Unsure("two orders share a hash")
     bad = con.execute(r"""
 SELECT count(*) FILTER (WHERE (
   isstr(seller_j) AND NOT contains(seller_j, '\') AND starts_with(buyer_j, '{')
@@ -413,7 +425,8 @@ GROUP BY oref HAVING count(*) > 1""")
     con.execute(f"""
 CREATE TABLE clean AS
 SELECT o.oid, b.no, o.fat, b.issued_at, o.min_def AS settled, o.fin, o.qans, o.rans, o.vans
-FROM o JOIN l b ON b.oref = o.oid AND NOT b.is_red JOIN specs s ON s.rn = o.orn
+FROM o JOIN l b ON b.oref = o.oid AND NOT b.is_red JOIN oinv i ON i.rn = o.orn
+  JOIN specs s ON s.h = i.h
 WHERE {clean_where()}""")
     con.execute("""
 CREATE TABLE dirty AS SELECT oid FROM o WHERE oid NOT IN (SELECT oid FROM clean)""")
