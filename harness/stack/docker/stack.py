@@ -116,6 +116,7 @@ class DockerStack(StackBase):
         self.toxiproxy: ToxiproxyClient | None = None
         self.ports: dict[str, int] = {}
         self.containers: dict[str, Any] = {}
+        self.holders: dict[str, Any] = {}            # service -> the container owning its network
         self.network: Any = None
         self.volumes: list[Any] = []
         self.partitioned: set[str] = set()
@@ -167,16 +168,36 @@ class DockerStack(StackBase):
         self.volumes.append(v)
         return v.name
 
-    def _run(self, service: str, image: str, command: Any = None, *, ports: dict[str, int],
+    def _run(self, service: str, image: str, command: Any = None, *, ports: dict[int, int],
              env: dict[str, str] | None = None, volumes: dict[str, dict] | None = None,
              working_dir: str | None = None, entrypoint: Any = None) -> Any:
-        """Create and start one container on the run's network, reachable by its service name."""
+        """Create and start one container on the run's network, reachable by its service name.
+
+        A service the faults kill and restart (the platform, the merchant) runs in the network
+        namespace of a small holder container (`<name>-net`) that owns its address, its alias
+        and its published ports. The namespace outlives the process, as a port on loopback
+        outlives a local process: while the service is down a connection to it is refused at
+        once, and it comes back at the same address. Without the holder a killed container's
+        address stops answering at all, and Toxiproxy, which dials its upstream inside its one
+        accept loop, stalls every new connection of the link on that dial until the kernel
+        gives up (SYN retries, about two minutes) -- long after the service is back
+        (docs/performance.md, "Docker path")."""
+        name = f"{self.prefix}-{service}"
+        labels = {**self.labels, "invoice-chaos.service": service}
+        published = {f"{inner}/tcp": (LOOPBACK, outer) for inner, outer in ports.items()}
+        alias = {self.network.name: self.client.api.create_endpoint_config(aliases=[service])}
+        if service in SERVICES:
+            holder = self.client.containers.create(
+                APP_IMAGE, ["sleep", "infinity"], name=f"{name}-net", labels=labels, ports=published,
+                network=self.network.name, detach=True, init=True, networking_config=alias)
+            self.holders[service] = holder
+            holder.start()
+            net: dict[str, Any] = {"network_mode": f"container:{holder.id}"}
+        else:
+            net = {"ports": published, "network": self.network.name, "networking_config": alias}
         container = self.client.containers.create(
-            image, command, name=f"{self.prefix}-{service}", labels={**self.labels, "invoice-chaos.service": service},
-            environment=env or {}, volumes=volumes or {}, working_dir=working_dir, entrypoint=entrypoint,
-            ports={f"{inner}/tcp": (LOOPBACK, outer) for inner, outer in ports.items()},
-            network=self.network.name, detach=True, init=True,
-            networking_config={self.network.name: self.client.api.create_endpoint_config(aliases=[service])})
+            image, command, name=name, labels=labels, environment=env or {}, volumes=volumes or {},
+            working_dir=working_dir, entrypoint=entrypoint, detach=True, init=True, **net)
         self.containers[service] = container
         container.start()
         return container
@@ -321,9 +342,11 @@ class DockerStack(StackBase):
                 self._container(target).unpause()
 
     def partition(self, target: str) -> None:
-        """Cut the container off from every link: out of the run's network for the window."""
+        """Cut the service off from every link: its network holder out of the run's network for
+        the window."""
         with self._lock:
-            self.network.disconnect(self._container(target), force=True)
+            self._container(target)
+            self.network.disconnect(self.holders[target], force=True)
             self.partitioned.add(target)
 
     def unpartition(self, target: str) -> None:
@@ -331,7 +354,7 @@ class DockerStack(StackBase):
         with self._lock:
             if target in self.partitioned:
                 try:
-                    self.network.connect(self._container(target), aliases=[target])
+                    self.network.connect(self.holders[target], aliases=[target])
                 except APIError as e:
                     raise StackError(f"reconnect {target}: {e.explanation or e}") from None
                 self.partitioned.discard(target)
