@@ -22,6 +22,7 @@ from .configure import load_config, profile_of, stack_config
 from .errors import EXIT_INTERRUPTED, StackError, UsageError
 from .faults import FaultContext, PlatformAdmin, Timeline, expand
 from .faults.setup import FaultSetup, check_available
+from .pathwatch import PATH_FILE, PathWatch
 from .run_record import RunRecord
 from .rundir import (FAULTS, FAULTS_PLAN, HISTORY, HISTORY_PARTS, LEDGER, SELLERS, merge_history,
                      new_run_dir, write_json)
@@ -231,6 +232,7 @@ class _Run:
         self.stack: Stack | None = None
         self.handle: LoadHandle | None = None
         self.timeline: Timeline | None = None
+        self.path_watch: PathWatch | None = None    # the harness's own path (harness/pathwatch.py)
         self.fault_setup = FaultSetup()      # mounts and preloads some faults need; closed on every exit
         self.stop_load = threading.Event()
         self.interrupted = False
@@ -343,7 +345,8 @@ class _Run:
         assert self.stack is not None
         config = load_config(self.scenario, self.opts, self.sellers, self.history_dir)
         self.handle = _start_load(config, self.run_dir.resolve(), self.opts, self.scenario, self.say,
-                                  self.stack.registry)
+                                  self.stack.registry,
+                                  path_words=lambda: self.path_watch.words() if self.path_watch else "")
 
     def stack_up(self) -> None:
         assert self.stack is not None
@@ -374,11 +377,18 @@ class _Run:
                                                             PlatformAdmin(stack.platform_direct)),
                                  t0, self.run_dir / FAULTS, say=self.say)
         self.timeline.start()
+        health = stack.cfg.sut_health
+        self.path_watch = PathWatch(stack.merchant_direct + health, stack.merchant_url + health,
+                                    self.run_dir / PATH_FILE, t0, [f.to_json() for f in self.planned])
+        self.path_watch.start()
         meter = CpuMeter(stack.registry.groups)
         starter = threading.Timer(max(0.0, t0 - time.time()), meter.start)
         starter.daemon = True
         starter.start()
-        result = _load(self.handle, self.stop_load, self.say, self.record.notes)
+        try:
+            result = _load(self.handle, self.stop_load, self.say, self.record.notes)
+        finally:
+            self.path_watch.stop()
         starter.cancel()
         starter.join(timeout=5)
         self.record.load_cpu = meter.stop()
@@ -453,7 +463,8 @@ def _merchant_desc(scenario: Scenario, opts: RunOptions) -> dict[str, Any]:
 
 
 def _start_load(config: LoadConfig, run_dir: Path, opts: RunOptions, scenario: Scenario,
-                say: Callable[[str], None], registry: Registry) -> LoadHandle:
+                say: Callable[[str], None], registry: Registry,
+                path_words: Callable[[], str] = lambda: "") -> LoadHandle:
     """Start Locust; its process groups are recorded with the stack's, so a later run can
     clear them if this orchestrator is killed outright."""
     from .load.runner import Distribution, start_load
@@ -473,7 +484,7 @@ def _start_load(config: LoadConfig, run_dir: Path, opts: RunOptions, scenario: S
             f"unknown {p.get('info', 0):>4}  {p.get('rps', 0):6.1f} req/s  |  harness: unsent "
             f"{p.get('unsent', 0)}, lag p99 {p.get('lag_p99_ms', 0):g} ms, loop lag p99 "
             f"{p.get('loop_lag_p99_ms', 0):g} ms, cpu {p.get('cpu_max_pct', 0):.0f}%"
-            + ("  SATURATED" if p.get("harness_saturated") else ""))
+            + ("  SATURATED" if p.get("harness_saturated") else "") + path_words())
 
     return start_load(config, run_dir, on_progress=progress,
                       distribution=Distribution(opts.bind, opts.master_port), deferred=True,

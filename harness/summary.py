@@ -87,6 +87,7 @@ class Summary:
     processing_pipeline: dict[str, Any] = field(default_factory=dict)  # nuonuo: report/processing.py
     chances: dict[str, int] = field(default_factory=dict)        # checker classes.CHANCES
     client: dict[str, Any] = field(default_factory=dict)  # client adapter: harness/client/problems.py
+    harness_path: dict[str, Any] = field(default_factory=dict)   # harness/pathwatch.py
     extra: dict[str, Any] = field(default_factory=dict)   # keys this version does not know
 
     # -- reading ------------------------------------------------------------------------------
@@ -102,7 +103,7 @@ class Summary:
             "anomaly_totals": (dict,), "interrupted": (bool,), "notes": (list,),
             "recovery": (dict,), "final_read": (dict,), "unknown_reasons": (list,),
             "upload_pipeline": (dict,), "processing_pipeline": (dict,),
-            "chances": (dict,), "client": (dict,),
+            "chances": (dict,), "client": (dict,), "harness_path": (dict,),
         }
         kw = lenient_kwargs(d, kinds)
         kw["gates"] = [g for g in kw.get("gates", []) if isinstance(g, dict)]

@@ -107,12 +107,35 @@ def unknown_reasons(summary: Summary, gates: list[GateResult], valid: Any,
     if orders and answered is not None and answered < MIN_FINAL_ANSWERED * orders:
         reasons.append(f"most final reads went unanswered ({answered} of {orders} answered): "
                        "the merchant's last word on most orders is unknown")
+    hp = summary.harness_path
+    if hp.get("seconds") and summary.duration_s and hp["seconds"] > 0.5 * summary.duration_s:
+        reasons.append(f"the harness's own path carried no request for {hp['seconds']} s of the "
+                       f"{summary.duration_s:g} s load while the merchant answered directly: the run "
+                       "measured the harness more than the system")
     if valid == "unknown":
         reasons.append("the checker could not decide: " + "; ".join(summary.checker.errors))
     if summary.client:
         from .client.problems import problem_reasons
         reasons += problem_reasons(summary.client)
     return list(dict.fromkeys(reasons))
+
+
+def _harness_path(run_dir: Path, faults: list[dict], seconds: Any) -> dict[str, Any]:
+    """summary.json `harness_path` (harness/pathwatch.py): the stretches in which the customer
+    path carried nothing while the merchant answered directly, each with the verdict
+    `unknown`; their seconds are taken out of `seconds`, so the answered share and the
+    recovery figures neither pass nor fail the system on them."""
+    from .pathwatch import PATH_FILE, stretches
+    path = run_dir / PATH_FILE
+    if not path.is_file():
+        return {}
+    probes = read_jsonl(path)
+    found = stretches(probes, faults)
+    for st in found:
+        for sec in range(st["start_s"], st["end_s"]):
+            seconds.by_sec.pop(sec, None)
+    return {"probes": len(probes), "stretches": found,
+            "seconds": sum(st["end_s"] - st["start_s"] for st in found)}
 
 
 def allowed_lag_s(scenario: Scenario | None) -> float:
@@ -196,6 +219,7 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
     timeseries = got.get("timeseries")
     if render:
         stages["timeseries"] = _reused(result, got, "timeseries")
+    harness_path = _harness_path(run_dir, faults, seconds)
     summary = Summary(
         scenario=scenario.name if scenario else (record.scenario or run_dir.name),
         description=scenario.description if scenario else "",
@@ -227,6 +251,7 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
         upload_pipeline=summarise_uploads(run_dir) or {},
         processing_pipeline=summarise_pipeline(run_dir) or {},
         chances=dict(result.chances),
+        harness_path=harness_path,
     )
     adapter = (record.merchant or {}).get("client")
     if adapter:             # a run through a client adapter: what the adapter got wrong
@@ -277,6 +302,9 @@ def print_verdict(summary: Summary, run_dir: Path, say: Callable[[str], None] = 
         from .load.saturation import ADVICE
         say(f"  HARNESS SATURATED: {'; '.join((load.get('harness') or {}).get('reasons') or [])}")
         say(f"    the figures above partly measure the load generator, not the system: {ADVICE}")
+    for st in summary.harness_path.get("stretches") or []:
+        say(f"  HARNESS PATH DOWN {st['start_s']}-{st['end_s']} s: verdict unknown for these seconds: "
+            f"{st['reason']}")
     from .load.cpu_meter import cpu_words
     cpu_line = cpu_words(load.get("cpu"))
     if cpu_line:

@@ -217,6 +217,21 @@ def _notes(files: RunFiles, timeseries: dict[str, Any]) -> str:
     return f"<section><h2>Notes</h2><ul>{listed}</ul></section>"
 
 
+def _harness_path(summary: Summary) -> str:
+    """First screen: seconds in which the harness's own path, not the system, stopped the
+    customers (harness/pathwatch.py); their verdict is unknown."""
+    found = summary.harness_path.get("stretches") or []
+    if not found:
+        return ""
+    rows = "".join(f"<li>{_e(st.get('start_s'))}-{_e(st.get('end_s'))} s: verdict unknown</li>"
+                   for st in found)
+    return ('<section class="harness-saturated" id="harness-path">'
+            "<h2>The harness's path stopped carrying traffic</h2>"
+            f"<p>{_e(found[0].get('reason'))}. The answered share and the recovery figures leave "
+            "these seconds out; neither a pass nor a fail is claimed for them.</p>"
+            f"<ul>{rows}</ul></section>")
+
+
 def _harness(summary: Summary) -> str:
     """First screen: was the load generator the bottleneck? (harness/load/saturation.py)"""
     load = summary.load
@@ -574,7 +589,7 @@ def render_html(files: RunFiles, timeseries: dict[str, Any], plots: list[Path]) 
     """The whole page as a string (pure apart from reading the PNG files)."""
     title = f"invoice-chaos · {files.summary.scenario or 'run'} · " \
             f"{str(files.summary.verdict or 'unknown').upper()}"
-    body = [_header(files), _client(files.summary), _harness(files.summary),
+    body = [_header(files), _client(files.summary), _harness_path(files.summary), _harness(files.summary),
             _notes(files, timeseries),
             _gates(files.summary),
             _figures(files), _recovery(files.summary), _chances(files.summary),

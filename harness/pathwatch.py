@@ -1,0 +1,128 @@
+"""Is the harness's own path to the system carrying traffic?
+
+The customers reach the merchant through the harness's path (a published port, Toxiproxy's
+`client->merchant`); the harness's own checks reach it directly. When the customer path
+stops answering while the merchant answers directly, the requests that fail then measure
+the harness, not the system, and must neither pass nor fail it. During the load a thread
+asks the merchant's health endpoint both ways once a second, each on a fresh connection
+(what a customer that cannot connect or send would need), and writes `harness-path.jsonl`.
+
+A *stretch* is at least SUSTAINED_S consecutive seconds in which the direct probe was
+answered and the customer-path probe was not, outside every fault window that touches the
+customer path on purpose (a fault on `client->merchant`, or any fault on the merchant
+itself). The verdict leaves the stretches' seconds out of the answered share and recovery
+figures and gives each stretch the verdict `unknown` with the reason; the progress line
+says it while it lasts.
+"""
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .rundir import fault_window
+
+__all__ = ["PathWatch", "stretches", "PATH_FILE", "SUSTAINED_S", "REASON", "touches_customer_path"]
+
+PATH_FILE = "harness-path.jsonl"
+SUSTAINED_S = 3
+PROBE_TIMEOUT_S = 1.0
+REASON = ("the harness's path to the system (the published port and Toxiproxy's client->merchant) "
+          "carried no request while the merchant answered its health check directly: these "
+          "seconds measure the harness, not the system")
+
+
+def touches_customer_path(fault: dict[str, Any]) -> bool:
+    """A fault that is meant to stop customers reaching the merchant (or the merchant itself)."""
+    return fault.get("target") in ("client->merchant", "merchant") or fault.get("link") == "client->merchant"
+
+
+def _probe(client: httpx.Client, url: str) -> bool:
+    try:
+        return client.get(url).status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class PathWatch:
+    """The once-a-second probe pair, from t0 until `stop()`."""
+
+    direct_url: str
+    customer_url: str
+    out: Path
+    t0: float
+    planned: list[dict[str, Any]] = field(default_factory=list)   # faults-plan.json records
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    down_since: float | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="path-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2 * PROBE_TIMEOUT_S + 1)
+
+    def _expected(self, t: float) -> bool:
+        for f in self.planned:
+            w = fault_window(f)
+            if w is not None and touches_customer_path(f) and w[0] <= t < w[1] + 1.0:
+                return True
+        return False
+
+    def _loop(self) -> None:
+        # a fresh connection per probe: a pooled one would hide a path that no longer connects
+        with httpx.Client(timeout=PROBE_TIMEOUT_S, limits=httpx.Limits(max_keepalive_connections=0)) as http, \
+                open(self.out, "a", encoding="utf-8") as fh:
+            while not self._stop.wait(max(0.0, 1.0 - (time.time() - self.t0) % 1.0)):
+                t = time.time() - self.t0
+                if t < 0:
+                    continue
+                direct = _probe(http, self.direct_url)
+                path = _probe(http, self.customer_url)
+                fh.write(json.dumps({"t": round(t, 3), "direct": direct, "path": path}) + "\n")
+                fh.flush()
+                if direct and not path and not self._expected(t):
+                    self.down_since = t if self.down_since is None else self.down_since
+                else:
+                    self.down_since = None
+
+    def words(self) -> str:
+        """For the progress line: empty while the path carries traffic."""
+        since = self.down_since
+        if since is None:
+            return ""
+        lasted = time.time() - self.t0 - since
+        return f"  PATH DOWN {lasted:.0f}s (the merchant answers directly)" if lasted >= SUSTAINED_S else ""
+
+
+def stretches(probes: list[dict[str, Any]], faults: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sustained stretches of `harness-path.jsonl` (see the module's docstring), each with
+    the verdict `unknown` and its reason."""
+    windows = [w for f in faults if touches_customer_path(f) for w in [fault_window(f)] if w is not None]
+    bad: set[int] = set()
+    for p in probes:
+        t = p.get("t")
+        if not isinstance(t, (int, float)):
+            continue
+        if p.get("direct") and not p.get("path") and not any(a <= t < b + 1.0 for a, b in windows):
+            bad.add(math.floor(t))
+    out: list[dict[str, Any]] = []
+    run: list[int] = []
+    for sec in sorted(bad) + [None]:          # type: ignore[list-item]
+        if sec is not None and run and sec == run[-1] + 1:
+            run.append(sec)
+            continue
+        if len(run) >= SUSTAINED_S:
+            out.append({"start_s": run[0], "end_s": run[-1] + 1, "verdict": "unknown", "reason": REASON})
+        run = [sec] if sec is not None else []
+    return out
