@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from .rundir import fault_window
+from .fault_windows import fault_window
 
 __all__ = ["PathWatch", "stretches", "PATH_FILE", "SUSTAINED_S", "REASON", "touches_customer_path"]
 
@@ -107,22 +107,27 @@ class PathWatch:
 
 def stretches(probes: list[dict[str, Any]], faults: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The sustained stretches of `harness-path.jsonl` (see the module's docstring), each with
-    the verdict `unknown` and its reason."""
+    the verdict `unknown` and its reason, in whole seconds. A failing probe stands for the
+    time until the next probe (a probe that waits for its timeout delays the next one)."""
     windows = [w for f in faults if touches_customer_path(f) for w in [fault_window(f)] if w is not None]
-    bad: set[int] = set()
-    for p in probes:
-        t = p.get("t")
-        if not isinstance(t, (int, float)):
-            continue
-        if p.get("direct") and not p.get("path") and not any(a <= t < b + 1.0 for a, b in windows):
-            bad.add(math.floor(t))
+    timed = sorted((float(p["t"]), bool(p.get("direct")) and not p.get("path"))
+                   for p in probes if isinstance(p.get("t"), (int, float)))
     out: list[dict[str, Any]] = []
-    run: list[int] = []
-    for sec in sorted(bad) + [None]:          # type: ignore[list-item]
-        if sec is not None and run and sec == run[-1] + 1:
-            run.append(sec)
+    start: float | None = None
+    lead: float | None = None            # the end of a fault window the path failed through
+    for i, (t, only_path_failed) in enumerate(timed):
+        cover = [b for a, b in windows if a <= t < b + 1.0]
+        if cover and start is None:
+            lead = max(cover)            # explained by the fault; what follows it is not
             continue
-        if len(run) >= SUSTAINED_S:
-            out.append({"start_s": run[0], "end_s": run[-1] + 1, "verdict": "unknown", "reason": REASON})
-        run = [sec] if sec is not None else []
+        if only_path_failed and start is None:
+            start = lead if lead is not None else t
+        if start is not None and (not only_path_failed or i == len(timed) - 1):
+            end = t if not only_path_failed else t + 1.0
+            if end - start >= SUSTAINED_S:
+                out.append({"start_s": math.floor(start), "end_s": math.floor(end), "verdict": "unknown",
+                            "reason": REASON})
+            start = None
+        if not only_path_failed:
+            lead = None
     return out

@@ -108,9 +108,9 @@ def unknown_reasons(summary: Summary, gates: list[GateResult], valid: Any,
         reasons.append(f"most final reads went unanswered ({answered} of {orders} answered): "
                        "the merchant's last word on most orders is unknown")
     hp = summary.harness_path
-    if hp.get("seconds") and summary.duration_s and hp["seconds"] > 0.5 * summary.duration_s:
+    if hp.get("seconds") and hp.get("load_s") and hp["seconds"] > 0.5 * hp["load_s"]:
         reasons.append(f"the harness's own path carried no request for {hp['seconds']} s of the "
-                       f"{summary.duration_s:g} s load while the merchant answered directly: the run "
+                       f"{hp['load_s']:g} s load while the merchant answered directly: the run "
                        "measured the harness more than the system")
     if valid == "unknown":
         reasons.append("the checker could not decide: " + "; ".join(summary.checker.errors))
@@ -120,7 +120,7 @@ def unknown_reasons(summary: Summary, gates: list[GateResult], valid: Any,
     return list(dict.fromkeys(reasons))
 
 
-def _harness_path(run_dir: Path, faults: list[dict], seconds: Any) -> dict[str, Any]:
+def _harness_path(run_dir: Path, faults: list[dict], seconds: Any, load_s: float | None) -> dict[str, Any]:
     """summary.json `harness_path` (harness/pathwatch.py): the stretches in which the customer
     path carried nothing while the merchant answered directly, each with the verdict
     `unknown`; their seconds are taken out of `seconds`, so the answered share and the
@@ -134,7 +134,7 @@ def _harness_path(run_dir: Path, faults: list[dict], seconds: Any) -> dict[str, 
     for st in found:
         for sec in range(st["start_s"], st["end_s"]):
             seconds.by_sec.pop(sec, None)
-    return {"probes": len(probes), "stretches": found,
+    return {"probes": len(probes), "stretches": found, "load_s": load_s,
             "seconds": sum(st["end_s"] - st["start_s"] for st in found)}
 
 
@@ -216,10 +216,7 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
     stages["recovery"] = _reused(result, got, "recovery")
     if seconds is None:
         seconds = scan_history(history)
-    timeseries = got.get("timeseries")
-    if render:
-        stages["timeseries"] = _reused(result, got, "timeseries")
-    harness_path = _harness_path(run_dir, faults, seconds)
+    harness_path = _harness_path(run_dir, faults, seconds, record.load_end_t)
     summary = Summary(
         scenario=scenario.name if scenario else (record.scenario or run_dir.name),
         description=scenario.description if scenario else "",

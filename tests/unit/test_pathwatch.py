@@ -29,3 +29,9 @@ def test_a_fault_on_the_customer_link_or_the_merchant_explains_the_failures():
     assert len(stretches(probes, [elsewhere])) == 1
     kill = {"kind": "kill", "target": "merchant", "start_s": 9.0, "end_s": None, "params": {"restart_after": 7.0}}
     assert stretches(probes, [kill]) == []
+
+
+def test_probes_slowed_by_their_timeouts_still_make_one_stretch():
+    probes = [{"t": t, "direct": True, "path": not 15 <= t <= 23} for t in [*range(0, 15), 15, 17, 19, 21, 23, 24, 25]]
+    found = stretches(probes, [])
+    assert [(s["start_s"], s["end_s"]) for s in found] == [(15, 24)]
