@@ -216,6 +216,9 @@ def evaluate_run(run_dir: Path, scenario: Scenario | None = None,
     stages["recovery"] = _reused(result, got, "recovery")
     if seconds is None:
         seconds = scan_history(history)
+    timeseries = got.get("timeseries")
+    if render:
+        stages["timeseries"] = _reused(result, got, "timeseries")
     harness_path = _harness_path(run_dir, faults, seconds, record.load_end_t)
     summary = Summary(
         scenario=scenario.name if scenario else (record.scenario or run_dir.name),

@@ -22,7 +22,7 @@ SCENARIOS = ROOT / "scenarios"
 REQUIRED = ("smoke", "holiday_peak", "tax_platform_outage", "flaky_network", "merchant_crash",
             "slow_platform_commit", "sync_delay", "quota_exhaustion", "login_storm")
 # Long by design; every other bundled scenario is kept short for the detection matrix.
-LONG = {"holiday_peak", "mall_upload_gap", "ksef_launch_day", "nuonuo_peak"}
+LONG = {"holiday_peak", "mall_upload_gap", "ksef_launch_day", "nuonuo_peak", "merchant_restarts"}
 # Not a chaos scenario: the flat, fault-free load a capacity sweep climbs (design.md s.9).
 CAPACITY = "capacity"
 # The fault families each incident scenario must exercise (`invoice-chaos list`).
