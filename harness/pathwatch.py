@@ -10,7 +10,7 @@ asks the merchant's health endpoint both ways once a second, each on a fresh con
 A *stretch* is at least SUSTAINED_S consecutive seconds in which the direct probe was
 answered and the customer-path probe was not, outside every fault window that touches the
 customer path on purpose (a fault on `client->merchant`, or any fault on the merchant
-itself). The verdict leaves the stretches' seconds out of the answered share and recovery
+itself), and in which most customers sent then were not served either. The verdict leaves the stretches' seconds out of the answered share and recovery
 figures and gives each stretch the verdict `unknown` with the reason; the progress line
 says it while it lasts.
 """
@@ -105,14 +105,26 @@ class PathWatch:
         return f"  PATH DOWN {lasted:.0f}s (the merchant answers directly)" if lasted >= SUSTAINED_S else ""
 
 
-def stretches(probes: list[dict[str, Any]], faults: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _mostly_unserved(counts: list[int]) -> bool:
+    """[requests, answered, checkouts, ok] of one second: most checkouts not issued (a customer
+    that could not connect is a definite failure, an answer of sorts), or, without checkouts,
+    most requests unanswered."""
+    requests, answered, checkouts, ok = counts
+    return 2 * ok < checkouts if checkouts else 2 * answered < requests
+
+
+def stretches(probes: list[dict[str, Any]], faults: list[dict[str, Any]],
+              by_sec: dict[int, list[int]] | None = None) -> list[dict[str, Any]]:
     """The sustained stretches of `harness-path.jsonl` (see the module's docstring), each with
     the verdict `unknown` and its reason, in whole seconds. A failing probe stands for the
-    time until the next probe (a probe that waits for its timeout delays the next one)."""
+    time until the next probe (a probe that waits for its timeout delays the next one).
+    With `by_sec` (harness/recovery.py: customer requests per second sent) a second counts
+    only if the customers sent then were mostly not served either: a probe that merely
+    waited on a busy machine while the customers got through is no evidence."""
     windows = [w for f in faults if touches_customer_path(f) for w in [fault_window(f)] if w is not None]
     timed = sorted((float(p["t"]), bool(p.get("direct")) and not p.get("path"))
                    for p in probes if isinstance(p.get("t"), (int, float)))
-    out: list[dict[str, Any]] = []
+    bad: set[int] = set()
     start: float | None = None
     lead: float | None = None            # the end of a fault window the path failed through
     for i, (t, only_path_failed) in enumerate(timed):
@@ -124,10 +136,19 @@ def stretches(probes: list[dict[str, Any]], faults: list[dict[str, Any]]) -> lis
             start = lead if lead is not None else t
         if start is not None and (not only_path_failed or i == len(timed) - 1):
             end = t if not only_path_failed else t + 1.0
-            if end - start >= SUSTAINED_S:
-                out.append({"start_s": math.floor(start), "end_s": math.floor(end), "verdict": "unknown",
-                            "reason": REASON})
+            bad.update(range(math.floor(start), math.floor(end)))
             start = None
         if not only_path_failed:
             lead = None
+    if by_sec is not None:
+        bad = {sec for sec in bad if sec in by_sec and _mostly_unserved(by_sec[sec])}
+    out: list[dict[str, Any]] = []
+    run: list[int] = []
+    for sec in [*sorted(bad), None]:
+        if sec is not None and run and sec == run[-1] + 1:
+            run.append(sec)
+            continue
+        if len(run) >= SUSTAINED_S:
+            out.append({"start_s": run[0], "end_s": run[-1] + 1, "verdict": "unknown", "reason": REASON})
+        run = [sec] if sec is not None else []
     return out

@@ -130,7 +130,7 @@ def _harness_path(run_dir: Path, faults: list[dict], seconds: Any, load_s: float
     if not path.is_file():
         return {}
     probes = read_jsonl(path)
-    found = stretches(probes, faults)
+    found = stretches(probes, faults, seconds.by_sec)
     for st in found:
         for sec in range(st["start_s"], st["end_s"]):
             seconds.by_sec.pop(sec, None)

@@ -35,3 +35,11 @@ def test_probes_slowed_by_their_timeouts_still_make_one_stretch():
     probes = [{"t": t, "direct": True, "path": not 15 <= t <= 23} for t in [*range(0, 15), 15, 17, 19, 21, 23, 24, 25]]
     found = stretches(probes, [])
     assert [(s["start_s"], s["end_s"]) for s in found] == [(15, 24)]
+
+
+def test_a_probe_that_failed_while_the_customers_were_answered_is_no_evidence():
+    probes = _probes(range(10, 16))
+    served = {sec: [40, 40, 30, 30] for sec in range(30)}
+    assert stretches(probes, [], served) == []
+    refused = {**served, **{sec: [40, 40, 30, 2] for sec in range(10, 16)}}   # NotConnected: a fail
+    assert [(s["start_s"], s["end_s"]) for s in stretches(probes, [], refused)] == [(10, 16)]
