@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from run_helpers import ROOT
+from support.processes import ROOT
 
 pytestmark = pytest.mark.integration
 
