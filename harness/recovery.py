@@ -98,7 +98,7 @@ def seconds_from_checker(con: Any) -> Seconds:
     term by term: a completion (typc 1-3) of a customer's proc (`load`) with a finite `t`
     counts at the second it was sent, t - latency/1000 when a finite latency >= 0 is given,
     else t; answered unless info; a checkout is an issue, succeeded when ok (codes:
-    harness/checker/sqlrules.py). Tests compare both on the same histories (tests/unit/test_recovery.py)."""
+    harness/checker/sqlrules.py). Tests compare both on the same histories (tests/verdict/test_recovery.py)."""
     from harness.checker.sqlrules import op, typ
     acc = Seconds()
     rows = con.execute(f"""

@@ -1,7 +1,7 @@
 """`partition` on the local backend (harness/faults/partition.py): both directions of each of
 the target's Toxiproxy links go silent for the window, the other links keep working, and
 everything answers again after the undo. The docker backend's partition (the container off
-the run's network) is in tests/docker/."""
+the run's network) is in tests/stack/docker_backend/."""
 from __future__ import annotations
 
 import httpx

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from docker_helpers import ROOT
+from docker_kit import ROOT
 from harness.stack.docker.images import APP_IMAGE, TOXIPROXY_IMAGE
 from harness.stack.ports import free_ports
 

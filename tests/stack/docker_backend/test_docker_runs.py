@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from docker_helpers import HERE, ROOT, finish, leftovers, start, summary, tail
+from docker_kit import HERE, ROOT, finish, leftovers, start, summary, tail
 
 pytestmark = pytest.mark.integration
 

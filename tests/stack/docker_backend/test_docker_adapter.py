@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from docker_helpers import ROOT, finish, leftovers, start, summary, tail
+from docker_kit import ROOT, finish, leftovers, start, summary, tail
 
 pytestmark = pytest.mark.integration
 

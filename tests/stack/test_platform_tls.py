@@ -43,7 +43,7 @@ def test_smoke_over_tls_passes_and_every_client_trusts_the_run_ca(tmp_path: Path
     scenario = tmp_path / "smoke_tls.yaml"
     scenario.write_text(text, encoding="utf-8")
     out_dir = tmp_path / "run"
-    probe = ROOT / "tests" / "integration" / "tls_probe" / "start.sh"
+    probe = Path(__file__).with_name("tls_probe") / "start.sh"
     out = invoice_chaos("run", str(scenario), "--out", str(out_dir), "--sut-cmd", str(probe),
                         env={"PYTHON": sys.executable}, timeout=400)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

@@ -40,7 +40,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, dict,
     base = tmp_path_factory.mktemp("dead")
     scenario = base / "dead_halfway.yaml"
     scenario.write_text(SCENARIO)
-    server = ROOT / "tests" / "integration" / "dead_merchant.py"
+    server = Path(__file__).with_name("dead_merchant.py")
 
     def one(how: str) -> tuple[int, dict, dict, Path, str]:
         out = base / how

@@ -14,7 +14,7 @@ from support.processes import invoice_chaos
 
 pytestmark = pytest.mark.integration
 
-SHORT = "tests/integration/adapter_short.yaml"
+SHORT = "tests/client/adapter_short.yaml"
 SHOP = ("examples/envelope_shop/server.py", "examples/envelope_shop/adapter.py:EnvelopeShop")
 ERP = ("examples/job_erp/server.py", "examples/job_erp/adapter.py:JobErp")
 

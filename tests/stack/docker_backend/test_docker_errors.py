@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from docker_helpers import leftovers, run, tail
+from docker_kit import leftovers, run, tail
 from harness.stack.docker.engine import OWNER_LABEL, RUN_LABEL
 from harness.stack.docker.images import BASE_IMAGE
 

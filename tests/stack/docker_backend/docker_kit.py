@@ -1,4 +1,4 @@
-"""Helpers for the docker backend's tests: run `invoice-chaos` as a user does, and ask the
+"""What the docker backend's tests share: run `invoice-chaos` as a user does, and ask the
 engine what a run left behind."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from harness.stack.docker.stack import resources_of_run
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
 
 

@@ -4,7 +4,7 @@ connections and reads requests, never answers again) or refuses connections.
 
 Started by tests through `--sut-cmd` like any user's system (design.md s.6 environment):
 
-    python tests/integration/dead_merchant.py --how hang|refuse --after 6
+    python tests/run/dead_merchant.py --how hang|refuse --after 6
 
 The bundled merchant runs as a child on its own free port with the same environment; the
 front listens on 127.0.0.1:$PORT. SIGTERM (the harness's stop) ends both.
