@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from support.processes import ROOT, invoice_chaos
+from support.processes import invoice_chaos
 
 DURATION_S, DRAIN_S, AFTER_S = 14, 8, 6
 SCENARIO = f"""name: dead-halfway
