@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from docker_helpers import HERE, ROOT, leftovers, run, summary, tail
+from docker_kit import HERE, ROOT, leftovers, run, summary, tail
 
 pytestmark = pytest.mark.integration
 
