@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Protocol
 import httpx
 
 from ..errors import StackError
+from ..links import LINKS, upstream_of
 from .config import SERVICES, StackConfig
 from .leftovers import Registry
 from .tls import RunTls
@@ -76,8 +77,18 @@ class StackBase:
     partitioned: set[str]
     tls: RunTls | None = None
 
+    ports: dict[str, int]
+
     def url(self, name: str) -> str:          # pragma: no cover - each backend defines it
         raise NotImplementedError
+
+    def _scheme(self, name: str) -> str:
+        """https for the platform and every link that leads to it when the run has TLS."""
+        to_platform = name == "taxplatform" or ("->" in name and upstream_of(name) == "taxplatform")
+        return "https" if self.tls is not None and to_platform else "http"
+
+    def _platform_urls(self) -> list[str]:
+        return [self.url(n) for n in ("taxplatform", *LINKS) if n in self.ports]
 
     # --- addresses: the customer-facing URLs go through Toxiproxy, the direct ones do not ---
     @property

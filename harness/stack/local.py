@@ -56,12 +56,7 @@ class LocalStack(StackBase):
     # --- addresses ---------------------------------------------------------------------
     def url(self, name: str) -> str:
         host = self.cfg.client_host if name in CLIENT_LINKS else LOOPBACK
-        to_platform = name == "taxplatform" or ("->" in name and upstream_of(name) == "taxplatform")
-        scheme = "https" if self.tls is not None and to_platform else "http"
-        return f"{scheme}://{host}:{self.ports[name]}"
-
-    def _platform_urls(self) -> list[str]:
-        return [self.url(n) for n in ("taxplatform", *LINKS) if n in self.ports]
+        return f"{self._scheme(name)}://{host}:{self.ports[name]}"
 
     # --- up ----------------------------------------------------------------------------
     def up(self) -> None:

@@ -126,12 +126,7 @@ class DockerStack(StackBase):
 
     # --- addresses ---------------------------------------------------------------------
     def url(self, name: str) -> str:
-        to_platform = name == "taxplatform" or ("->" in name and upstream_of(name) == "taxplatform")
-        scheme = "https" if self.tls is not None and to_platform else "http"
-        return f"{scheme}://{LOOPBACK}:{self.ports[name]}"
-
-    def _platform_urls(self) -> list[str]:
-        return [self.url(n) for n in ("taxplatform", *LINKS) if n in self.ports]
+        return f"{self._scheme(name)}://{LOOPBACK}:{self.ports[name]}"
 
     # --- up ----------------------------------------------------------------------------
     def up(self) -> None:
