@@ -24,7 +24,7 @@ def erp_image(engine: Any, images: list) -> Any:
 
 
 def test_the_job_erp_image_passes_smoke_through_its_adapter(tmp_path, engine: Any, erp_image: str):
-    out = tmp_path / "erp"
+    out = tmp_path / f"erp-{os.getpid()}"      # the run id names the run's Docker network
     proc = finish(start("run", "scenarios/smoke.yaml", "--backend", "docker", "--sut-image", erp_image,
                         "--sut-port", "8080", "--client", "examples/job_erp/adapter.py:JobErp",
                         "--out", str(out)))
