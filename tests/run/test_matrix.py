@@ -90,6 +90,7 @@ ROBUST = {
     "ksef_launch_day": (),                   # 75 s of load and a long drain (slow, long)
     "nuonuo_smoke": (),
     "nuonuo_peak": (),                       # 2 min of load in the nuonuo profile (slow, long)
+    "merchant_restarts": (),                 # 100 s of load; CI runs its image-vs-command twin
 }
 # Merchant systems written from the contract alone (examples/zoo/), plugged in with --sut-cmd
 # like a user's own: system -> (scenario, the class it must trip, or None: it must pass).
@@ -99,10 +100,10 @@ ZOO = {
     "direct_outbox":    ("direct_smoke", None),
     "direct_trust_ack": ("direct_smoke", "lost"),
 }
-SLOW = {"holiday_peak", "mall_upload_gap", "ksef_launch_day", "nuonuo_peak"}
+SLOW = {"holiday_peak", "mall_upload_gap", "ksef_launch_day", "nuonuo_peak", "merchant_restarts"}
 # Too long for CI's budget (about 6 min of a lane): run with INVOICE_CHAOS_LONG=1.
 LONG = set() if os.environ.get("INVOICE_CHAOS_LONG") else {"mall_upload_gap", "ksef_launch_day",
-                                                           "nuonuo_peak"}
+                                                           "nuonuo_peak", "merchant_restarts"}
 LANES = max(1, int(os.environ.get("INVOICE_CHAOS_MATRIX_LANES", "2")))
 
 
