@@ -142,8 +142,18 @@ _PLAIN_RATE = r'"[0-9]{1,2}(\.[0-9]{1,6})?"|[0-9]{1,2}'
 #: first dot is one of them (history.is_harness_proc); column `load` of table e is the negation.
 _HARNESS = ", ".join(f"'{p}'" for p in sorted(HARNESS_PROCS))
 #: DuckDB's own memory budget (it spills to a temporary file beyond it); the Python side
-#: and the allocator's slack come on top, and the total must stay under 2 GB.
+#: and the allocator's slack come on top, and the total must stay under 2 GB at 1 M orders.
 MEMORY_LIMIT = "1200MB"
+#: Larger inputs get a third of their size, up to this (10 M orders, 12 GB of files: the
+#: de-duplication of ten million distinct orders does not fit 1.2 GB; the total must stay
+#: under 6 GB).
+MEMORY_LIMIT_MAX_MB = 4096
+
+
+def memory_limit(input_bytes: int) -> str:
+    """DuckDB's budget for inputs of this many bytes (history + ledger)."""
+    mb = min(MEMORY_LIMIT_MAX_MB, input_bytes // 3 // (1 << 20))
+    return MEMORY_LIMIT if mb <= int(MEMORY_LIMIT.removesuffix("MB")) else f"{mb}MB"
 
 
 def available() -> bool:
@@ -561,7 +571,7 @@ def _rounded_delays(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array([round(x, 6) for x in u.tolist()], dtype=np.float64), c
 
 
-def connect() -> Any:
+def connect(limit: str = MEMORY_LIMIT) -> Any:
     """An in-memory DuckDB connection set up for this module's queries (threads, memory
     budget, file order kept, the JSON-text macros)."""
     import duckdb
@@ -569,7 +579,7 @@ def connect() -> Any:
     con.execute(f"SET threads = {THREADS}")
     con.execute("SET preserve_insertion_order = true")
     con.execute("SET enable_progress_bar = false")
-    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    con.execute(f"SET memory_limit = '{limit}'")
     # beyond the budget DuckDB spills here (it removes its files on close), not into the
     # current directory, which may be a read-only checkout
     spill = Path(tempfile.gettempdir()) / f"invoice-chaos-duckdb-{os.getpid()}"
@@ -590,7 +600,7 @@ def check_files_duck(history_path: Path, ledger_path: Path, opts: CheckOptions,
     computes its figures another way)."""
     import duckdb
     try:
-        con = connect()
+        con = connect(memory_limit(history_path.stat().st_size + ledger_path.stat().st_size))
     except duckdb.Error as e:
         return None, f"duckdb: {e}"
     try:
