@@ -39,6 +39,7 @@ from ..errors import ApiError, invalid, missing
 from ..store import INSERT_INVOICE, Exec, InvoiceRow, connect
 from ..validation import MAX_ID, tax_id, text, validate_issue
 from .base import register
+from .processor import Processor
 from .clearance import ClearanceFrontend
 
 if TYPE_CHECKING:
@@ -53,7 +54,6 @@ MAX_RANGE = 5000          # numbers per range call (domain.md)
 FUTURE_SKEW_S = 1.0       # an issued_at this far ahead of receipt is still "now"
 REJECTION_CODES = ("number_not_allocated", "duplicate_number", "upload_overdue",
                    "quota_exceeded", "invalid_invoice")
-_TICK_S = 0.05
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS direct_ranges (
@@ -94,8 +94,8 @@ class DirectFrontend(ClearanceFrontend):
         self.store = ledger.store
         self.stats: Counter[str] = Counter()
         self._inflight: dict[tuple[str, str, str], asyncio.Future[dict[str, Any]]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self.processor = Processor("uploads", self.process_due,
+                                   lambda: log.exception("upload processor"))
 
     # --- shared: replay by request_id ------------------------------------------------
     def _stored(self, table: str, seller: str, request_id: str) -> tuple[str, dict] | None:
@@ -250,7 +250,7 @@ class DirectFrontend(ClearanceFrontend):
         self.stats["invoices_received"] += len(invoices)
         if lost:
             self.stats["uploads_lost"] += 1
-        self._wake.set()
+        self.processor.wake()
         return self._answer(after, Outcome(202, answer))
 
     # --- GET /v1/uploads/{upload_id} -----------------------------------------------------
@@ -268,17 +268,10 @@ class DirectFrontend(ClearanceFrontend):
     # --- the processor -------------------------------------------------------------------
     def start(self) -> None:
         """Start deciding uploads (called from the app's lifespan, inside the event loop)."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="uploads")
+        self.processor.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
-            self._task = None
+        await self.processor.stop()
 
     def _due(self, now: float) -> list[_Upload]:
         cutoff = now - self.p.config.upload_delay_ms / 1000.0
@@ -287,21 +280,6 @@ class DirectFrontend(ClearanceFrontend):
             "WHERE status='processing' AND lost=0 AND received_at<=? ORDER BY received_at, "
             "rowid LIMIT 50", (cutoff,)).fetchall()
         return [_Upload(r[0], r[1], r[2], orjson.loads(r[3]), r[4]) for r in rows]
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.process_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - one bad round must not stop the processor
-                log.exception("upload processor")
-                await asyncio.sleep(0.5)
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), _TICK_S)
-            except asyncio.TimeoutError:
-                pass
 
     async def process_due(self) -> int:
         """Decide every upload whose delay has passed (unless stalled); how many were."""

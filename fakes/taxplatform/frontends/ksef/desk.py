@@ -21,7 +21,6 @@ yet available) for that long; `revoke_tokens` -> every access token gets 401;
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import datetime as dt
@@ -33,6 +32,7 @@ from typing import Any, Protocol
 import orjson
 
 from ...store import INSERT_INVOICE, Exec, InvoiceRow
+from ..processor import Processor
 from . import fa3, ids
 from .crypto import CryptoError, KeyRing, aes_cbc_decrypt, sha256_b64
 from .errors import KsefError, bad_request
@@ -189,8 +189,8 @@ class KsefDesk:
         self._by_ksef: dict[str, str] = {}               # ksef number -> invoice ref
         self._dups: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._undecided: dict[str, _Invoice] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        # a failed round is a failed commit: its invoices stay undecided for the next one
+        self.processor = Processor("ksef", self.decide_due, self._round_failed, pause_s=0.2)
         self._load()
 
     # --- durable state --------------------------------------------------------------
@@ -223,17 +223,10 @@ class KsefDesk:
             self._dups[(seller, kind, number)] = (ksef, sref)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="ksef")
+        self.processor.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self.processor.stop()
 
     def now(self) -> float:
         return self.core.clock()
@@ -477,7 +470,7 @@ class KsefDesk:
             raise
         self.invoices[inv.ref] = inv
         self._undecided[inv.ref] = inv
-        self._wake.set()
+        self.processor.wake()
         self.core.stats["ksef_invoices_received"] += 1
         if lost:
             self.core.stats["injected_ack_without_commit"] += 1
@@ -625,18 +618,8 @@ class KsefDesk:
         return inv.xml
 
     # --- decisions --------------------------------------------------------------------
-    async def _run(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), 0.05)
-            except asyncio.TimeoutError:
-                pass
-            self._wake.clear()
-            try:
-                await self.decide_due()
-            except Exception:  # noqa: BLE001 - a failed commit: the invoices stay undecided
-                self.core.stats["ksef_decide_failed"] += 1
-                await asyncio.sleep(0.2)
+    def _round_failed(self) -> None:
+        self.core.stats["ksef_decide_failed"] += 1
 
     async def decide_due(self) -> int:
         """Decide every invoice whose processing time has come; returns how many."""

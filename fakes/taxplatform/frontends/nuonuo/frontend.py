@@ -43,6 +43,7 @@ from ...httpio import json_response
 from ...store import INSERT_INVOICE, Exec, InvoiceRow
 from ...validation import validate_issue
 from ..base import Frontend, register
+from ..processor import Processor
 from ..clearance import red_row
 from ..readpath import ReadPath
 from . import codes as C
@@ -67,7 +68,6 @@ MAX_QUERY = 50
 CLOCK_SKEW_S = 600.0          # how far a request's timestamp may be from the platform's clock
 CALLBACK_TIMEOUT_S = 5.0
 CALLBACK_CONCURRENCY = 32
-_TICK_S = 0.05
 _BATCH = 200
 
 SCHEMA = """
@@ -114,8 +114,8 @@ class NuonuoFrontend(Frontend):
                                  "AND status='20'"):
             self._reds.add(blue)
         self.stats: Counter[str] = Counter()
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self.processor = Processor("nuonuo", self.process_due,
+                                   lambda: log.exception("nuonuo processor"))
         self._callbacks: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
         self._cb_slots = asyncio.Semaphore(CALLBACK_CONCURRENCY)
@@ -245,7 +245,7 @@ class NuonuoFrontend(Frontend):
             self._order_nos.discard(key)
             self.ledger.stats["commit_failed"] += 1
             raise ApiError(503, "storage_error", f"nothing was stored: {exc}") from None
-        self._wake.set()
+        self.processor.wake()
 
     # --- saveInvoiceRedConfirm ---------------------------------------------------------------
     async def red_confirm(self, seller: str, body: Any) -> dict[str, Any]:
@@ -341,18 +341,12 @@ class NuonuoFrontend(Frontend):
 
     # --- the processor -----------------------------------------------------------------------
     def start(self) -> None:
-        if self._task is None:
+        if self._http is None:
             self._http = httpx.AsyncClient(timeout=CALLBACK_TIMEOUT_S, follow_redirects=False)
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="nuonuo")
+        self.processor.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
-            self._task = None
+        await self.processor.stop()
         for t in list(self._callbacks):
             t.cancel()
         if self._http is not None:
@@ -362,21 +356,6 @@ class NuonuoFrontend(Frontend):
     def delay_s(self) -> float:
         d = self.ledger.faults.processing_delay_ms
         return (self.ledger.config.processing_delay_ms if d is None else d) / 1000.0
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.process_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - one bad round must not stop the processor
-                log.exception("nuonuo processor")
-                await asyncio.sleep(0.5)
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), _TICK_S)
-            except asyncio.TimeoutError:
-                pass
 
     async def process_due(self) -> int:
         """Decide every order whose processing delay has passed; how many were."""
