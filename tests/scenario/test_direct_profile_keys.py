@@ -11,22 +11,11 @@ from harness.errors import ScenarioError
 from harness.verdict import allowed_lag_s
 from harness.report.uploads import render_section, summarise_uploads, verdict_lines
 from harness.scenario import parse_scenario_text
-
-BASE = """\
-name: d1
-duration: 30s
-load:
-  points: [[0s, 1.0], [30s, 1.0]]
-  peak_rps: 5
-platform:
-{platform}
-faults:
-{faults}
-"""
+from support.scenarios import profile_scenario
 
 
 def scenario(platform: str, faults: str = "  []") -> str:
-    return BASE.format(platform=platform, faults=faults)
+    return profile_scenario(platform, faults, name="d1")
 
 
 def problems(text: str) -> list[str]:

@@ -10,22 +10,11 @@ from harness.configure import stack_config
 from harness.errors import ScenarioError
 from harness.run import RunOptions
 from harness.scenario import parse_scenario_text
-
-BASE = """\
-name: n1
-duration: 30s
-load:
-  points: [[0s, 1.0], [30s, 1.0]]
-  peak_rps: 5
-platform:
-{platform}
-faults:
-{faults}
-"""
+from support.scenarios import profile_scenario
 
 
 def scenario(platform: str, faults: str = "  []") -> str:
-    return BASE.format(platform=platform, faults=faults)
+    return profile_scenario(platform, faults, name="n1")
 
 
 def test_nuonuo_keys_and_faults_reach_the_platform_config(tmp_path: Path) -> None:
