@@ -79,7 +79,7 @@ def in_process_cost(client: dict, n: int = 100_000) -> dict:
     from fakes.common.sellers import generate_sellers
     from harness.client.invoke import Invoker
     from harness.client.loader import ClientSpec
-    from harness.load.classify import classify_response
+    from harness.wire.classify import classify_response
     from harness.load.orders import OrderFactory
     sellers = generate_sellers(10, 1)
     order = OrderFactory(1, sellers, 0.1, 1.1).order(1)

@@ -16,7 +16,7 @@ for good therefore costs the drain timeout, not one request timeout per open ord
 Every request is a history event under its lane's proc, `drain.<k>` or `final.<k>`, one
 request at a time per proc like any customer, so the checker pairs them as any other proc
 and leaves them out of the customers' figures by their prefix. Answers are read with the
-customers' own table (harness/load/classify.py), and the platform is read through the
+customers' own table (harness/wire/classify.py), and the platform is read through the
 harness's one platform client (harness/platform_client.py).
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ import httpx
 import orjson
 
 from .client.http import transport_error
-from .load.classify import Outcome, classify_exception, classify_response
+from .wire.classify import Outcome, classify_exception, classify_response
 from .load.history import HistoryWriter
 from .platform_client import PlatformClient
 from .stack.tls import verify
@@ -110,7 +110,7 @@ def scan_history(paths: Iterable[Path]) -> dict[str, OrderState]:
 
 
 def _asked(op: str, call: Callable[[], Any]) -> tuple[Outcome, int | None]:
-    """One request of the drain, classified exactly as a customer's (load/classify.py):
+    """One request of the drain, classified exactly as a customer's (wire/classify.py):
     (the outcome, the HTTP status or None when no answer came)."""
     status: int | None = None
     try:

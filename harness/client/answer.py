@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..load.classify import Outcome
+from ..wire.classify import Outcome
 
 __all__ = ["Answer", "to_outcome", "ADAPTER_ERROR", "UNMAPPED", "UNAVAILABLE", "BODY_CHARS"]
 

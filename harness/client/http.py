@@ -1,6 +1,6 @@
 """`self.http`: the HTTP client an adapter makes its calls with.
 
-The load path's own client underneath (harness/load/http.py: keep-alive, a C parser, about
+The load path's own client underneath (harness/wire/http.py: keep-alive, a C parser, about
 35 µs of CPU a request) in a load process; an httpx client in the orchestrator, where the
 drain and the final read ask on threads. Both bound every request by the time left of the
 adapter call it belongs to (one request timeout, `load.timeout`), so an adapter that calls
@@ -25,8 +25,8 @@ from urllib.parse import urlencode
 import orjson
 from greenlet import getcurrent
 
-from ..load.classify import RequestDeadline
-from ..load.http import NotConnected
+from ..wire.classify import RequestDeadline
+from ..wire.http import NotConnected
 
 __all__ = ["Response", "AdapterHttp", "CallState", "CallStates", "FastBackend", "HttpxBackend",
            "transport_error"]
@@ -118,7 +118,7 @@ class FastBackend:
 
 
 def transport_error(exc: BaseException) -> BaseException:
-    """httpx's exceptions as the load path's client raises them (harness/load/http.py), so
+    """httpx's exceptions as the load path's client raises them (harness/wire/http.py), so
     classify.py's one table reads both alike."""
     import httpx
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
-from ..load.classify import NOT_SENT_EXCEPTIONS, Outcome, RequestDeadline, classify_exception
+from ..wire.classify import NOT_SENT_EXCEPTIONS, Outcome, RequestDeadline, classify_exception
 from .adapter import Adapter, Unavailable, defines
 from .answer import ADAPTER_ERROR, UNAVAILABLE, to_outcome
 from .http import AdapterHttp, Backend, CallStates

@@ -32,10 +32,10 @@ import orjson
 from gevent import GreenletExit, Timeout
 from gevent.pool import Group
 
-from .classify import Outcome, RequestDeadline, classify_exception, classify_response
+from ..wire.classify import Outcome, RequestDeadline, classify_exception, classify_response
 from .config import LoadConfig
 from .history import HistoryWriter
-from .http import FastClient
+from ..wire.http import FastClient
 from .orders import OrderFactory
 from .schedule import Arrival
 

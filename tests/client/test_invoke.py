@@ -12,8 +12,8 @@ import pytest
 from harness.client.answer import ADAPTER_ERROR, UNMAPPED, Answer, to_outcome
 from harness.client.invoke import Invoker
 from harness.client.loader import read_client
-from harness.load.classify import RequestDeadline
-from harness.load.http import NotConnected
+from harness.wire.classify import RequestDeadline
+from harness.wire.http import NotConnected
 
 
 class Scripted:

@@ -103,8 +103,8 @@ def classify_response(op: Op, status: int, body: Any) -> Outcome:
     if 400 <= status <= 499:
         # Another 4xx: a refused request that issued nothing (design.md s.6). A query
         # or verify refused (e.g. 401) gave no answer about the invoice: info.
-        kind: Kind = "fail" if op in ("issue", "refund") else "info"
-        return Outcome(kind, None, None, _error_code(status, body))
+        refused: Kind = "fail" if op in ("issue", "refund") else "info"
+        return Outcome(refused, None, None, _error_code(status, body))
     return Outcome("info", None, None, f"http {status}: unexpected status")
 
 

@@ -7,8 +7,8 @@ import threading
 import pytest
 from geventhttpclient import HTTPParseError
 
-from harness.load.classify import RequestDeadline, classify_exception, classify_response
-from harness.load.http import FastClient, NotConnected
+from harness.wire.classify import RequestDeadline, classify_exception, classify_response
+from harness.wire.http import FastClient, NotConnected
 
 
 @pytest.mark.parametrize("op,status,body,expect", [
