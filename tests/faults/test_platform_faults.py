@@ -19,7 +19,8 @@ pytestmark = pytest.mark.integration
 NEUTRAL = {"error_rate": 0.0, "error_status": 503, "error_after_commit": 0.5, "throttle_rate": 0.0,
            "retry_after_s": 1.0, "slow_commit_ms": 0.0, "replica_lag_ms": None,
            "quota_per_seller": None, "ack_without_commit": 0.0,
-           "upload_loss": 0.0, "upload_stall": False}
+           "upload_loss": 0.0, "upload_stall": False, "processing_delay_ms": None,
+           "signing_failure": 0.0}
 
 
 @pytest.fixture
