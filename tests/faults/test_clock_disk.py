@@ -20,6 +20,7 @@ from harness.faults.disk import DiskFull, data_dir
 from harness.faults.plan import PlannedFault
 from harness.faults.setup import FaultSetup, check_available
 from harness.scenario import parse_scenario_text
+from support.processes import ctrl_c_reaches_it
 
 SCENARIO = """\
 name: sys
@@ -179,7 +180,8 @@ def test_ctrl_c_during_disk_full_leaves_no_mount(tmp_path: Path) -> None:
     out = tmp_path / "run"
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(scenario), "--out", str(out)], cwd=root,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=ctrl_c_reaches_it)
     seen = []
     deadline = time.monotonic() + 120
     for line in proc.stdout:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from support.processes import ROOT, invoice_chaos, lingering
+from support.processes import ROOT, ctrl_c_reaches_it, invoice_chaos, lingering
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +83,7 @@ def test_ctrl_c_leaves_no_process_and_marks_the_run_interrupted(tmp_path: Path):
     out_dir = tmp_path / "interrupted"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "scenarios/smoke.yaml", "--out", str(out_dir)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=ctrl_c_reaches_it)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (out_dir / "history" / "w0.jsonl").exists() \

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from support.processes import ROOT, lingering
+from support.processes import ROOT, ctrl_c_reaches_it, lingering
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,8 @@ def test_ctrl_c_while_the_stack_starts_leaves_no_process(tmp_path: Path, moment:
     out_dir = tmp_path / "interrupted-at-start"
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "scenarios/smoke.yaml",
                              "--out", str(out_dir)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=ctrl_c_reaches_it)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (out_dir / moment).exists():

@@ -19,10 +19,18 @@ import psutil
 from harness.stack.ports import LOOPBACK, free_port
 
 __all__ = ["ROOT", "PY", "Proc", "wait_healthy", "platform_cmd", "stop_group", "invoice_chaos",
-           "processes_mentioning", "lingering", "free_port"]
+           "processes_mentioning", "lingering", "free_port", "ctrl_c_reaches_it"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
+
+
+def ctrl_c_reaches_it() -> None:
+    """`preexec_fn` for a command a Ctrl-C test interrupts: SIGINT back to its default, as a
+    command typed at a terminal has it. A test suite started in the background (`cmd &` in a
+    script, nohup) hands its children SIGINT ignored, and the run would then rightly not see
+    the Ctrl-C the test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 15.0,

@@ -10,16 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from harness.stack.docker.stack import resources_of_run
+from support.processes import ctrl_c_reaches_it
 
 ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
 
 
 def start(*args: str, env: dict | None = None) -> subprocess.Popen:
-    """`python -m harness ARGS` from the project root, output captured."""
+    """`python -m harness ARGS` from the project root, output captured (and a Ctrl-C it is
+    sent reaches it, as at a terminal)."""
     return subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, **(env or {})}, preexec_fn=ctrl_c_reaches_it)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 420) -> subprocess.CompletedProcess:
