@@ -41,63 +41,59 @@ from fakes.common.money import quantize
 
 __all__ = ["CATALOGUE", "OrderFactory", "order_id", "order_total"]
 
+# The catalogue, one row a line of it: how often the line is picked, then what a Chinese
+# seller sells there and what a Polish seller sells there (a KSeF run), each as: item name,
+# VAT rate, lowest-highest price, and `kg` where it is sold by weight. One table, so the two
+# regimes cannot drift apart in length or weights.
+_TABLE = """
+# China: 13 % goods (goods picked most)  | Poland: 23 % goods and services
+8 | *计算机外部设备*无线鼠标 0.13 49.00-399.00 | Mysz bezprzewodowa 0.23 49.00-399.00
+4 | *通信终端设备*智能手机 0.13 999.00-8999.00 | Smartfon 0.23 999.00-8999.00
+6 | *服装*羊毛衫 0.13 199.00-1299.00           | Sweter wełniany 0.23 199.00-1299.00
+8 | *日用杂品*保温杯 0.13 39.90-299.00         | Kubek termiczny 0.23 39.90-299.00
+5 | *化妆品*保湿面霜 0.13 89.00-1580.00        | Krem nawilżający 0.23 89.00-1580.00
+2 | *家用电器*空气净化器 0.13 699.00-4999.00   | Oczyszczacz powietrza 0.23 699.00-4999.00
+6 | *乳制品*纯牛奶 0.13 39.90-89.90            | Kawa ziarnista 0.23 39.90-89.90
+3 | *酒*白葡萄酒 0.13 68.00-888.00             | Wino białe 0.23 68.00-888.00
+4 | *鞋*运动鞋 0.13 299.00-1499.00             | Buty sportowe 0.23 299.00-1499.00
+3 | *玩具*拼装积木 0.13 59.00-999.00           | Klocki konstrukcyjne 0.23 59.00-999.00
+# 9 % agricultural food, transport      | 5 % basic food and books, 8 % restaurants, transport
+6 | *谷物*东北大米 0.09 4.50-12.80 kg          | Ryż 0.05 4.50-12.80 kg
+3 | *食用植物油*压榨花生油 0.09 59.90-139.00   | Olej rzepakowy 0.05 9.90-39.00
+6 | *水果*富士苹果 0.09 6.80-19.80 kg          | Jabłka 0.05 3.80-9.80 kg
+4 | *肉类*冷鲜猪肉 0.09 18.00-42.00 kg         | Wieprzowina 0.05 18.00-42.00 kg
+4 | *运输服务*快递费 0.09 8.00-30.00           | Usługa kurierska 0.23 8.00-30.00
+# 6 % services
+8 | *餐饮服务*餐费 0.06 35.00-680.00           | Usługa gastronomiczna 0.08 35.00-680.00
+2 | *现代服务*会员服务费 0.06 88.00-388.00     | Abonament członkowski 0.23 88.00-388.00
+2 | *生活服务*美容服务 0.06 128.00-980.00      | Przejazd autobusem 0.08 4.00-60.00
+# 3 % / 1 % small-taxpayer levy (rare)
+1 | *日用杂品*手工编织篮 0.03 25.00-168.00     | Książka 0.05 25.00-168.00
+1 | *焙烤食品*手工面包 0.01 8.00-36.00         | Pieczywo 0.05 3.00-16.00
+# 0: exempt fresh vegetables in retail  | 0 % exports
+2 | *蔬菜*新鲜蔬菜 0 2.50-9.80 kg              | Dostawa eksportowa 0 20.00-900.00
+"""
+
 # (item name, VAT rate, lowest price, highest price, sold by weight)
-CATALOGUE: tuple[tuple[str, str, str, str, bool], ...] = (
-    # 13 %: goods
-    ("*计算机外部设备*无线鼠标", "0.13", "49.00", "399.00", False),
-    ("*通信终端设备*智能手机", "0.13", "999.00", "8999.00", False),
-    ("*服装*羊毛衫", "0.13", "199.00", "1299.00", False),
-    ("*日用杂品*保温杯", "0.13", "39.90", "299.00", False),
-    ("*化妆品*保湿面霜", "0.13", "89.00", "1580.00", False),
-    ("*家用电器*空气净化器", "0.13", "699.00", "4999.00", False),
-    ("*乳制品*纯牛奶", "0.13", "39.90", "89.90", False),
-    ("*酒*白葡萄酒", "0.13", "68.00", "888.00", False),
-    ("*鞋*运动鞋", "0.13", "299.00", "1499.00", False),
-    ("*玩具*拼装积木", "0.13", "59.00", "999.00", False),
-    # 9 %: agricultural food, transport
-    ("*谷物*东北大米", "0.09", "4.50", "12.80", True),
-    ("*食用植物油*压榨花生油", "0.09", "59.90", "139.00", False),
-    ("*水果*富士苹果", "0.09", "6.80", "19.80", True),
-    ("*肉类*冷鲜猪肉", "0.09", "18.00", "42.00", True),
-    ("*运输服务*快递费", "0.09", "8.00", "30.00", False),
-    # 6 %: services
-    ("*餐饮服务*餐费", "0.06", "35.00", "680.00", False),
-    ("*现代服务*会员服务费", "0.06", "88.00", "388.00", False),
-    ("*生活服务*美容服务", "0.06", "128.00", "980.00", False),
-    # 3 % / 1 %: small-taxpayer simplified levy
-    ("*日用杂品*手工编织篮", "0.03", "25.00", "168.00", False),
-    ("*焙烤食品*手工面包", "0.01", "8.00", "36.00", False),
-    # 0: exempt (fresh vegetables in retail circulation)
-    ("*蔬菜*新鲜蔬菜", "0", "2.50", "9.80", True),
-)
+Item = tuple[str, str, str, str, bool]
 
-# How often each catalogue line is picked (goods most, exempt and 1 % rare).
-_ITEM_WEIGHTS = (8, 4, 6, 8, 5, 2, 6, 3, 4, 3, 6, 3, 6, 4, 4, 8, 2, 2, 1, 1, 2)
 
-# The Polish catalogue (a KSeF run): the same shape, Polish VAT rates, the same weights.
-CATALOGUE_PL: tuple[tuple[str, str, str, str, bool], ...] = (
-    ("Mysz bezprzewodowa", "0.23", "49.00", "399.00", False),
-    ("Smartfon", "0.23", "999.00", "8999.00", False),
-    ("Sweter wełniany", "0.23", "199.00", "1299.00", False),
-    ("Kubek termiczny", "0.23", "39.90", "299.00", False),
-    ("Krem nawilżający", "0.23", "89.00", "1580.00", False),
-    ("Oczyszczacz powietrza", "0.23", "699.00", "4999.00", False),
-    ("Kawa ziarnista", "0.23", "39.90", "89.90", False),
-    ("Wino białe", "0.23", "68.00", "888.00", False),
-    ("Buty sportowe", "0.23", "299.00", "1499.00", False),
-    ("Klocki konstrukcyjne", "0.23", "59.00", "999.00", False),
-    ("Ryż", "0.05", "4.50", "12.80", True),
-    ("Olej rzepakowy", "0.05", "9.90", "39.00", False),
-    ("Jabłka", "0.05", "3.80", "9.80", True),
-    ("Wieprzowina", "0.05", "18.00", "42.00", True),
-    ("Usługa kurierska", "0.23", "8.00", "30.00", False),
-    ("Usługa gastronomiczna", "0.08", "35.00", "680.00", False),
-    ("Abonament członkowski", "0.23", "88.00", "388.00", False),
-    ("Przejazd autobusem", "0.08", "4.00", "60.00", False),
-    ("Książka", "0.05", "25.00", "168.00", False),
-    ("Pieczywo", "0.05", "3.00", "16.00", False),
-    ("Dostawa eksportowa", "0", "20.00", "900.00", False),
-)
+def _item(text: str) -> Item:
+    """`Name words 0.13 49.00-399.00 [kg]` as an `Item`."""
+    words = text.split()
+    by_weight = words[-1] == "kg"
+    if by_weight:
+        words.pop()
+    lo, hi = words[-1].split("-")
+    return " ".join(words[:-2]), words[-2], lo, hi, by_weight
+
+
+_ROWS = [[cell.strip() for cell in line.split("|")] for line in _TABLE.splitlines()
+         if line.strip() and not line.startswith("#")]
+_ITEM_WEIGHTS: tuple[int, ...] = tuple(int(row[0]) for row in _ROWS)
+CATALOGUE: tuple[Item, ...] = tuple(_item(row[1]) for row in _ROWS)
+CATALOGUE_PL: tuple[Item, ...] = tuple(_item(row[2]) for row in _ROWS)
+
 _PL_FIRST: tuple[str, ...] = tuple(_PlPersons.first_names_male) + tuple(
     _PlPersons.first_names_female)
 _PL_LAST: tuple[str, ...] = tuple(_PlPersons.unisex_last_names)

@@ -30,14 +30,28 @@ HOSTS = ("localhost", "taxplatform", "toxiproxy")
 ADDRESSES = ("127.0.0.1", "::1")
 
 
+class _File:
+    """A file of a run's TLS folder, by its fixed name (read as a path under `dir`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, tls: RunTls | None, owner: type) -> Path:
+        if tls is None:
+            raise AttributeError(self.name)
+        return tls.dir / self.name
+
+
 @dataclass(frozen=True, slots=True)
 class RunTls:
-    """The files of one run's TLS (all under `dir`)."""
+    """The files of one run's TLS: fixed names under `dir`, so the folder is all a run
+    keeps (and all a test names) to find them again."""
     dir: Path
-    ca_pem: Path
-    cert_pem: Path
-    key_pem: Path
-    truststore: Path
+
+    ca_pem = _File("ca.pem")
+    cert_pem = _File("server.pem")          # the server certificate, then the CA's
+    key_pem = _File("server.key")
+    truststore = _File("truststore.p12")    # the CA as a Java PKCS12 trust store
 
 
 def make_run_tls(run_dir: Path, hosts: tuple[str, ...] = HOSTS, dirname: str = TLS_DIR) -> RunTls:
@@ -83,7 +97,7 @@ def make_run_tls(run_dir: Path, hosts: tuple[str, ...] = HOSTS, dirname: str = T
                            critical=False)
             .sign(ca_key, hashes.SHA256()))
     pem = serialization.Encoding.PEM
-    tls = RunTls(d, d / "ca.pem", d / "server.pem", d / "server.key", d / "truststore.p12")
+    tls = RunTls(d)
     tls.ca_pem.write_bytes(ca.public_bytes(pem))
     tls.cert_pem.write_bytes(cert.public_bytes(pem) + ca.public_bytes(pem))
     tls.key_pem.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,

@@ -12,16 +12,7 @@ from harness.errors import InputError
 from harness.run import RunOptions
 from harness.run_record import RunRecord
 from harness.scenario import parse_scenario_text
-
-SCENARIO = """\
-name: r1
-duration: 30s
-load:
-  points: [[0s, 1.0], [30s, 1.0]]
-  peak_rps: 5
-platform:
-{platform}
-"""
+from support.scenarios import profile_scenario
 
 
 def test_a_record_round_trips_and_leaves_out_what_was_never_set(tmp_path: Path) -> None:
@@ -59,7 +50,7 @@ def test_a_missing_record_is_empty_and_a_broken_one_is_named_when_strict(tmp_pat
                                                ("  profile: direct\n  upload_delay: 1s", "direct")])
 def test_the_stack_config_comes_from_the_scenario_and_its_profile(
         tmp_path: Path, platform: str, profile: str) -> None:
-    scenario = parse_scenario_text(SCENARIO.format(platform=platform), "s.yaml")
+    scenario = parse_scenario_text(profile_scenario(platform, name="r1"), "s.yaml")
     opts = RunOptions(scenario_path="s.yaml", scale=2.0)
     cfg = stack_config(scenario, opts, "r1-x", tmp_path, tmp_path / "sellers.json")
     assert cfg.merchant_env["PLATFORM_PROFILE"] == profile

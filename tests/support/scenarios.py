@@ -1,6 +1,7 @@
 """A small scenario around one `platform:` block and one `faults:` list, for the tests of a
-profile's scenario keys: the rest of the file stays out of the way (and at the same lines,
-so a `file:line` in an error names the block's own line)."""
+profile's scenario keys and of the stack configuration made from it: the rest of the file
+stays out of the way (and at the same lines, so a `file:line` in an error names the block's
+own line)."""
 from __future__ import annotations
 
 _PROFILE_SCENARIO = """\
