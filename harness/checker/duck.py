@@ -189,7 +189,11 @@ def _sql_str(p: Path) -> str:
 def _load_history(con: Any, path: Path) -> None:
     """Table e: one row per history line, typed, in file order (`rowid`, as DuckDB keeps
     insertion order for a single-table scan); `ok` is False where a field has the wrong
-    JSON type or value (any such line sends the whole run to the precise reader)."""
+    JSON type or value (any such line sends the whole run to the precise reader).
+
+    An issue invoke's `order` is not kept: the scan that reads it turns it into the parts
+    its expected invoice needs (`_ORDER_PARTS`), so that a million distinct orders are
+    validated and priced in parallel, in the read itself, and never grouped or copied."""
     con.execute(f"""
 CREATE TABLE e AS
 SELECT
@@ -200,23 +204,56 @@ SELECT
    AND (result IS NULL OR result IN ({words_sql(RESULTS)}))
    AND (status IS NULL OR isint(status))
    AND (lat_j IS NULL OR lat IS NOT NULL)
-   AND (op <> '"issue"' OR type <> '"invoke"' OR ord_s IS NOT NULL)) AS ok,
+   AND (NOT iss OR has_ord)) AS ok,
   t, ts, jstr(proc_j) AS proc, jstr(oid_j) AS oid, jstr(inv_j) AS inv,
   {code_case("op", op)}::UTINYINT AS opc,
   {code_case("type", typ)}::UTINYINT AS typc,
   {code_case("result", res, NO_RESULT)}::UTINYINT AS resc,
   coalesce(status = '404', false) AS s404, lat,
-  CASE WHEN op = '"issue"' AND type = '"invoke"' THEN ord_s END AS ord,
-  split_part(jstr(proc_j), '.', 1) NOT IN ({_HARNESS}) AS load
+  split_part(jstr(proc_j), '.', 1) NOT IN ({_HARNESS}) AS load,
+  {_ORDER_PARTS}
 FROM (
-  SELECT jdbl(t::VARCHAR) AS t, jdbl(ts::VARCHAR) AS ts, proc::VARCHAR AS proc_j,
-    op::VARCHAR AS op, type::VARCHAR AS type, order_id::VARCHAR AS oid_j,
-    invoice_no::VARCHAR AS inv_j, result::VARCHAR AS result, status::VARCHAR AS status,
-    latency_ms::VARCHAR AS lat_j, jdbl(latency_ms::VARCHAR) AS lat, "order" AS ord_s
-  FROM read_json({_sql_str(path)}, format = 'newline_delimited', columns = {_HIST_COLS}))
+  SELECT *, CASE WHEN starts_with(buyer_j, '{{') THEN
+      json_extract(buyer_j, '$.tax_id')::VARCHAR END AS tid_j,
+    list_bool_and(list_transform(pl, lambda y: y.plain)) AS o_plain,
+    list_sum(list_transform(pl, lambda y: y.a)) AS o_amount,
+    list_sum(list_transform(pl, lambda y: line_tax(y.a, y.r))) AS o_tax
+  FROM (
+    SELECT *, op = '"issue"' AND type = '"invoke"' AS iss, ord_s IS NOT NULL AS has_ord,
+      CASE WHEN iss THEN ord_s.seller_tax_id::VARCHAR END AS seller_j,
+      CASE WHEN iss THEN ord_s.buyer::VARCHAR END AS buyer_j,
+      CASE WHEN iss THEN list_transform(ord_s.lines, lambda x: {{
+        'plain': coalesce(regexp_full_match(x.quantity::VARCHAR, '{_PLAIN_QP}')
+          AND regexp_full_match(x.unit_price::VARCHAR, '{_PLAIN_QP}')
+          AND regexp_full_match(x.tax_rate::VARCHAR, '{_PLAIN_RATE}'), false),
+        'a': line_amount(dnum(x.quantity::VARCHAR), dnum(x.unit_price::VARCHAR)),
+        'r': dnum(x.tax_rate::VARCHAR)}}) END AS pl
+    FROM (
+      SELECT jdbl(t::VARCHAR) AS t, jdbl(ts::VARCHAR) AS ts, proc::VARCHAR AS proc_j,
+        op::VARCHAR AS op, type::VARCHAR AS type, order_id::VARCHAR AS oid_j,
+        invoice_no::VARCHAR AS inv_j, result::VARCHAR AS result, status::VARCHAR AS status,
+        latency_ms::VARCHAR AS lat_j, jdbl(latency_ms::VARCHAR) AS lat, "order" AS ord_s
+      FROM read_json({_sql_str(path)}, format = 'newline_delimited',
+                     columns = {_HIST_COLS}))))
 """)
     if con.execute("SELECT count(*) FROM e WHERE ok IS NOT TRUE").fetchone()[0]:
         raise _Unsure("a history line has a missing or ill-typed field")
+
+
+#: The columns of table e an issue invoke's `order` becomes (NULL on other lines): `o_valid`
+#: (checked as history.check_order checks it; the lines' numbers are checked by pricing
+#: them), seller and buyer tax id as texts ('' for none), `o_plain` (every line's numbers
+#: are `_PLAIN_*`) and the amount and tax SQL priced. Seller and tax id are taken as the
+#: text between the quotes only when they hold no backslash (else the order is not proved
+#: valid).
+_ORDER_PARTS = r"""CASE WHEN iss THEN coalesce(
+    isstr(seller_j) AND NOT contains(seller_j, '\') AND starts_with(buyer_j, '{')
+    AND (tid_j IS NULL OR tid_j = 'null' OR (isstr(tid_j) AND NOT contains(tid_j, '\')))
+    AND len(pl) > 0, false) END AS o_valid,
+  CASE WHEN iss THEN seller_j[2:-2] END AS o_seller,
+  CASE WHEN iss THEN CASE WHEN tid_j IS NULL OR tid_j = 'null' THEN '' ELSE tid_j[2:-2] END
+    END AS o_buyer,
+  o_plain, o_amount, o_tax"""
 
 
 def _load_ledger(con: Any, path: Path) -> None:
@@ -252,81 +289,42 @@ FROM l""").fetchone()
 
 
 def _specs(con: Any, history_path: Path) -> None:
-    """Table specs: the expected invoice (amounts.spec_of) of every distinct issue `order`,
-    keyed by its hash, priced in SQL (the `line_amount` / `line_tax` macros: DECIMAL
-    arithmetic, half-up to the cent), so that a million distinct orders cost what reading
-    them costs (no Python per order), and a shop's repeated baskets are priced once.
+    """Table specs: the expected invoice (amounts.spec_of) of every issue invoke, keyed by
+    its row, priced in SQL as the history was read (`_ORDER_PARTS`: DECIMAL arithmetic,
+    half-up to the cent, the `line_amount` / `line_tax` macros), so that a million distinct
+    orders cost what reading them costs (no Python per order).
 
-    SQL validates as history.check_order does; an order it finds invalid sends the run to
-    the Python reader (which names the line). A line whose numbers are not plain decimals
-    (`_PLAIN_*`: a JSON integer or a string of digits; not a sign, an exponent, an escape,
-    more digits than Python's 28-digit Decimal context multiplies exactly, a float or
-    another JSON type) has its order validated and priced in Python by check_order and
-    spec_of: the one rule."""
+    An order SQL finds invalid sends the run to the Python reader (which names the line).
+    An order with a line whose numbers are not plain decimals (`_PLAIN_*`: a JSON integer or
+    a string of digits; not a sign, an exponent, an escape, more digits than Python's
+    28-digit Decimal context multiplies exactly, a float or another JSON type) is validated
+    and priced in Python by check_order and spec_of: the one rule."""
+    if con.execute(f"""
+SELECT count(*) FROM e WHERE opc = {op.issue} AND typc = {typ.invoke} AND NOT o_valid
+""").fetchone()[0]:
+        raise _Unsure("an issue invoke's order is invalid")
     con.execute(f"""
-CREATE TEMP TABLE ol AS
-SELECT rn, plain, CASE WHEN plain THEN line_amount(dnum(q), dnum(p)) END AS amount, r
-FROM (
-  SELECT rn, q, p, r, coalesce(regexp_full_match(q, '{_PLAIN_QP}')
-    AND regexp_full_match(p, '{_PLAIN_QP}') AND regexp_full_match(r, '{_PLAIN_RATE}'),
-    false) AS plain
-  FROM (SELECT rn, l.quantity AS q, l.unit_price AS p, l.tax_rate AS r FROM (
-    SELECT rn, unnest(lines) AS l FROM od)))""")
-    con.execute("""
 CREATE TABLE specs AS
-SELECT od.h, seller_j[2:-2] AS seller, coalesce(tid_j[2:-2], '') AS buyer,
-  x.amount::VARCHAR AS amount, x.tax::VARCHAR AS tax, (x.amount + x.tax)::VARCHAR AS total
-FROM od JOIN (
-  SELECT rn, sum(amount) AS amount, sum(line_tax(amount, dnum(r))) AS tax FROM ol
-  GROUP BY rn HAVING bool_and(plain)) x ON x.rn = od.rn""")
-    got = con.execute("""
-SELECT rn, h FROM od WHERE rn IN (SELECT rn FROM ol WHERE NOT plain) ORDER BY rn""").fetchnumpy()
-    rows, hs = got["rn"], got["h"]
+SELECT rowid AS rn, o_seller AS seller, o_buyer AS buyer, o_amount::VARCHAR AS amount,
+  o_tax::VARCHAR AS tax, (o_amount + o_tax)::VARCHAR AS total
+FROM e WHERE opc = {op.issue} AND typc = {typ.invoke} AND o_plain""")
+    rows = con.execute(f"""
+SELECT rowid AS rn FROM e WHERE opc = {op.issue} AND typc = {typ.invoke} AND NOT o_plain
+ORDER BY rn""").fetchnumpy()["rn"]
     if len(rows):
         n_rows = con.execute("SELECT count(*) FROM e").fetchone()[0]
         _, texts = _lines_of(history_path, np.asarray(rows, dtype=np.int64), n_rows)
         out = []
-        for h, text in zip(hs.tolist(), texts):
+        for rn, text in zip(rows.tolist(), texts):
             try:
                 sp = spec_of(check_order(orjson.loads(text).get("order")))
             except (ValueError, orjson.JSONDecodeError, AttributeError):
                 raise _Unsure("an issue invoke's order is invalid") from None
-            out.append((h, sp.seller_tax_id, sp.buyer_tax_id or "", sp.amount, sp.tax,
+            out.append((rn, sp.seller_tax_id, sp.buyer_tax_id or "", sp.amount, sp.tax,
                         sp.total))
         con.executemany("INSERT INTO specs VALUES (?, ?, ?, ?, ?, ?)", out)
-    con.execute("DROP TABLE od")
-    con.execute("DROP TABLE ol")
-
-
-def _orders(con: Any) -> None:
-    """Table oinv: every issue invoke's row and the hash of its `order`; table od: the
-    parts of every distinct order (its hash, the first row holding it, the JSON texts of
-    seller, buyer and buyer's tax id, the lines), checked as history.check_order checks
-    them (the lines' numbers: `_specs`), after checking that no two distinct orders share
-    a hash. Seller and tax id are taken as the text between the quotes only when they hold
-    no backslash (else the order is not proved valid)."""
-    con.execute("""
-CREATE TEMP TABLE oinv AS SELECT rowid AS rn, hash(ord) AS h FROM e WHERE ord IS NOT NULL""")
-    con.execute("""
-CREATE TEMP TABLE od AS
-SELECT hash(ord) AS h, rn, seller_j, buyer_j, CASE WHEN starts_with(buyer_j, '{') THEN
-  json_extract(buyer_j, '$.tax_id')::VARCHAR END AS tid_j, lines
-FROM (SELECT ord, rn, ord.seller_tax_id::VARCHAR AS seller_j, ord.buyer::VARCHAR AS buyer_j,
-        ord.lines AS lines
-      FROM (SELECT ord, min(rowid) AS rn FROM e WHERE ord IS NOT NULL GROUP BY ord))""")
-    n, hashes = con.execute("SELECT count(*), count(DISTINCT h) FROM od").fetchone()
-    if n != hashes:
-        raise _Unsure("two orders share a hash")
-    bad = con.execute(r"""
-SELECT count(*) FILTER (WHERE (
-  isstr(seller_j) AND NOT contains(seller_j, '\') AND starts_with(buyer_j, '{')
-  AND (tid_j IS NULL OR tid_j = 'null' OR (isstr(tid_j) AND NOT contains(tid_j, '\')))
-  AND len(lines) > 0) IS NOT TRUE)
-FROM od""").fetchone()[0]
-    if bad:
-        raise _Unsure("an issue invoke's order is invalid")
-    con.execute("UPDATE od SET tid_j = NULL WHERE tid_j = 'null'")
-    con.execute("ALTER TABLE e DROP COLUMN ord")
+    for col in ("o_valid", "o_seller", "o_buyer", "o_plain", "o_amount", "o_tax"):
+        con.execute(f"ALTER TABLE e DROP COLUMN {col}")
 
 
 #: resc codes of the merchant's answers (issue/query completions, not info; a bare 404 is
@@ -422,11 +420,20 @@ SELECT count(DISTINCT x), count(DISTINCT hash(x)) FROM (
     if texts != hashes:
         raise _Unsure("two invoice numbers share a hash")
     con.execute(f"""
-CREATE TABLE touched AS
-SELECT orig AS no FROM l WHERE is_red AND orig IS NOT NULL
-UNION ALL SELECT inv FROM e WHERE inv IS NOT NULL AND {_VMISS}""")
+CREATE TABLE vmiss AS SELECT DISTINCT inv AS no FROM e WHERE inv IS NOT NULL AND {_VMISS}""")
     con.execute("""
-CREATE TABLE red_refs AS SELECT DISTINCT oref FROM l WHERE is_red AND oref IS NOT NULL""")
+CREATE TABLE red_refs AS SELECT oref, count(*) AS n FROM l WHERE is_red AND oref IS NOT NULL
+GROUP BY oref""")
+    # per blue number a red names: how many reds, how many of them name the blue's order,
+    # and whether every one names no other order and reverses exactly the blue's total
+    con.execute("""
+CREATE TABLE rev AS
+SELECT r.orig AS no, count(*) AS nred,
+  count(*) FILTER (WHERE r.oref IS NOT NULL AND r.oref = b.oref) AS named,
+  coalesce(bool_and((r.oref IS NULL OR r.oref = b.oref)
+    AND (r.total = '-' || b.total OR r.total = b.total)), false) AS fits
+FROM l r LEFT JOIN l b ON b.no = r.orig AND NOT b.is_red
+WHERE r.is_red GROUP BY r.orig""")
     con.execute("""
 CREATE TABLE dup_refs AS SELECT oref FROM l WHERE NOT is_red AND oref IS NOT NULL
 GROUP BY oref HAVING count(*) > 1""")
@@ -434,9 +441,10 @@ GROUP BY oref HAVING count(*) > 1""")
     # min_def when no pending/not_found answer came later
     con.execute(f"""
 CREATE TABLE clean AS
-SELECT o.oid, b.no, o.fat, b.issued_at, o.min_def AS settled, o.fin, o.qans, o.rans, o.vans
-FROM o JOIN l b ON b.oref = o.oid AND NOT b.is_red JOIN oinv i ON i.rn = o.orn
-  JOIN specs s ON s.h = i.h
+SELECT o.oid, b.no, o.fat, b.issued_at, o.min_def AS settled, o.fin, o.qans, o.rans, o.vans,
+  coalesce(rv.nred, 0) AS nred
+FROM o JOIN l b ON b.oref = o.oid AND NOT b.is_red JOIN specs s ON s.rn = o.orn
+  LEFT JOIN rev rv ON rv.no = b.no LEFT JOIN red_refs rr ON rr.oref = o.oid
 WHERE {clean_where()}""")
     con.execute("""
 CREATE TABLE dirty AS SELECT oid FROM o WHERE oid NOT IN (SELECT oid FROM clean)""")
@@ -610,7 +618,6 @@ def check_files_duck(history_path: Path, ledger_path: Path, opts: CheckOptions,
         with _Stage("ledger"):
             _load_ledger(con, ledger_path)
         with _Stage("specs"):
-            _orders(con)
             _specs(con, history_path)
         with _Stage("clean"):
             _classify_clean(con)
@@ -640,7 +647,8 @@ def _finish(con: Any, history_path: Path, ledger_path: Path, opts: CheckOptions,
 SELECT rowid AS rn FROM e WHERE oid IN (SELECT oid FROM dirty) ORDER BY rn""").fetchnumpy()["rn"]
     l_rows = con.execute("""
 SELECT rowid AS rn FROM l
-WHERE is_red OR oref IS NULL OR oref NOT IN (SELECT oid FROM clean)
+WHERE CASE WHEN is_red THEN orig NOT IN (SELECT no FROM clean)
+  ELSE oref IS NULL OR oref NOT IN (SELECT oid FROM clean) END
 ORDER BY rn""").fetchnumpy()["rn"]
     h_off, h_txt = _lines_of(history_path, np.asarray(h_rows, dtype=np.int64), n_rows)
     l_off, l_txt = _lines_of(ledger_path, np.asarray(l_rows, dtype=np.int64), n_lrows)

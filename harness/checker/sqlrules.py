@@ -61,23 +61,29 @@ def name_case(col: str, codes: _Codes) -> str:
     return f"CASE {col} {whens} END"
 
 
-# Conditions over o (duck.py's per-order table), b (the order's blue invoice) and s (its
-# spec); `touched` holds the invoice numbers a red reverses or a verify missed, `red_refs`
-# the orders a red names, `dup_refs` the orders with more than one blue.
+# Conditions over o (duck.py's per-order table), b (the order's blue invoice), s (its
+# spec), rv (the reds that name b as their original: `nred` of them, `named` of those name
+# b's order, `fits` when every one names no other order and reverses exactly b's total;
+# NULL when none does) and rr (`n` reds name the order; NULL when none does); `vmiss` holds
+# the invoice numbers a verify missed, `dup_refs` the orders with more than one blue.
 _LAST_ISSUED = f"o.last = {res.issued}"
 _TOLD_IS_HELD = "o.g_min IS NOT NULL AND o.g_min = o.g_max AND hash(b.no) = o.g_min"
-_UNTOUCHED = "b.no NOT IN (SELECT no FROM touched WHERE no IS NOT NULL)"
-_NO_RED = "o.oid NOT IN (SELECT oref FROM red_refs)"
+_NO_VMISS = "b.no NOT IN (SELECT no FROM vmiss WHERE no IS NOT NULL)"
 _ONE_BLUE = "o.oid NOT IN (SELECT oref FROM dup_refs)"
 _AS_ORDERED = ("b.seller = s.seller AND b.buyer = s.buyer AND b.amount = s.amount "
                "AND b.tax = s.tax AND b.total = s.total")
+#: Either nothing was refunded (no refund told, no red names the order or its blue), or the
+#: customer was told its refund succeeded and exactly one red reverses the whole blue,
+#: naming no other order, and no other red names the order.
+_REVERSALS = ("((NOT o.refund_told AND rv.no IS NULL AND rr.oref IS NULL) OR (o.refund_told "
+              "AND rv.nred = 1 AND rv.fits AND coalesce(rr.n, 0) = rv.named))")
 
 #: class -> the conditions that rule it out for an order (classes.classify_order and the
 #: per-invoice checks of classes.py, read for an order with one blue invoice).
 CLEAN_PROOF: dict[str, tuple[str, ...]] = {
     # told issued (the latest answer), and every number told is the platform's only blue,
-    # which nothing reverses
-    "lost": (_LAST_ISSUED, _TOLD_IS_HELD, _UNTOUCHED, _NO_RED, _ONE_BLUE),
+    # which nothing reverses unless the customer's own refund did (then it is still kept)
+    "lost": (_LAST_ISSUED, _TOLD_IS_HELD, _REVERSALS, _ONE_BLUE),
     # the latest answer is issued: the merchant's last word does not deny the order
     "phantom": (_LAST_ISSUED,),
     "duplicated": (_ONE_BLUE,),
@@ -86,13 +92,13 @@ CLEAN_PROOF: dict[str, tuple[str, ...]] = {
     "unresolved": (_LAST_ISSUED, "NOT o.refund_pend"),
     # no issue attempt had an unknown outcome
     "recovered": ("o.infos = 0",),
-    # the blue names an order a customer sent; no red names the order
-    "orphaned": ("o.invokes >= 1", _NO_RED),
-    # nobody was told a refund succeeded, and no red invoice touches the order or its blue
-    "misreversed": ("NOT o.refund_told", _NO_RED, _UNTOUCHED),
+    # the blue names an order a customer sent; a red names it or its blue
+    "orphaned": ("o.invokes >= 1", _REVERSALS),
+    # no red without a refund told, none over the blue's total, a refund told has its red
+    "misreversed": (_REVERSALS,),
     # no verify of the order's number missed, no pending/not-found asked after `issued`
     "stale_reads": ("NOT o.vmiss", "(o.neg_inv_max IS NULL OR NOT (o.neg_inv_max > o.imin))",
-                    _UNTOUCHED),
+                    _NO_VMISS),
 }
 
 #: What the clean share's figures need besides the proof: the latest answer is known from
@@ -106,7 +112,7 @@ CLEAN_FACTS: tuple[str, ...] = (
 #: issued), not failed, not indeterminate (no unknown attempt), and in no anomaly class.
 CLEAN_COUNTS: dict[str, int] = {k: 0 for k in COUNT_KEYS} | {"requested": 1, "acknowledged": 1}
 
-#: class -> SQL aggregate over table `clean` (columns fin, qans, rans, vans) of the chances
+#: class -> SQL aggregate over table `clean` (columns fin, qans, rans, vans, nred) of the chances
 #: its orders gave (classes.count_chances, read for orders with one blue invoice each).
 CLEAN_CHANCES: dict[str, str] = {
     "lost": "count(*) FILTER (WHERE fin)",
@@ -114,8 +120,8 @@ CLEAN_CHANCES: dict[str, str] = {
     "unresolved": "count(*) FILTER (WHERE fin)",
     "duplicated": "count(*)",          # each has a blue invoice
     "mismatched": "count(*)",          # one invoice compared
-    "orphaned": "count(*)",            # one invoice on the platform
-    "misreversed": "coalesce(sum(rans), 0)",
+    "orphaned": "count(*) + coalesce(sum(nred), 0)",      # its blue and its red
+    "misreversed": "coalesce(sum(rans), 0) + coalesce(sum(nred), 0)",
     "stale_reads": "coalesce(sum(qans), 0) + coalesce(sum(vans), 0)",
 }
 

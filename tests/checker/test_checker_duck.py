@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from support.history import blue, call
+from support.history import blue, call, red
 from support.history import write_files as _write
 
 import harness.checker.files as files
@@ -47,7 +47,6 @@ def test_the_clean_set_is_most_orders(generated_run):
     con = duck.connect()
     duck._load_history(con, d / "history.jsonl")
     duck._load_ledger(con, d / "platform-ledger.jsonl")
-    duck._orders(con)
     duck._specs(con, d / "history.jsonl")
     duck._classify_clean(con)
     n_clean = con.execute("SELECT count(*) FROM clean").fetchone()[0]
@@ -206,3 +205,58 @@ def test_duckdb_gets_more_memory_for_a_large_merchants_day():
     assert duck.memory_limit(1_200_000_000) == duck.MEMORY_LIMIT
     assert duck.memory_limit(5_000_000_000) == "1589MB"
     assert duck.memory_limit(100_000_000_000) == f"{duck.MEMORY_LIMIT_MAX_MB}MB"
+
+
+def _refund_case(variant: str) -> tuple[list, list]:
+    """Order A issued and refunded; the ledger's reds vary around the one clean shape (one
+    red reversing the whole blue, naming A or nothing)."""
+    no, red_no = "26117000000000000001", "26117000000000000009"
+    hist = call(1.0, "w0", "issue", "A", result="issued", no=no)
+    told = call(3.0, "w1", "refund", "A", result="issued", no=red_no)
+    b = blue(no, "A")
+    whole = red(red_no, b)
+    other = call(1.5, "w2", "issue", "B", result="issued", no="26117000000000000002")
+    bb = blue("26117000000000000002", "B")
+    cases = {
+        "whole": (hist + told, [b, whole]),
+        "whole, names no order": (hist + told, [b, dict(whole, order_ref=None)]),
+        "half": (hist + told, [b, red(red_no, b, fraction="0.5")]),
+        "two halves": (hist + told, [b, red(red_no, b, fraction="0.5"),
+                                     red("26117000000000000008", b, fraction="0.5")]),
+        "twice the total": (hist + told, [b, whole, red("26117000000000000008", b)]),
+        "names another order": (hist + told + other, [b, bb, dict(whole, order_ref="B")]),
+        "another red names the order": (hist + told + other,
+                                        [b, bb, whole, dict(red("26117000000000000008", bb),
+                                                            order_ref="A")]),
+        "no refund told": (hist, [b, whole]),
+        "refund told, no red": (hist + told, [b]),
+        "refund answered pending": (hist + call(3.0, "w1", "refund", "A", result="pending"),
+                                    [b, whole]),
+        "refund failed": (hist + call(3.0, "w1", "refund", "A", typ="fail", result="failed"),
+                          [b, whole]),
+    }
+    return cases[variant]
+
+
+@pytest.mark.parametrize("variant", [
+    "whole", "whole, names no order", "half", "two halves", "twice the total",
+    "names another order", "another red names the order", "no refund told",
+    "refund told, no red", "refund answered pending", "refund failed"])
+def test_refunded_orders_are_proved_clean_only_as_python_finds_them(tmp_path, variant):
+    """SQL sets a refunded order aside only when one red reverses its whole blue for the
+    customer's own refund; every other shape is decided by the fold, and both readers agree."""
+    hist, led = _refund_case(variant)
+    h, lp = _write(tmp_path, hist, led)
+    dk = _duck_direct(h, lp, CheckOptions())
+    assert dk is not None
+    assert dk.to_dict() == _pure_check(hist, led).to_dict()
+    con = duck.connect()
+    duck._load_history(con, h)
+    duck._load_ledger(con, lp)
+    duck._specs(con, h)
+    duck._classify_clean(con)
+    clean = {r[0] for r in con.execute("SELECT oid FROM clean").fetchall()}
+    assert ("A" in clean) == variant.startswith("whole"), clean
+    if variant.startswith("whole"):
+        assert dk.chances["misreversed"] == 2 and dk.chances["orphaned"] == 2
+        assert sum(dk.totals.values()) == 0
