@@ -23,9 +23,23 @@ from locust import User, constant, events, task
 from locust.exception import StopUser
 
 from harness.load.driver import Driver
+from harness.load.master_port import (ENV_READ_MASTER_PORT, ENV_WRITE_MASTER_PORT,
+                                      await_master_port, write_master_port)
 from harness.load.remote import ENV_REMOTE
 
 _remote = os.environ.get(ENV_REMOTE) == "1"
+
+if os.environ.get(ENV_READ_MASTER_PORT):
+    # A local worker whose master binds a port of its own (master_port.py): Locust parses
+    # the options after importing this file, and `--master-port` falls back to this variable.
+    os.environ["LOCUST_MASTER_NODE_PORT"] = str(
+        await_master_port(Path(os.environ[ENV_READ_MASTER_PORT])))
+
+
+@events.init.add_listener
+def _report_master_port(environment, **_kw) -> None:  # type: ignore[no-untyped-def]
+    if os.environ.get(ENV_WRITE_MASTER_PORT):
+        write_master_port(Path(os.environ[ENV_WRITE_MASTER_PORT]), environment.runner.server.port)
 
 _claimed = False        # one schedule per process, even if Locust hands out two users
 

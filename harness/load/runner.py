@@ -3,8 +3,8 @@
 The orchestrator never imports Locust (gevent monkey-patching on import would
 change its threads and sockets). This module starts `python -m locust` with the
 config in `<run_dir>/load/config.json`: one local process for `workers == 1`,
-else a master (`--master --expect-workers N`) and N local `--worker` processes,
-each playing its share of the arrival schedule. It tails the workers' progress
+else a master (`--master --expect-workers N`, on a port it binds itself: master_port.py)
+and N local `--worker` processes, each playing its share of the arrival schedule. It tails the workers' progress
 files (`<run_dir>/load/progress-w<k>.json`), calls `on_progress` about once a
 second, ends the processes when every worker has played its schedule (or at once
 when `stop_event` is set or `LoadHandle.stop()` is called) and writes
@@ -51,6 +51,7 @@ from typing import Any, Callable
 from ..errors import StackError
 from .config import LoadConfig
 from .curves import LoadShape
+from .master_port import ENV_READ_MASTER_PORT, ENV_WRITE_MASTER_PORT, MASTER_PORT_FILE
 from .remote import (DEFAULT_MASTER_PORT, ENV_AWAIT_GO, ENV_REMOTE, GO_FILE, READY_FILE,
                      WORKERS_FILE, close_open_invokes, describe, read_workers, share_size)
 from .saturation import judge
@@ -161,7 +162,8 @@ class LoadHandle(ABC):
         """A deferred start's workers wait for go.json before they play."""
         return {ENV_AWAIT_GO: "1"} if self.deferred else {}
 
-    def _spawn(self, name: str, args: list[str], worker: int) -> None:
+    def _spawn(self, name: str, args: list[str], worker: int,
+               env: dict[str, str] | None = None) -> None:
         from ..stack.process import signals_deferred     # orchestrator side only
         log = open(self.logs_dir / f"locust-{name}.log", "wb")
         with signals_deferred():      # Ctrl-C lands once the process is recorded, never inside Popen
@@ -169,7 +171,8 @@ class LoadHandle(ABC):
                 [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
                  "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0", *args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self._env(worker), cwd=str(self.run_dir), start_new_session=True)
+                env={**self._env(worker), **(env or {})}, cwd=str(self.run_dir),
+                start_new_session=True)
             log.close()
             self.procs.append((name, proc))
             if self.on_spawn is not None:
@@ -449,14 +452,19 @@ class SingleLoad(LoadHandle):
 
 class LocalMasterLoad(LoadHandle):
     """A Locust master and `workers` local worker processes on loopback, each playing its
-    share of the schedule."""
+    share of the schedule. The master binds port 0 and writes the port it got; the workers,
+    started at the same time, read it before they connect (master_port.py), so two loads on
+    one machine never take each other's master port."""
 
     def _start(self) -> None:
-        from ..stack.ports import LOOPBACK, free_port      # orchestrator side only
-        n, port = self.config.workers, free_port()
-        self._spawn("master", self._master_args(n, LOOPBACK, port, self._backstop_s()), 0)
+        from ..stack.ports import LOOPBACK      # orchestrator side only
+        n, port_file = self.config.workers, self.load_dir / MASTER_PORT_FILE
+        port_file.unlink(missing_ok=True)
+        self._spawn("master", self._master_args(n, LOOPBACK, 0, self._backstop_s()), 0,
+                    {ENV_WRITE_MASTER_PORT: str(port_file)})
         for k in range(n):
-            self._spawn(f"w{k}", ["--worker", "--master-host", LOOPBACK, "--master-port", str(port)], k)
+            self._spawn(f"w{k}", ["--worker", "--master-host", LOOPBACK], k,
+                        {ENV_READ_MASTER_PORT: str(port_file)})
 
 
 class DistributedLoad(LoadHandle):

@@ -15,7 +15,7 @@ import socket
 
 from ..errors import HealthTimeout
 
-__all__ = ["LOOPBACK", "free_port", "free_ports", "port_in_use", "PortTaken", "says_port_taken"]
+__all__ = ["LOOPBACK", "free_port", "free_ports", "listening_socket", "port_in_use", "PortTaken", "says_port_taken"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -51,6 +51,20 @@ def free_ports(n: int, host: str = LOOPBACK) -> list[int]:
 def free_port(host: str = LOOPBACK) -> int:
     """A port on `host` that was free a moment ago (see the module's docstring for the race)."""
     return free_ports(1, host)[0]
+
+
+def listening_socket(host: str = LOOPBACK, backlog: int = 2048) -> socket.socket:
+    """A socket listening on a port of the kernel's choosing (port 0), to hand to a child
+    process (`pass_fds`) that serves on it: the port is ours from the start, so no other
+    process can take it between the pick and the bind. Its port: `getsockname()[1]`."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((host, 0))
+        s.listen(backlog)
+    except BaseException:
+        s.close()
+        raise
+    return s
 
 
 def port_in_use(port: int) -> bool:

@@ -12,17 +12,18 @@ knee close to the ceiling is a statement about the harness, not the system.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
-from ..stack.ports import free_port
+
+from ..stack.ports import listening_socket
 
 __all__ = ["measure_ceiling", "ramp_outran", "start_null_endpoint", "OFFER_PER_WORKER"]
 
@@ -48,21 +49,31 @@ def ramp_outran(series: list[float], offered: float, seconds: float) -> bool:
 
 
 def start_null_endpoint(log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the do-nothing endpoint in its own process group; wait until it accepts."""
-    port = free_port()
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "harness.sweep.null_endpoint",
-                                 "--port", str(port)], stdout=fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+    """Start the do-nothing endpoint in its own process group, serving on a socket bound here
+    to port 0 (so the port cannot be taken meanwhile); wait until it answers."""
+    listener = listening_socket()
+    port = listener.getsockname()[1]
+    try:
+        with open(log, "wb") as fh:
+            proc = subprocess.Popen([sys.executable, "-m", "harness.sweep.null_endpoint",
+                                     "--fd", str(listener.fileno())],
+                                    pass_fds=(listener.fileno(),), stdout=fh,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+    finally:
+        listener.close()                 # the endpoint holds its own copy
     deadline = time.time() + 20
-    while time.time() < deadline:
+    while time.time() < deadline and proc.poll() is None:
+        # the socket listens already, so a connection alone proves nothing: ask
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            if proc.poll() is not None:
-                break
+            conn.request("GET", "/")
+            if conn.getresponse().status == 200:
+                return proc, f"http://127.0.0.1:{port}"
+        except (OSError, http.client.HTTPException):
             time.sleep(0.05)
+        finally:
+            conn.close()
     _stop(proc)
     raise RuntimeError(f"the null endpoint did not start: {log.read_text(errors='replace')[-500:]}")
 

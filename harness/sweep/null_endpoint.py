@@ -4,7 +4,8 @@ what limits the figure.
 
 Every POST answers 201 with an issued invoice, every GET 200 with an issued status (the
 merchant's and the platform's read shapes at once), `/v1/auth/token` a token. The body of
-a request is read and ignored. Loopback only.
+a request is read and ignored. Loopback only. The harness starts it on a socket it has
+already bound to port 0 (`--fd`), so no other process can take the port meanwhile.
 
     python -m harness.sweep.null_endpoint --port 8099
 """
@@ -45,10 +46,14 @@ def main() -> None:
     import uvicorn
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--port", type=int, required=True)
+    where = ap.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", type=int, help="listen on 127.0.0.1:PORT")
+    where.add_argument("--fd", type=int,
+                       help="serve on this inherited listening socket (the parent bound it)")
     a = ap.parse_args()
-    uvicorn.run(app, host="127.0.0.1", port=a.port, http="httptools", loop="uvloop",
-                log_level="warning", access_log=False, lifespan="on")
+    at = {"fd": a.fd} if a.fd is not None else {"host": "127.0.0.1", "port": a.port}
+    uvicorn.run(app, **at, http="httptools", loop="uvloop", log_level="warning",
+                access_log=False, lifespan="on")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -13,8 +14,10 @@ import pytest
 
 from fakes.common.sellers import read_sellers
 from harness.load import LoadConfig, LoadShape, run_load
+from harness.load.master_port import MASTER_PORT_FILE
 from harness.load.orders import OrderFactory
 from harness.load.schedule import arrivals
+from harness.stack import ports
 
 from support.processes import free_port, platform_cmd
 
@@ -111,6 +114,25 @@ def test_two_workers_share_the_schedule(started, tmp_path, sellers_file):
     for e in events:
         k, journey = e["proc"].split(".")[:2]
         assert int(journey) % 2 == int(k[1:])
+
+
+def test_the_master_binds_a_port_of_its_own_so_a_taken_one_cannot_stop_it(
+        started, tmp_path, sellers_file, monkeypatch):
+    merchant, platform = start_standins(started)
+    with socket.socket() as stranger:       # another run's master, on the port a pick would give
+        stranger.bind((ports.LOOPBACK, 0))
+        stranger.listen()
+        taken = stranger.getsockname()[1]
+        monkeypatch.setattr(ports, "free_ports", lambda n, host=ports.LOOPBACK: [taken] * n)
+        cfg = config(merchant, platform, read_sellers(sellers_file), duration_s=3,
+                     curve=[[0, 1]], peak_rps=10, workers=2)
+        res = run_load(cfg, tmp_path / "run")
+    assert res.exit_code == 0, res.error
+    port = json.loads((tmp_path / "run" / "load" / MASTER_PORT_FILE).read_text())["port"]
+    assert 0 < port != taken
+    assert res.arrivals == len(list(arrivals(LoadShape.of(cfg.curve, cfg.duration_s,
+                                                          cfg.peak_rps), cfg.seed, cfg.mix)))
+    assert {p.name for p in res.history_files} == {"w0.jsonl", "w1.jsonl"}
 
 
 def test_stop_event_ends_promptly_and_keeps_history(started, tmp_path, sellers_file):
