@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -19,7 +18,7 @@ from harness.load.orders import OrderFactory
 from harness.load.schedule import arrivals
 from harness.stack import ports
 
-from support.processes import free_port, platform_cmd
+from support.processes import free_port, platform_cmd, stranger
 
 from .conftest import start_standins
 from .histories import check_pairs, read_history
@@ -119,10 +118,7 @@ def test_two_workers_share_the_schedule(started, tmp_path, sellers_file):
 def test_the_master_binds_a_port_of_its_own_so_a_taken_one_cannot_stop_it(
         started, tmp_path, sellers_file, monkeypatch):
     merchant, platform = start_standins(started)
-    with socket.socket() as stranger:       # another run's master, on the port a pick would give
-        stranger.bind((ports.LOOPBACK, 0))
-        stranger.listen()
-        taken = stranger.getsockname()[1]
+    with stranger() as taken:               # another run, on the port a pick would give
         monkeypatch.setattr(ports, "free_ports", lambda n, host=ports.LOOPBACK: [taken] * n)
         cfg = config(merchant, platform, read_sellers(sellers_file), duration_s=3,
                      curve=[[0, 1]], peak_rps=10, workers=2)

@@ -3,15 +3,18 @@ port, with its output in a log file, waited for until healthy, and stopped group
 Also the `invoice-chaos` command as a user runs it, and the processes a run left behind."""
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
 import psutil
@@ -19,7 +22,7 @@ import psutil
 from harness.stack.ports import LOOPBACK, free_port
 
 __all__ = ["ROOT", "PY", "Proc", "wait_healthy", "platform_cmd", "stop_group", "invoice_chaos",
-           "processes_mentioning", "lingering", "free_port", "ctrl_c_reaches_it"]
+           "processes_mentioning", "lingering", "free_port", "ctrl_c_reaches_it", "stranger"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -156,3 +159,29 @@ def lingering(text: str, timeout: float = 10.0) -> list[psutil.Process]:
         time.sleep(0.2)
         left = processes_mentioning(text)
     return left
+
+
+class _Stranger(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    do_POST = do_GET  # noqa: N815
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def stranger() -> Iterator[int]:
+    """Another process's HTTP server on a loopback port, answering 200 `{}` to every GET and
+    POST (a healthy-looking stranger, not the service a test expects); yields its port."""
+    server = http.server.ThreadingHTTPServer((LOOPBACK, 0), _Stranger)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
