@@ -9,13 +9,15 @@ without its quotes, unescaped by DuckDB's JSON parser only when they hold a back
 
 SQL never classifies. It proves, per order, the common clean case of `check_orders`' fast
 path (final answer `issued`, no unknown attempt, exactly one blue invoice carrying the
-number the customer was given, no red invoice, the invoice's fields equal to the order's
-expected ones as text, no stale-read candidate, no refund answered (succeeded or pending), no verify
-miss naming it) and adds those orders' share of the counts and figures (each is requested
-and acknowledged, nothing else). Every other order - and every ledger line that is not a
-clean order's single blue (reds, orphans, duplicates) - goes through `Fold.event` /
-`Fold.ledger` / `compose` on just its own lines, read back by byte offset, so the
-semantics stay in fold.py/classes.py and the evidence is the sequential path's.
+number the customer was given, the invoice's fields equal to the order's expected ones as
+text, no stale-read candidate, no refund answered pending, no verify miss naming it, and
+either no red invoice and no refund told, or the customer's own refund told `issued` and
+exactly one red reversing the whole blue) and adds those orders' share of the counts and
+figures (each is requested and acknowledged, nothing else). Every other order - and every
+ledger line that is not a clean order's blue or red (other reds, orphans, duplicates) -
+goes through `Fold.event` / `Fold.ledger` / `compose` on just its own lines, read back by
+byte offset, so the semantics stay in fold.py/classes.py and the evidence is the
+sequential path's.
 
 Figures that span all orders are computed over everything: request statistics (per-op
 counts in SQL, latencies fetched as a numpy array, the same nearest-rank percentile),
@@ -34,13 +36,14 @@ lines, which both readers skip, are mapped out of the row numbers (`_nonblank_li
 Located lines are read from a memory map whose pages are released chunk by chunk, so the
 files do not count as resident memory; DuckDB's own budget is MEMORY_LIMIT.
 
-Orders are read as the parts that price them (`_ORDER_TYPE`), de-duplicated, validated and
-priced in SQL by the rule of amounts.py (`_specs`; tests/checker/test_checker_pricing.py
-proves both equal); only orders whose line numbers are not plain decimals are priced in
-Python. Limits: an `order` key of another shape on any line, even one the checker ignores,
-makes DuckDB refuse the file (the Python reader decides then). A JSON line
-with a duplicated top-level key is read by DuckDB and orjson alike only if both keep the
-same value (not checked).
+Every issue invoke's order is read as the parts that price it (`_ORDER_TYPE`), validated
+and priced in SQL in the same scan, by the rule of amounts.py (`_ORDER_PARTS`, `_specs`;
+tests/checker/test_checker_pricing.py proves both equal); only orders whose line numbers
+are not plain decimals are priced in Python. Limits: an `order` key of another shape on any
+line (an order or buyer that is not an object, lines that are not a list of objects), even
+one the checker ignores, makes DuckDB refuse the file (the Python reader decides then). A
+JSON line with a duplicated top-level key is read by DuckDB and orjson alike only if both
+keep the same value (not checked).
 """
 from __future__ import annotations
 
@@ -103,7 +106,7 @@ _HIST_KEYS = ("t", "ts", "proc", "op", "type", "order_id", "invoice_no", "result
 #: value's JSON text); DuckDB refuses a file whose `order` has another shape (an order
 #: that is not an object, lines that are not a list of objects), which then goes to the
 #: Python reader, like any line DuckDB cannot read.
-_ORDER_TYPE = ("STRUCT(seller_tax_id JSON, buyer JSON, "
+_ORDER_TYPE = ("STRUCT(seller_tax_id JSON, buyer STRUCT(tax_id JSON), "
                "lines STRUCT(quantity JSON, unit_price JSON, tax_rate JSON)[])")
 _HIST_COLS = "{" + ", ".join(f"'{k}': '{_ORDER_TYPE if k == 'order' else 'JSON'}'"
                              for k in _HIST_KEYS) + "}"
@@ -122,8 +125,9 @@ _MACROS = (
     """CREATE MACRO isint(x) AS
           NOT (contains(x, '.') OR contains(x, 'e') OR contains(x, 'E'))
           AND TRY_CAST(x AS BIGINT) IS NOT NULL""",
-    # the digits of a plain number's JSON text (a string's quotes cut off)
-    """CREATE MACRO dnum(x) AS CASE WHEN starts_with(x, '"') THEN x[2:-2] ELSE x END""",
+    # the digits of a plain number's JSON text (a string's quotes cut off; any other
+    # text is not priced by SQL)
+    """CREATE MACRO dnum(x) AS trim(x, '"')""",
     # domain.md's line rule (amounts._line): amount = quantity x unit price and tax =
     # amount x rate, each rounded half-up to the cent. DuckDB's round() on a DECIMAL
     # rounds half away from zero, which is ROUND_HALF_UP; the inputs are `_PLAIN_*` texts,
@@ -213,15 +217,15 @@ SELECT
   split_part(jstr(proc_j), '.', 1) NOT IN ({_HARNESS}) AS load,
   {_ORDER_PARTS}
 FROM (
-  SELECT *, CASE WHEN starts_with(buyer_j, '{{') THEN
-      json_extract(buyer_j, '$.tax_id')::VARCHAR END AS tid_j,
+  SELECT *,
     list_bool_and(list_transform(pl, lambda y: y.plain)) AS o_plain,
     list_sum(list_transform(pl, lambda y: y.a)) AS o_amount,
     list_sum(list_transform(pl, lambda y: line_tax(y.a, y.r))) AS o_tax
   FROM (
     SELECT *, op = '"issue"' AND type = '"invoke"' AS iss, ord_s IS NOT NULL AS has_ord,
       CASE WHEN iss THEN ord_s.seller_tax_id::VARCHAR END AS seller_j,
-      CASE WHEN iss THEN ord_s.buyer::VARCHAR END AS buyer_j,
+      CASE WHEN iss THEN ord_s.buyer IS NOT NULL END AS has_buyer,
+      CASE WHEN iss THEN ord_s.buyer.tax_id::VARCHAR END AS tid_j,
       CASE WHEN iss THEN list_transform(ord_s.lines, lambda x: {{
         'plain': coalesce(regexp_full_match(x.quantity::VARCHAR, '{_PLAIN_QP}')
           AND regexp_full_match(x.unit_price::VARCHAR, '{_PLAIN_QP}')
@@ -247,7 +251,7 @@ FROM (
 #: text between the quotes only when they hold no backslash (else the order is not proved
 #: valid).
 _ORDER_PARTS = r"""CASE WHEN iss THEN coalesce(
-    isstr(seller_j) AND NOT contains(seller_j, '\') AND starts_with(buyer_j, '{')
+    isstr(seller_j) AND NOT contains(seller_j, '\') AND has_buyer
     AND (tid_j IS NULL OR tid_j = 'null' OR (isstr(tid_j) AND NOT contains(tid_j, '\')))
     AND len(pl) > 0, false) END AS o_valid,
   CASE WHEN iss THEN seller_j[2:-2] END AS o_seller,

@@ -260,3 +260,23 @@ def test_refunded_orders_are_proved_clean_only_as_python_finds_them(tmp_path, va
     if variant.startswith("whole"):
         assert dk.chances["misreversed"] == 2 and dk.chances["orphaned"] == 2
         assert sum(dk.totals.values()) == 0
+
+
+@pytest.mark.parametrize("bad", [
+    {"buyer": "张三"}, {"buyer": None}, {"buyer": {"name": "张三", "tax_id": 7}},
+    {"seller_tax_id": 91110108}, {"lines": []}, {"lines": "2 x 10.00"},
+    {"lines": [{"quantity": 2.5, "unit_price": "10.00", "tax_rate": "0.13"}]},
+    {"lines": [{"quantity": "2", "unit_price": None, "tax_rate": "0.13"}]},
+    {"lines": [{"quantity": "2", "unit_price": "10.00"}]},
+])
+def test_an_invalid_order_is_named_by_the_python_reader(tmp_path, bad):
+    """An order check_order refuses is never priced by SQL: DuckDB hands the run over and
+    the Python reader names the line."""
+    hist = (call(0.5, "w0", "issue", "B", result="issued", no="26117000000000000002")
+            + call(1.0, "w0", "issue", "A", result="issued", no="26117000000000000001"))
+    hist[2] = dict(hist[2], order=dict(hist[2]["order"], **bad))
+    led = [blue("26117000000000000002", "B"), blue("26117000000000000001", "A")]
+    h, lp = _write(tmp_path, hist, led)
+    assert _duck_direct(h, lp, CheckOptions()) is None
+    with pytest.raises(Exception, match=r"^history.jsonl:3: .*order"):
+        check_files(h, lp)
