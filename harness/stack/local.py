@@ -23,15 +23,12 @@ from ..links import LINKS, PLATFORM_MERCHANT, upstream_of
 from .base import StackBase
 from .config import CLIENT_LINKS, SERVICES, StackConfig, expand_placeholders
 from .leftovers import Registry, clear_leftovers
-from .ports import LOOPBACK, PortTaken, free_ports
+from .ports import LOOPBACK, PORT_ATTEMPTS, PortTaken, free_ports
 from .process import Service, ServiceSpec, log_tail
 from .tls import RunTls, forget, make_run_tls, sut_env, trust
 from .toxiproxy_api import ToxiproxyClient, find_toxiproxy_server, toxiproxy_version
 
 __all__ = ["StackConfig", "LocalStack", "LINKS", "SERVICES", "PORT_ATTEMPTS"]
-
-#: How many times `up` starts the services on new ports after one lost its port.
-PORT_ATTEMPTS = 3
 
 
 class LocalStack(StackBase):

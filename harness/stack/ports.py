@@ -2,10 +2,15 @@
 stack does when another process takes a port it picked.
 
 A free port is free only until someone else binds it: between the pick and the service's own
-bind another run (or a test session) on the machine may take it. So the Toxiproxy links a
-service does not need to know in advance listen on port 0 (Toxiproxy reports the port it
-got), and when a service or a link still loses its port (`PortTaken`), the local stack starts
-again on new ports (harness/stack/local.py). The harness binds and sends only to 127.0.0.1,
+bind another run (or a test session) on the machine may take it. So what can bind port 0
+does: the Toxiproxy links a service does not need to know in advance (Toxiproxy reports the
+port it got), the local Locust master (harness/load/master_port.py), and a child handed a
+socket bound here (`listening_socket`). A port that must stay the same for the whole run
+(a service the faults restart; a docker container's published port, which the engine binds
+again when a partitioned container rejoins the network) is picked, and when a service or a
+link loses its picked port (`PortTaken`; the engine refusing to publish it), the stack
+starts again on new ports, up to PORT_ATTEMPTS times (harness/stack/local.py,
+harness/stack/docker/stack.py). The harness binds and sends only to 127.0.0.1,
 except the client-facing proxies and the Locust master of a scale-out run, which listen on
 the `--bind` address.
 """
@@ -15,12 +20,17 @@ import socket
 
 from ..errors import HealthTimeout
 
-__all__ = ["LOOPBACK", "free_port", "free_ports", "listening_socket", "port_in_use", "PortTaken", "says_port_taken"]
+__all__ = ["LOOPBACK", "free_port", "free_ports", "listening_socket", "port_in_use", "PortTaken",
+           "says_port_taken", "PORT_ATTEMPTS"]
 
 LOOPBACK = "127.0.0.1"
 
-#: How a program says its bind failed: Python (errno 98 / EADDRINUSE), Go (Toxiproxy), uvicorn.
-_TAKEN_WORDS = ("address already in use", "errno 98", "eaddrinuse")
+#: How many times a stack starts its services on new ports after one lost its port.
+PORT_ATTEMPTS = 3
+
+#: How a program says its bind failed: Python (errno 98 / EADDRINUSE), Go (Toxiproxy), uvicorn,
+#: the Docker engine publishing a port.
+_TAKEN_WORDS = ("address already in use", "errno 98", "eaddrinuse", "port is already allocated")
 
 
 class PortTaken(HealthTimeout):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from support.processes import invoice_chaos
+from support.processes import free_port, invoice_chaos
 
 pytestmark = pytest.mark.integration
 
@@ -82,11 +82,8 @@ def test_an_adapter_and_a_system_that_do_not_understand_each_other_stop_at_start
 def test_the_adapter_travels_to_a_load_machine_with_the_runs_settings(tmp_path: Path):
     """A worker started where the adapter's file does not exist (another directory, as on a
     load machine, design.md s.10) builds the adapter from the text the master sends."""
-    import socket
     import subprocess
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     elsewhere = tmp_path / "load-machine"
     elsewhere.mkdir()
     with open(tmp_path / "worker.log", "wb") as log:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import socket
 import threading
 import time
 from collections import Counter
@@ -23,6 +22,7 @@ from fakes.taxplatform.frontends.ksef.desk import KsefDesk, KsefSettings
 from fakes.taxplatform.frontends.ksef.http import create_ksef_app, mounts
 from fakes.taxplatform.frontends.ksef.limits import RateLimiter
 from fakes.taxplatform.store import GroupCommitter, Store
+from harness.stack.ports import listening_socket
 
 SELLER = "5265877635"
 BUYER = "7352765225"
@@ -80,12 +80,6 @@ def random_nip(seed: int) -> str:
     return nip.generate(random.Random(seed))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def served(data: Path, *, delay_s: float = 0.2, limit_factor: float = 1.0,
            time_scale: float = 1.0) -> Iterator[tuple[str, KsefDesk, UnitCore]]:
@@ -101,10 +95,10 @@ def served(data: Path, *, delay_s: float = 0.2, limit_factor: float = 1.0,
         await desk.stop()
 
     root = Starlette(routes=list(mounts(app)), lifespan=lifespan)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(root, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
-    t = threading.Thread(target=server.run, daemon=True)
+    sock = listening_socket()               # bound to port 0 here: no other process can take it
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(root, log_level="warning", lifespan="on"))
+    t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     t.start()
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
@@ -115,4 +109,5 @@ def served(data: Path, *, delay_s: float = 0.2, limit_factor: float = 1.0,
     finally:
         server.should_exit = True
         t.join(10)
+        sock.close()
         core.close()

@@ -19,10 +19,11 @@ from typing import Any, Iterator
 import httpx
 import psutil
 
-from harness.stack.ports import LOOPBACK, free_port
+from harness.stack.ports import LOOPBACK, free_port, listening_socket
 
 __all__ = ["ROOT", "PY", "Proc", "wait_healthy", "platform_cmd", "stop_group", "invoice_chaos",
-           "processes_mentioning", "lingering", "free_port", "ctrl_c_reaches_it", "stranger"]
+           "processes_mentioning", "lingering", "free_port", "listening_socket", "ctrl_c_reaches_it",
+           "stranger"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable

@@ -1,7 +1,6 @@
 """The one classification table: ok / fail / info per design.md s.6."""
 from __future__ import annotations
 
-import socket
 import threading
 
 import pytest
@@ -9,6 +8,7 @@ from geventhttpclient import HTTPParseError
 
 from harness.wire.classify import RequestDeadline, classify_exception, classify_response
 from harness.wire.http import FastClient, NotConnected
+from support.processes import free_port, listening_socket
 
 
 @pytest.mark.parametrize("op,status,body,expect", [
@@ -60,14 +60,8 @@ def test_exceptions(exc, issue_type):
     assert classify_exception("query", exc).type == "info"
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_the_real_client_marks_a_refused_connection_as_never_sent():
-    client = FastClient(f"http://127.0.0.1:{_closed_port()}", 2.0, 4)
+    client = FastClient(f"http://127.0.0.1:{free_port()}", 2.0, 4)
     with pytest.raises(NotConnected) as e:
         client.request("POST", "/v1/invoices", b"{}")
     assert classify_exception("issue", e.value).type == "fail"
@@ -75,9 +69,7 @@ def test_the_real_client_marks_a_refused_connection_as_never_sent():
 
 def test_the_real_client_reads_an_answer_cut_short_as_unknown():
     """The server reads the request and closes without a full answer: sent, outcome unknown."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
+    srv = listening_socket(backlog=1)
 
     def serve() -> None:
         conn, _ = srv.accept()

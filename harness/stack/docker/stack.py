@@ -9,7 +9,9 @@ containers on one bridge network per run.
 The load runs on the host through Toxiproxy's published listeners; the merchant reaches the
 platform through Toxiproxy inside the network, by the containers' network aliases. Every
 port is published on 127.0.0.1 only, at a port chosen here (so a container that is stopped
-and started again keeps it). The harness's own calls (drain, final read, ledger, admin) go
+and started again, or taken off the network and put back, keeps it); when another process
+takes one before the engine binds it, the engine refuses to start the container and `up()`
+starts again on new ports (up to PORT_ATTEMPTS times). The harness's own calls (drain, final read, ledger, admin) go
 direct to the published service ports. Each service's data is a named volume, which
 survives a kill and a restart of its container. Everything carries the run's labels and
 `down()` removes it whatever the exit; `up()` first removes what crashed runs left.
@@ -33,7 +35,7 @@ from ..tls import forget, make_run_tls, sut_env, trust, verify
 from ..base import PARTITION, StackBase
 from ..config import SERVICES, StackConfig, expand_placeholders
 from ..leftovers import Registry, clear_leftovers
-from ..ports import LOOPBACK, free_ports
+from ..ports import LOOPBACK, PORT_ATTEMPTS, free_ports, says_port_taken
 from ..toxiproxy_api import ToxiproxyClient
 
 __all__ = ["DockerStack", "DockerOptions", "clear_docker_leftovers", "resources_of_run"]
@@ -140,23 +142,42 @@ class DockerStack(StackBase):
                              "still going; give this run another --out directory")
         except NotFound:
             pass
-        names = ["toxiproxy", "taxplatform", "merchant", "client->merchant", "client->taxplatform"]
-        self.ports = dict(zip(names, free_ports(len(names))))
         if self.cfg.platform_tls:            # design.md s.13: the files go in read-only
             self.tls = make_run_tls(self.cfg.run_dir)
-            trust(self._platform_urls(), self.tls.ca_pem)
-        try:
-            self.network = self.client.networks.create(self.prefix, driver="bridge", labels=self.labels)
-            self._up_toxiproxy()
-            self._up_platform()
-            self._up_merchant()
-        except APIError as e:
-            raise StackError(_explain(e)) from None
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                self._up()
+                break
+            except APIError as e:
+                if attempt == PORT_ATTEMPTS or not says_port_taken(str(e)):
+                    raise StackError(_explain(e)) from None
+                self.say(f"another process took a port of this run ({_explain(e)[:300]}); "
+                         "starting again on new ports")
+                self._remove_started()
         self.stack_info = {"backend": "docker", "network": self.prefix,
                            "toxiproxy": {"image": TOXIPROXY_IMAGE, "version": TOXIPROXY_VERSION},
                            "images": {n: c.image.tags[0] if c.image.tags else c.image.id
                                       for n, c in self.containers.items()}}
         self.probe_merchant()
+
+    def _up(self) -> None:
+        """The network and the three services, on ports picked now."""
+        names = ["toxiproxy", "taxplatform", "merchant", "client->merchant", "client->taxplatform"]
+        self.ports = dict(zip(names, free_ports(len(names))))
+        if self.tls is not None:
+            trust(self._platform_urls(), self.tls.ca_pem)
+        self.network = self.client.networks.create(self.prefix, driver="bridge", labels=self.labels)
+        self._up_toxiproxy()
+        self._up_platform()
+        self._up_merchant()
+
+    def _remove_started(self) -> None:
+        """What `_up` created, removed (nothing has been asked of it yet), to start again."""
+        if self.tls is not None:
+            forget(self._platform_urls())
+        self._remove_own()
+        self.containers, self.holders, self.volumes = {}, {}, []
+        self.network, self.toxiproxy = None, None
 
     def _volume(self, service: str) -> str:
         v = self.client.volumes.create(f"{self.prefix}-{service}-data", labels=self.labels)
