@@ -1,9 +1,16 @@
-"""The load window's CPU: real processes, measured per group and for the machine."""
+"""The load window's CPU: real processes, measured per group and for the machine.
+
+What a spinning process gets depends on how busy the machine is (a quarter of a core when
+eight others want the two cores), so the meter's figure is held against the process's own
+CPU seconds over the same window as the kernel counts them (`/proc/<pid>/stat`), read by the
+test apart from the meter: a ratio, not an absolute share."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from harness.load.cpu_meter import CpuMeter, cpu_words
 from harness.stack.leftovers import process_created
@@ -11,13 +18,20 @@ from harness.sweep.report import knee_words
 from harness.sweep.run import sweep_record
 from harness.sweep.steps import Step
 
-_SPIN = "import time\nend = time.time() + 3\nwhile time.time() < end: pass\n"
-_IDLE = "import time\ntime.sleep(3)\n"
+_SPIN = "import time\nend = time.time() + 6\nwhile time.time() < end: pass\n"
+_IDLE = "import time\ntime.sleep(6)\n"
 
 
 def _group(code: str) -> tuple[subprocess.Popen, dict]:
     p = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     return p, {"pgid": p.pid, "created": process_created(p.pid)}
+
+
+def _cpu_s(pid: int) -> float:
+    """The process's CPU seconds (user + system) as the kernel counts them; it may have ended
+    (a zombie keeps its counts until it is reaped)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def test_a_busy_group_and_an_idle_one_are_told_apart():
@@ -26,17 +40,21 @@ def test_a_busy_group_and_an_idle_one_are_told_apart():
     try:
         meter = CpuMeter({"merchant": gb, "toxiproxy": gi, "gone": {"pgid": 0}})
         time.sleep(0.3)                    # past the interpreters' start-up
+        cpu0, t0 = _cpu_s(busy.pid), time.monotonic()
         meter.start()
         time.sleep(1.5)
         cpu = meter.stop()
+        # the baseline: the cores this machine gave the spinner in this very window
+        spun = (_cpu_s(busy.pid) - cpu0) / (time.monotonic() - t0)
     finally:
         busy.kill()
         idle.kill()
         busy.wait()
         idle.wait()
     assert cpu is not None
-    assert cpu["cores"]["merchant"] > 0.5, cpu          # spinning: most of a core
-    assert cpu["cores"]["toxiproxy"] < 0.1, cpu         # asleep
+    assert spun > 0.02, f"the spinner hardly ran ({spun:.3f} cores): no baseline to compare"
+    assert 0.7 <= cpu["cores"]["merchant"] / spun <= 1.3, (spun, cpu)   # what it got, measured
+    assert cpu["cores"]["toxiproxy"] <= 0.1 * spun + 0.01, (spun, cpu)  # asleep
     assert "gone" not in cpu["cores"] and "orchestrator" in cpu["cores"]
     assert cpu["system_cores"] == cpu["cores"]["merchant"]
     assert abs(cpu["harness_cores"] - (cpu["cores"]["toxiproxy"] + cpu["cores"]["orchestrator"])) < 0.01
@@ -82,18 +100,26 @@ def test_the_knee_names_a_machine_with_no_core_to_spare():
 
 
 def test_a_process_that_ends_inside_the_window_still_counts():
-    p, g = _group("import time\nend = time.time() + 1.2\nwhile time.time() < end: pass\n")
+    # it says its own CPU seconds as it ends: the baseline, taken apart from the meter
+    p = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 1.2\n"
+                          "while time.time() < end: pass\nprint(time.process_time())\n"],
+                         start_new_session=True, stdout=subprocess.PIPE, text=True)
+    g = {"pgid": p.pid, "created": process_created(p.pid)}
     try:
         time.sleep(0.2)
         meter = CpuMeter({"locust-w0": g}, interval_s=0.1)
+        before = _cpu_s(p.pid)
         meter.start()
-        p.wait(timeout=10)                   # it ends, the window goes on
+        out, _ = p.communicate(timeout=30)   # it ends, the window goes on
         time.sleep(0.8)
         cpu = meter.stop()
     finally:
         p.kill()
         p.wait()
-    # about a second of CPU over a window of about 1.8 s; a meter reading only the two ends
-    # would see nothing of it (the process is gone at the end)
-    assert cpu["cores"]["locust-w0"] > 0.3, cpu
+    in_window = float(out) - before        # its CPU seconds inside the window
+    assert in_window > 0.02, f"the process hardly ran ({in_window:.3f} s): no baseline"
+    # a meter reading only the two ends would see nothing of it (the process is gone at the
+    # end); this one misses at most the last interval (0.1 s) of it
+    measured = cpu["cores"]["locust-w0"] * cpu["window_s"]
+    assert 0.6 * in_window <= measured <= 1.2 * in_window + 0.02, (in_window, cpu)
     assert cpu["system_cores"] is None and cpu["harness_cores"] >= cpu["cores"]["locust-w0"]
