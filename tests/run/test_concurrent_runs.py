@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -24,24 +23,14 @@ from harness.run import RunOptions
 from harness.scenario import load_scenario
 from harness.stack import local as local_mod
 from harness.stack.local import LocalStack
-from support.processes import ROOT, lingering
+from support.processes import ROOT, FirstPickTaken, lingering
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_port_taken_before_the_bind_starts_the_stack_again(tmp_path: Path, monkeypatch) -> None:
-    stranger = socket.socket()
-    real = local_mod.free_ports
-    calls: list[list[int]] = []
-
-    def pick(n: int, host: str = "127.0.0.1") -> list[int]:
-        ports = real(n, host)
-        if not calls:                      # the first pick: another process takes the platform's
-            stranger.bind(("127.0.0.1", ports[1]))
-            stranger.listen()
-        calls.append(ports)
-        return ports
-
+    # the first pick: another process takes the platform's port
+    pick = FirstPickTaken(local_mod.free_ports, index=1)
     monkeypatch.setattr(local_mod, "free_ports", pick)
     scenario = load_scenario(ROOT / "scenarios" / "smoke.yaml")
     sellers_file = tmp_path / "sellers.json"
@@ -52,13 +41,13 @@ def test_a_port_taken_before_the_bind_starts_the_stack_again(tmp_path: Path, mon
     stack = LocalStack(cfg, say=said.append)
     try:
         stack.up()
-        assert len(calls) == 2 and stack.ports["taxplatform"] != calls[0][1]
+        assert len(pick.picks) == 2 and stack.ports["taxplatform"] != pick.picks[0][1]
         assert any("starting again on new ports" in s for s in said), said
         assert set(stack.ports) >= {"client->merchant", "client->taxplatform"}
         stack.probe_merchant()              # the merchant of the second start answers
     finally:
         stack.down()
-        stranger.close()
+        pick.close()
     assert not lingering(str(tmp_path))
 
 

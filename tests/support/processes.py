@@ -7,6 +7,7 @@ import http.server
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,7 +15,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 import psutil
@@ -23,7 +24,7 @@ from harness.stack.ports import LOOPBACK, free_port, listening_socket
 
 __all__ = ["ROOT", "PY", "Proc", "wait_healthy", "platform_cmd", "stop_group", "invoice_chaos",
            "processes_mentioning", "lingering", "free_port", "listening_socket", "ctrl_c_reaches_it",
-           "stranger"]
+           "stranger", "FirstPickTaken"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -186,3 +187,25 @@ def stranger() -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class FirstPickTaken:
+    """A stand-in for `free_ports` whose first pick loses port `index` to another process (a
+    socket bound and listening on it until `close()`): what a stack meets when another run
+    takes a port between its pick and its bind. `picks`: every pick made, in order."""
+
+    def __init__(self, real: Callable[..., list[int]], index: int) -> None:
+        self.real, self.index = real, index
+        self.picks: list[list[int]] = []
+        self.stranger = socket.socket()
+
+    def __call__(self, n: int, host: str = LOOPBACK) -> list[int]:
+        ports = self.real(n, host)
+        if not self.picks:
+            self.stranger.bind((LOOPBACK, ports[self.index]))
+            self.stranger.listen()
+        self.picks.append(ports)
+        return ports
+
+    def close(self) -> None:
+        self.stranger.close()
