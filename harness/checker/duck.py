@@ -149,8 +149,7 @@ _HARNESS = ", ".join(f"'{p}'" for p in sorted(HARNESS_PROCS))
 #: and the allocator's slack come on top, and the total must stay under 2 GB at 1 M orders.
 MEMORY_LIMIT = "1200MB"
 #: Larger inputs get a third of their size, up to this (10 M orders, 12 GB of files: the
-#: de-duplication of ten million distinct orders does not fit 1.2 GB; with 2.5 GB the whole
-#: `check DIR` peaked at 5.6 GB, with 3.8 GB at 6.8 GB: the total must stay under 6 GB).
+#: whole `check DIR` peaked at 4.3 GB with this budget; every large step spills beyond it).
 MEMORY_LIMIT_MAX_MB = 4096
 
 
