@@ -103,8 +103,8 @@ _HIST_KEYS = ("t", "ts", "proc", "op", "type", "order_id", "invoice_no", "result
 #: both SQL NULL), so the exact JSON type is told from the text by cheap string tests
 #: instead of casting silently ("2.5" -> 2.5, 7 -> "7") or re-parsing with json_type.
 #: An issue invoke's `order` is read as the parts check_order and spec_of look at (each
-#: value's JSON text); DuckDB refuses a file whose `order` has another shape (an order
-#: that is not an object, lines that are not a list of objects), which then goes to the
+#: value's JSON text); DuckDB refuses a file whose `order` has another shape (an order or
+#: buyer that is not an object, lines that are not a list of objects), which then goes to the
 #: Python reader, like any line DuckDB cannot read.
 _ORDER_TYPE = ("STRUCT(seller_tax_id JSON, buyer STRUCT(tax_id JSON), "
                "lines STRUCT(quantity JSON, unit_price JSON, tax_rate JSON)[])")

@@ -33,8 +33,8 @@ def test_the_endpoint_gets_its_own_port_while_a_stranger_holds_the_picked_one(
 def test_answers_on_a_kept_alive_connection_do_not_wait_for_a_delayed_ack(
         tmp_path: Path) -> None:
     """The inherited socket is served as TCP with Nagle's algorithm off: answered one after
-    another on one connection, a request takes far less than the 40 ms a delayed ACK would
-    hold each answer (it did when the socket was adopted as a Unix one, and the ceiling
+    another on one connection, not every request waits the 40 ms a delayed ACK would hold
+    each answer (it did when the socket was adopted as a Unix one, and the ceiling
     measured against the endpoint fell five-fold)."""
     proc, url = start_null_endpoint(tmp_path / "null.log")
     try:
@@ -45,6 +45,8 @@ def test_answers_on_a_kept_alive_connection_do_not_wait_for_a_delayed_ack(
                 t = time.perf_counter()
                 assert c.post("/v1/invoices", json={"order_id": "x"}).status_code == 201
                 took.append(time.perf_counter() - t)
-        assert sorted(took)[len(took) // 2] < 0.02, sorted(took)
+        # with Nagle on, every answer waits for the delayed ACK (40 ms at the least), so
+        # even the fastest of forty would: a busy machine slows some, never all
+        assert min(took) < 0.03, sorted(took)
     finally:
         _stop(proc)
